@@ -1,0 +1,102 @@
+import { Injectable } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import type { Socket } from 'socket.io';
+import type { UserInfo } from './interfaces/index.js';
+
+type Handshake = Socket['handshake'];
+
+/** Claims of an access token as `@nestjs/jwt` signs them. */
+interface AccessTokenClaims {
+  sub?: string | number;
+  id?: string | number;
+  username?: string;
+  preferred_username?: string;
+  name?: string;
+  email?: string;
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    const raw = part.slice(eq + 1).trim();
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return raw;
+    }
+  }
+  return undefined;
+}
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Handshake authentication (docs/PROTOCOL.md §2). */
+@Injectable()
+export class AuthService {
+  constructor(private readonly jwt: JwtService) {}
+
+  /**
+   * The user the handshake authenticates, or undefined. The first carrier
+   * present decides: a bad token there is refused, not passed over.
+   */
+  authenticate(handshake: Handshake): UserInfo | undefined {
+    const credential = this.credentialOf(handshake);
+    if (credential === undefined || credential.kind === 'apiKey') {
+      // API keys belong to the REST API, which the incumbent does not have.
+      return undefined;
+    }
+    return this.verify(credential.token);
+  }
+
+  private credentialOf(
+    handshake: Handshake,
+  ): { kind: 'jwt'; token: string } | { kind: 'apiKey' } | undefined {
+    const auth = (handshake.auth ?? {}) as Record<string, unknown>;
+    if (auth.token !== undefined && auth.token !== null) {
+      return { kind: 'jwt', token: String(auth.token) };
+    }
+
+    const authorization = first(handshake.headers.authorization);
+    const bearer = authorization && /^Bearer\s+(.+)$/i.exec(authorization.trim());
+    if (bearer) {
+      const value = bearer[1].trim();
+      // A Bearer value that is not a JWT is an API key.
+      return value.split('.').length === 3 ? { kind: 'jwt', token: value } : { kind: 'apiKey' };
+    }
+
+    const cookie = cookieValue(first(handshake.headers.cookie), 'access_token');
+    if (cookie !== undefined) return { kind: 'jwt', token: cookie };
+
+    const query = first(handshake.query.token as string | string[] | undefined);
+    if (query !== undefined) return { kind: 'jwt', token: query };
+
+    if (
+      auth.apiKey !== undefined ||
+      handshake.headers['x-api-key'] !== undefined ||
+      handshake.headers['api-key'] !== undefined
+    ) {
+      return { kind: 'apiKey' };
+    }
+    return undefined;
+  }
+
+  private verify(token: string): UserInfo | undefined {
+    let claims: AccessTokenClaims;
+    try {
+      // HS256 only: `alg: none` and algorithm confusion are refused; exp/nbf enforced.
+      claims = this.jwt.verify<AccessTokenClaims>(token, { algorithms: ['HS256'] });
+    } catch {
+      return undefined;
+    }
+    const id = claims.sub ?? claims.id;
+    if (id === undefined || id === null || id === '') return undefined;
+    const userId = String(id);
+    const username =
+      claims.username ?? claims.preferred_username ?? claims.name ?? claims.email ?? userId;
+    return { userId, username: String(username) };
+  }
+}
