@@ -1,0 +1,180 @@
+// Starts and stops the implementation under test. Black-box: only env vars in,
+// only HTTP / Socket.IO out.
+//
+//   TARGET=reference  node conformance/reference/dist/main.js   (default)
+//   TARGET=gateway    the Rust binary at $GATEWAY_BIN
+//   TARGET=url        an existing deployment at $TARGET_URL (default config only)
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export const TARGET = process.env.TARGET || 'reference';
+export const URL_MODE = TARGET === 'url';
+export const JWT_SECRET = URL_MODE
+  ? process.env.JWT_SECRET
+  : process.env.CONFORMANCE_JWT_SECRET || 'conformance-suite-secret-0123456789';
+/** The allowed browser origin of the target (CLIENT_URL). */
+export const ALLOWED_ORIGIN = URL_MODE
+  ? process.env.TARGET_ORIGIN || 'http://localhost:5173'
+  : 'http://localhost:5173';
+
+export const SKIP_SETTINGS = URL_MODE
+  ? 'needs its own target instance with non-default settings; TARGET=url runs only default-config tests'
+  : false;
+
+if (!['reference', 'gateway', 'url'].includes(TARGET)) {
+  throw new Error(`TARGET must be reference, gateway or url, got "${TARGET}"`);
+}
+if (URL_MODE && (!process.env.TARGET_URL || !JWT_SECRET)) {
+  throw new Error('TARGET=url needs TARGET_URL and JWT_SECRET');
+}
+
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function answers(url) {
+  try {
+    const res = await fetch(`${url}/socket.io/?EIO=4&transport=polling`, {
+      signal: AbortSignal.timeout(1000),
+    });
+    await res.arrayBuffer();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+function command() {
+  if (TARGET === 'gateway') {
+    const bin = process.env.GATEWAY_BIN;
+    if (!bin) throw new Error('TARGET=gateway needs GATEWAY_BIN');
+    return [resolve(bin), []];
+  }
+  return [process.execPath, [join(here, '..', 'reference', 'dist', 'main.js')]];
+}
+
+/**
+ * Starts a fresh target with `settings` (env var names of docs/PROTOCOL.md) on a
+ * free 127.0.0.1 port and waits until the Socket.IO endpoint answers.
+ * In url mode only the default configuration exists: `settings` must be empty.
+ * @returns {Promise<{url: string, stop: () => Promise<void>}>}
+ */
+export async function startTarget(settings = {}) {
+  if (URL_MODE) {
+    if (Object.keys(settings).length > 0) {
+      throw new Error('TARGET=url cannot change settings; guard the test with SKIP_SETTINGS');
+    }
+    return { url: process.env.TARGET_URL.replace(/\/+$/, ''), stop: async () => {} };
+  }
+
+  const [cmd, args] = command();
+  const dataDir = mkdtempSync(join(tmpdir(), 'conformance-'));
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...(process.env.RUST_LOG ? { RUST_LOG: process.env.RUST_LOG } : {}),
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      JWT_SECRET,
+      DATA_DIR: dataDir,
+      ...settings,
+    };
+    // A setting given as undefined is removed (e.g. to test an alias).
+    for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    let output = '';
+    const keep = (chunk) => {
+      output = (output + chunk.toString()).slice(-8000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    let exited = false;
+    const exit = new Promise((r) => child.once('exit', (code, signal) => {
+      exited = true;
+      running.delete(child);
+      r({ code, signal });
+    }));
+    child.once('error', (err) => keep(String(err)));
+
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 30_000;
+    while (!exited && Date.now() < deadline) {
+      if (await answers(url)) {
+        const stop = async () => {
+          if (!exited) {
+            child.kill('SIGTERM');
+            const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
+            await exit;
+            clearTimeout(killer);
+          }
+          rmSync(dataDir, { recursive: true, force: true });
+        };
+        return { url, stop, output: () => output };
+      }
+      await sleep(50);
+    }
+    if (!exited) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+    lastError = new Error(
+      `target ${TARGET} did not answer on ${url} (settings ${JSON.stringify(settings)}):\n${output}`,
+    );
+    // A port race is the only reason worth a retry.
+    if (!/EADDRINUSE|address already in use/i.test(output)) break;
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+  throw lastError;
+}
+
+/**
+ * Registers before/after hooks that start a target for this test file.
+ * The returned object's `url` is set once the `before` hook has run.
+ */
+export function useTarget(settings = {}) {
+  const handle = { url: undefined, stop: async () => {} };
+  const skip = URL_MODE && Object.keys(settings).length > 0;
+  before(async () => {
+    if (skip) return;
+    const t = await startTarget(settings);
+    handle.url = t.url;
+    handle.stop = t.stop;
+  });
+  after(async () => {
+    await handle.stop();
+  });
+  return handle;
+}
