@@ -1,0 +1,202 @@
+//! Finds the credential a handshake carries, in the contract's order
+//! (PROTOCOL.md §2). The first carrier present decides: a bad token there is
+//! refused rather than passed over for the next carrier.
+
+use http::HeaderMap;
+use serde_json::Value;
+
+/// A credential as presented, not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Jwt(String),
+    ApiKey(String),
+}
+
+impl Credential {
+    /// A bearer value is a JWT when it has the JWT's three dot-separated parts;
+    /// anything else is taken for an API key (the seed's client sends its key as
+    /// `Authorization: Bearer <api_key>`).
+    pub fn from_bearer(value: &str) -> Self {
+        let value = value.trim();
+        if value.split('.').count() == 3 {
+            Credential::Jwt(value.to_owned())
+        } else {
+            Credential::ApiKey(value.to_owned())
+        }
+    }
+}
+
+/// `Some(Some(c))`: carrier present and well-formed; `Some(None)`: carrier present
+/// but unusable (e.g. a number); `None`: carrier absent.
+type Carrier = Option<Option<Credential>>;
+
+/// Reads the handshake's credential. `Ok(None)` means there was none at all;
+/// `Err(())` means the first carrier present was malformed.
+pub fn find(
+    auth: Option<&Value>,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<Credential>, ()> {
+    let carriers: [&dyn Fn() -> Carrier; 5] = [
+        &|| auth_field(auth, "token").map(|v| v.map(Credential::from_bearer)),
+        &|| bearer_header(headers),
+        &|| cookie(headers, "access_token").map(|v| Some(Credential::from_bearer(&v))),
+        &|| query_param(query, "token").map(|v| Some(Credential::from_bearer(&v))),
+        &|| api_key(auth, headers),
+    ];
+    for carrier in carriers {
+        if let Some(found) = carrier() {
+            return found.map(Some).ok_or(());
+        }
+    }
+    Ok(None)
+}
+
+fn auth_field<'a>(auth: Option<&'a Value>, key: &str) -> Option<Option<&'a str>> {
+    match auth?.get(key)? {
+        Value::Null => None,
+        Value::String(s) if !s.is_empty() => Some(Some(s)),
+        _ => Some(None),
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn bearer_header(headers: &HeaderMap) -> Carrier {
+    let value = header(headers, "authorization")?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || rest.trim().is_empty() {
+        return Some(None);
+    }
+    Some(Some(Credential::from_bearer(rest)))
+}
+
+fn api_key(auth: Option<&Value>, headers: &HeaderMap) -> Carrier {
+    if let Some(found) = auth_field(auth, "apiKey") {
+        return Some(found.map(|k| Credential::ApiKey(k.to_owned())));
+    }
+    let key = header(headers, "x-api-key").or_else(|| header(headers, "api-key"))?;
+    Some(Some(Credential::ApiKey(key.to_owned())))
+}
+
+/// The value of cookie `name`, percent-decoded, from every `Cookie` header.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| decode(v.trim().trim_matches('"')))
+        .filter(|v| !v.is_empty())
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| decode(&v.replace('+', " ")))
+        .filter(|v| !v.is_empty())
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const JWT: &str = "aaa.bbb.ccc";
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn auth_token_comes_first() {
+        let h = headers(&[("authorization", "Bearer x.y.z")]);
+        let got = find(Some(&json!({ "token": JWT })), &h, Some("token=q.q.q"));
+        assert_eq!(got, Ok(Some(Credential::Jwt(JWT.into()))));
+    }
+
+    #[test]
+    fn each_carrier_alone_is_found() {
+        let none = HeaderMap::new();
+        assert_eq!(
+            find(None, &headers(&[("authorization", "Bearer a.b.c")]), None),
+            Ok(Some(Credential::Jwt("a.b.c".into())))
+        );
+        assert_eq!(
+            find(
+                None,
+                &headers(&[("cookie", "theme=dark; access_token=a.b.c")]),
+                None
+            ),
+            Ok(Some(Credential::Jwt("a.b.c".into())))
+        );
+        assert_eq!(
+            find(None, &none, Some("EIO=4&transport=polling&token=a.b%2Ec")),
+            Ok(Some(Credential::Jwt("a.b.c".into())))
+        );
+        assert_eq!(
+            find(Some(&json!({ "apiKey": "k1" })), &none, None),
+            Ok(Some(Credential::ApiKey("k1".into())))
+        );
+        assert_eq!(
+            find(None, &headers(&[("x-api-key", "k2")]), None),
+            Ok(Some(Credential::ApiKey("k2".into())))
+        );
+        assert_eq!(
+            find(None, &headers(&[("api-key", "k3")]), None),
+            Ok(Some(Credential::ApiKey("k3".into())))
+        );
+        assert_eq!(find(Some(&json!({})), &none, Some("EIO=4")), Ok(None));
+    }
+
+    #[test]
+    fn a_bearer_that_is_not_a_jwt_is_an_api_key() {
+        assert_eq!(
+            find(None, &headers(&[("authorization", "Bearer abcdef")]), None),
+            Ok(Some(Credential::ApiKey("abcdef".into())))
+        );
+    }
+
+    #[test]
+    fn a_malformed_first_carrier_is_refused_not_skipped() {
+        assert_eq!(
+            find(
+                Some(&json!({ "token": 42 })),
+                &HeaderMap::new(),
+                Some("token=a.b.c")
+            ),
+            Err(())
+        );
+        assert_eq!(
+            find(
+                None,
+                &headers(&[("authorization", "Basic Zm9vOmJhcg==")]),
+                Some("token=a.b.c")
+            ),
+            Err(())
+        );
+    }
+}

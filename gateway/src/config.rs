@@ -1,0 +1,259 @@
+//! The gateway's configuration: one struct, read once at start-up from flags and
+//! environment variables. Nothing else in the crate reads the environment.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// What a refused handshake looks like to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthFailure {
+    /// `connect_error` with message "Unauthorized" (the socket never connects).
+    Refuse,
+    /// The incumbent's behaviour: connect, emit `UNAUTHORIZED` on the error event(s), disconnect.
+    Event,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting of the gateway. Each flag also reads the environment variable
+/// named beside it; flags win over the environment.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "Socket.IO WebRTC signaling gateway"
+)]
+pub struct Config {
+    /// Address to bind.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// Allowed browser origins (comma-separated); CORS with credentials.
+    #[arg(
+        long = "client-url",
+        env = "CLIENT_URL",
+        default_value = "http://localhost:5173",
+        value_delimiter = ','
+    )]
+    pub client_urls: Vec<String>,
+
+    /// HS256 secret for access tokens (alias: JWT_ACCESS_SECRET). Generated and kept
+    /// in the data directory when unset.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM public key (file path) accepted for RS256/ES256 tokens.
+    #[arg(long, env = "JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// JWKS file accepted for RS256/ES256 tokens (keys picked by `kid`).
+    #[arg(long, env = "JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim, when set.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// `refuse`: connect_error "Unauthorized"; `event`: the incumbent's error event then disconnect.
+    #[arg(long, env = "AUTH_FAILURE", value_enum, default_value = "refuse")]
+    pub auth_failure: AuthFailure,
+
+    /// Event name(s) errors are emitted on (comma-separated), e.g. `exception`.
+    #[arg(
+        long = "error-event",
+        env = "ERROR_EVENT",
+        default_value = "error",
+        value_delimiter = ','
+    )]
+    pub error_events: Vec<String>,
+
+    /// How long an empty room lives (seconds, or with an s/m/h suffix).
+    #[arg(long, env = "ROOM_TTL", default_value = "10m", value_parser = parse_duration)]
+    pub room_ttl: Duration,
+
+    /// `join:room` creates missing rooms.
+    #[arg(long, env = "AUTO_CREATE_ROOMS", default_value_t = false, action = ArgAction::Set)]
+    pub auto_create_rooms: bool,
+
+    /// Default and upper bound of a room's `maxPeers`.
+    #[arg(long, env = "MAX_ROOM_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_room_size: u32,
+
+    /// Sent with `ROOM_FULL` so clients can fall back to an SFU.
+    #[arg(long, env = "SFU_URL")]
+    pub sfu_url: Option<String>,
+
+    /// STUN URLs handed out in `iceServers` (comma-separated).
+    #[arg(long, env = "STUN_URLS", value_delimiter = ',')]
+    pub stun_urls: Vec<String>,
+
+    /// TURN URLs handed out with REST-API credentials when TURN_SECRET is set.
+    #[arg(long, env = "TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// coturn `static-auth-secret` used to mint TURN credentials.
+    #[arg(long, env = "TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// Lifetime of TURN credentials.
+    #[arg(long, env = "TURN_TTL", default_value = "86400", value_parser = parse_duration)]
+    pub turn_ttl: Duration,
+
+    /// Events a socket may send in a burst.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 1000)]
+    pub rate_limit_burst: u32,
+
+    /// Events per second refilled into a socket's budget.
+    #[arg(long, env = "RATE_LIMIT_PER_SEC", default_value_t = 200.0)]
+    pub rate_limit_per_sec: f64,
+
+    /// Largest Engine.IO message in bytes; a bigger one closes the connection.
+    #[arg(long, env = "MAX_PAYLOAD", default_value_t = 1_000_000)]
+    pub max_payload: u64,
+
+    /// Where the gateway keeps its files (generated JWT secret, SQLite database).
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// `text` or `json` logs (filter with RUST_LOG).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// How long shutdown waits for sockets to close and relays to drain.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Reads flags and environment once, applying aliases and dropping empty list items.
+    pub fn load() -> Self {
+        Self::from_parsed(Config::parse(), |name| std::env::var(name).ok())
+    }
+
+    fn from_parsed(mut cfg: Config, env: impl Fn(&str) -> Option<String>) -> Self {
+        if cfg.jwt_secret.as_deref().is_none_or(str::is_empty) {
+            cfg.jwt_secret = env("JWT_ACCESS_SECRET").filter(|s| !s.is_empty());
+        }
+        for list in [
+            &mut cfg.client_urls,
+            &mut cfg.error_events,
+            &mut cfg.stun_urls,
+            &mut cfg.turn_urls,
+        ] {
+            list.iter_mut().for_each(|s| *s = s.trim().to_owned());
+            list.retain(|s| !s.is_empty());
+        }
+        if cfg.error_events.is_empty() {
+            cfg.error_events.push("error".to_owned());
+        }
+        for opt in [
+            &mut cfg.sfu_url,
+            &mut cfg.turn_secret,
+            &mut cfg.jwt_issuer,
+            &mut cfg.jwt_audience,
+        ] {
+            if opt.as_deref().is_some_and(str::is_empty) {
+                *opt = None;
+            }
+        }
+        cfg
+    }
+
+    /// A configuration with every default, for tests and embedding.
+    pub fn defaults() -> Self {
+        Self::from_parsed(Config::parse_from(["gateway"]), |_| None)
+    }
+}
+
+/// Parses `90`, `90s`, `10m` or `2h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = match s
+        .char_indices()
+        .find(|(_, c)| !c.is_ascii_digit() && *c != '.')
+    {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (use 30, 30s, 10m or 2h)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("`{s}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_or_a_suffix() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("10d").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::defaults();
+        assert_eq!(c.port, 3000);
+        assert_eq!(c.client_urls, vec!["http://localhost:5173"]);
+        assert_eq!(c.error_events, vec!["error"]);
+        assert_eq!(c.room_ttl, Duration::from_secs(600));
+        assert_eq!(c.max_room_size, 10);
+        assert_eq!(c.rate_limit_burst, 1000);
+        assert_eq!(c.rate_limit_per_sec, 200.0);
+        assert_eq!(c.max_payload, 1_000_000);
+        assert!(!c.auto_create_rooms);
+        assert!(c.stun_urls.is_empty());
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_drop_blanks() {
+        let c = Config::from_parsed(
+            Config::parse_from([
+                "gateway",
+                "--client-url",
+                "http://a.test, http://b.test,",
+                "--error-event",
+                "error,exception",
+            ]),
+            |_| None,
+        );
+        assert_eq!(c.client_urls, vec!["http://a.test", "http://b.test"]);
+        assert_eq!(c.error_events, vec!["error", "exception"]);
+    }
+
+    #[test]
+    fn jwt_access_secret_is_an_alias() {
+        let c = Config::from_parsed(Config::parse_from(["gateway"]), |k| {
+            (k == "JWT_ACCESS_SECRET").then(|| "s3cret".to_owned())
+        });
+        assert_eq!(c.jwt_secret.as_deref(), Some("s3cret"));
+    }
+}

@@ -1,0 +1,134 @@
+//! Where events are handled: one file per event family of PROTOCOL.md §3, each
+//! with its payload checks and handler. [`dispatch`] is the protocol's event
+//! table; [`connect`] wires a new socket to it.
+
+pub mod error;
+pub mod inbox;
+pub mod media;
+pub mod ping;
+pub mod rate_limit;
+pub mod relay;
+pub mod rooms;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{SocketRef, State, TryData};
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{self, AuthError, Identity};
+use crate::state::AppState;
+use error::EventError;
+use inbox::{Enqueued, Inbox};
+use relay::RelayKind;
+use session::Session;
+
+/// What a successful event answers to its ack.
+pub enum Ack {
+    /// `{ ok: true }`
+    Ok,
+    /// The payload the event emitted.
+    Payload(Value),
+    /// Nothing (unknown events, like Socket.IO does).
+    None,
+}
+
+/// The event table.
+async fn dispatch(
+    session: &mut Session,
+    event: &str,
+    payload: Value,
+    received: Instant,
+) -> Result<Ack, EventError> {
+    match event {
+        "create:room" => rooms::create(session, payload).await,
+        "join:room" => rooms::join(session, payload).await,
+        "leave:room" => rooms::leave(session).await,
+        "webrtc:offer" => relay::relay(session, RelayKind::Offer, payload, received).await,
+        "webrtc:answer" => relay::relay(session, RelayKind::Answer, payload, received).await,
+        "webrtc:ice" => relay::relay(session, RelayKind::Ice, payload, received).await,
+        "media:state" => media::state(session, payload).await,
+        "ping" => ping::ping(session),
+        _ => Ok(Ack::None),
+    }
+}
+
+/// The handshake refusal as the client sees it: the reason stays in the logs.
+#[derive(Debug, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
+
+/// Tasks of connected sockets, so that shutdown can wait for them to finish.
+#[derive(Clone, Default)]
+pub struct Sessions(pub TaskTracker);
+
+/// Connect middleware: decides who the socket is, or refuses it with
+/// `connect_error` "Unauthorized" (PROTOCOL.md §2).
+pub async fn authenticate(
+    s: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(state): State<Arc<AppState>>,
+) -> Result<(), Unauthorized> {
+    let parts = s.req_parts();
+    let result = match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query())
+    {
+        Ok(credential) => state.auth.authenticate(credential).await,
+        Err(()) => Err(AuthError::Missing),
+    };
+    match result {
+        Ok(identity) => {
+            s.extensions.insert(identity);
+            Ok(())
+        }
+        Err(e) => {
+            state.metrics.auth_failures.inc();
+            tracing::debug!(socket = %s.id, reason = %e, "handshake refused");
+            if state.auth_failure_as_event {
+                Ok(())
+            } else {
+                Err(Unauthorized)
+            }
+        }
+    }
+}
+
+/// Connect handler: registers the socket's handlers (before any `.await`: the
+/// client may already be sending) and starts its session task.
+pub async fn connect(
+    s: SocketRef,
+    io: SocketIo,
+    State(state): State<Arc<AppState>>,
+    State(sessions): State<Sessions>,
+) {
+    let Some(identity) = s.extensions.get::<Identity>() else {
+        // Only reachable in AUTH_FAILURE=event mode: say why, then hang up.
+        state
+            .errors
+            .send(&s, "connection", &EventError::Unauthorized, None);
+        let _ = s.disconnect();
+        return;
+    };
+    let (inbox, rx) = Inbox::new(state.clone());
+    s.extensions.insert(inbox.clone());
+    s.on_fallback(async |_: Enqueued| {});
+    s.on_disconnect(move || {
+        inbox.close();
+        async {}
+    });
+
+    state.metrics.sockets.inc();
+    let session = Session {
+        socket: s,
+        io,
+        state: state.clone(),
+        identity,
+        room: None,
+    };
+    sessions.0.spawn(async move {
+        session.run(rx).await;
+        state.metrics.sockets.dec();
+    });
+}

@@ -1,0 +1,193 @@
+//! `create:room`, `join:room`, `leave:room`, and leaving on disconnect
+//! (PROTOCOL.md §3, §5). Membership lives in the [`RoomRegistry`]; the socket
+//! also joins the Socket.IO room of the same id so that room-wide events travel
+//! through the adapter, on one node or many.
+//!
+//! [`RoomRegistry`]: crate::rooms::RoomRegistry
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::Ack;
+use super::error::EventError;
+use super::session::Session;
+use crate::auth::Identity;
+use crate::ice::IceServer;
+use crate::rooms::{Member, RoomCode, RoomInfo, code};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RoomJoined<'a> {
+    room_id: &'a str,
+    room_code: &'a str,
+    peer_id: &'a str,
+    peers: &'a [Member],
+    ice_servers: Vec<IceServer>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PeerJoined<'a> {
+    peer_id: &'a str,
+    user_info: &'a Identity,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PeerLeft<'a> {
+    peer_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RoomLeft<'a> {
+    room_id: &'a str,
+}
+
+/// `{ roomCode?, maxPeers? }` → `room:created { roomId, roomCode }`. Does not join.
+pub async fn create(session: &mut Session, payload: Value) -> Result<Ack, EventError> {
+    let fields = match payload {
+        Value::Null => Map::new(),
+        Value::Object(map) => map,
+        _ => return Err(EventError::invalid("payload must be an object")),
+    };
+    let code = match fields.get("roomCode") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(room_code(v)?),
+    };
+    let max_peers = match fields.get("maxPeers") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(max_peers(v)?),
+    };
+    let info = match code {
+        Some(code) => session.state.rooms.create(code, max_peers).await?,
+        None => create_with_fresh_code(session, max_peers).await?,
+    };
+    let payload = serde_json::to_value(&info).map_err(internal)?;
+    let _ = session.socket.emit("room:created", &payload);
+    Ok(Ack::Payload(payload))
+}
+
+async fn create_with_fresh_code(
+    session: &Session,
+    max_peers: Option<u32>,
+) -> Result<RoomInfo, EventError> {
+    // 36^6 codes: a clash is rare, a few retries make it negligible.
+    for _ in 0..8 {
+        match session
+            .state
+            .rooms
+            .create(RoomCode::generate(), max_peers)
+            .await
+        {
+            Err(crate::rooms::RoomError::Exists) => continue,
+            other => return Ok(other?),
+        }
+    }
+    Err(EventError::Internal(
+        "no free room code after 8 tries".into(),
+    ))
+}
+
+/// `{ roomCode }` → `room:joined` to the joiner, `peer:joined` to the others.
+/// Joining another room leaves the current one first (as seen by the client:
+/// `room:left` comes before `room:joined`).
+pub async fn join(session: &mut Session, payload: Value) -> Result<Ack, EventError> {
+    let code = match payload.get("roomCode") {
+        Some(v) => room_code(v)?,
+        None => return Err(EventError::invalid("roomCode is required")),
+    };
+    let me = Member {
+        id: session.id(),
+        user_info: session.identity.clone(),
+    };
+    let joined = session.state.rooms.join(&code, me.clone()).await?;
+
+    if session
+        .room
+        .as_ref()
+        .is_some_and(|r| r.room_id != joined.room.room_id)
+    {
+        leave_current(session).await?;
+    }
+    let room_id = joined.room.room_id.clone();
+    session.socket.join(room_id.clone());
+    session.room = Some(joined.room.clone());
+
+    let reply = RoomJoined {
+        room_id: &room_id,
+        room_code: &joined.room.room_code,
+        peer_id: &me.id,
+        peers: &joined.peers,
+        ice_servers: session.state.ice.servers_for(&session.identity.user_id),
+    };
+    let payload = serde_json::to_value(&reply).map_err(internal)?;
+    let _ = session.socket.emit("room:joined", &payload);
+    if !joined.rejoined {
+        session.state.metrics.joins.inc();
+        let news = PeerJoined {
+            peer_id: &me.id,
+            user_info: &me.user_info,
+        };
+        broadcast(session.socket.to(room_id), "peer:joined", &news).await;
+    }
+    Ok(Ack::Payload(payload))
+}
+
+/// Leaves the current room, if any: `peer:left` to the others, `room:left` to us.
+pub async fn leave(session: &mut Session) -> Result<Ack, EventError> {
+    if let Some(room) = leave_current(session).await? {
+        let _ = session.socket.emit(
+            "room:left",
+            &RoomLeft {
+                room_id: &room.room_id,
+            },
+        );
+    }
+    Ok(Ack::Ok)
+}
+
+/// Takes the socket out of its room and tells the remaining peers.
+pub async fn leave_current(session: &mut Session) -> Result<Option<RoomInfo>, EventError> {
+    let Some(room) = session.room.take() else {
+        return Ok(None);
+    };
+    let id = session.id();
+    let was_member = session.state.rooms.leave(&room.room_id, &id).await?;
+    session.socket.leave(room.room_id.clone());
+    if was_member {
+        let others = session
+            .io
+            .to(room.room_id.clone())
+            .except(session.socket.id);
+        broadcast(others, "peer:left", &PeerLeft { peer_id: &id }).await;
+    }
+    Ok(Some(room))
+}
+
+async fn broadcast<T: Serialize + ?Sized>(
+    to: socketioxide::operators::BroadcastOperators,
+    event: &str,
+    payload: &T,
+) {
+    if let Err(e) = to.emit(event, payload).await {
+        tracing::warn!(event, error = %e, "broadcast failed");
+    }
+}
+
+fn room_code(v: &Value) -> Result<RoomCode, EventError> {
+    v.as_str()
+        .and_then(RoomCode::parse)
+        .ok_or_else(|| EventError::invalid(code::RULE))
+}
+
+fn max_peers(v: &Value) -> Result<u32, EventError> {
+    let n = v.as_f64().filter(|n| n.fract() == 0.0 && *n >= 1.0);
+    // Anything above the cap is capped by the registry; keep it in range here.
+    n.map(|n| n.min(f64::from(u32::MAX)) as u32)
+        .ok_or_else(|| EventError::invalid("maxPeers must be a positive integer"))
+}
+
+fn internal(e: impl std::fmt::Display) -> EventError {
+    EventError::Internal(e.to_string())
+}

@@ -1,0 +1,24 @@
+//! A Socket.IO WebRTC signaling gateway: a drop-in replacement for a NestJS
+//! `@WebSocketGateway`. The wire contract is `docs/PROTOCOL.md`.
+//!
+//! Where things are:
+//! - [`events`]: one module per event family; the event table is [`events::dispatch`]'s match.
+//! - [`rooms`]: room state behind the [`rooms::RoomRegistry`] interface.
+//! - [`auth`]: which credential a handshake carries and who it names.
+//! - [`http`]: operational routes and the origin policy.
+//! - [`server`]: assembly and graceful shutdown; [`config`]: every setting.
+
+pub mod auth;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod ice;
+pub mod metrics;
+pub mod rooms;
+pub mod secret;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+
+pub use config::Config;
+pub use server::{Gateway, StartError};

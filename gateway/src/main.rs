@@ -1,0 +1,36 @@
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use gateway::config::LogFormat;
+use gateway::{Config, Gateway};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::load();
+    init_logging(config.log_format);
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), gateway::StartError> {
+    let addr = SocketAddr::new(config.host, config.port);
+    let gateway = Gateway::build(&config).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, origins = ?config.client_urls, "gateway listening");
+    gateway.serve(listener, gateway::shutdown::signal()).await
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,79 @@
+//! Prometheus metrics, in one registry owned by the gateway (no globals, so
+//! several gateways can run in one test process).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabel {
+    pub event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub sockets: Gauge,
+    pub rooms: Gauge,
+    pub joins: Counter,
+    pub relays: Family<EventLabel, Counter>,
+    pub errors: Family<CodeLabel, Counter>,
+    pub auth_failures: Counter,
+    /// Seconds from a relay's arrival to its hand-off to the target's socket.
+    pub relay_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gateway");
+        let m = Metrics {
+            sockets: Gauge::default(),
+            rooms: Gauge::default(),
+            joins: Counter::default(),
+            relays: Family::default(),
+            errors: Family::default(),
+            auth_failures: Counter::default(),
+            relay_latency: Histogram::new([
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1,
+            ]),
+            registry: Registry::default(),
+        };
+        registry.register("sockets", "Connected Socket.IO sockets", m.sockets.clone());
+        registry.register("rooms", "Live rooms", m.rooms.clone());
+        registry.register("joins", "Successful room joins", m.joins.clone());
+        registry.register(
+            "relays",
+            "Relayed WebRTC signaling messages",
+            m.relays.clone(),
+        );
+        registry.register("errors", "Error events sent, by code", m.errors.clone());
+        registry.register(
+            "auth_failures",
+            "Refused handshakes",
+            m.auth_failures.clone(),
+        );
+        registry.register(
+            "relay_latency_seconds",
+            "Relay hand-off latency",
+            m.relay_latency.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// The registry in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,220 @@
+//! Assembles the gateway — state, Socket.IO, HTTP routes, origin policy — and
+//! serves it until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use socketioxide::SocketIo;
+use socketioxide::handler::ConnectHandler;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
+use crate::config::{AuthFailure, Config};
+use crate::events::error::ErrorWire;
+use crate::events::{self, Sessions};
+use crate::http::ops::{self, OpsState, Readiness};
+use crate::http::origin::{self, Origins};
+use crate::ice::IceConfig;
+use crate::metrics::Metrics;
+use crate::rooms::memory::MemoryRooms;
+use crate::rooms::{RoomPolicy, RoomRegistry};
+use crate::secret;
+use crate::state::{AppState, Limits};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("JWT key: {0}")]
+    Key(#[from] KeyError),
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built gateway, ready to serve.
+pub struct Gateway {
+    pub state: Arc<AppState>,
+    pub io: SocketIo,
+    router: Router,
+    sessions: Sessions,
+    ready: Readiness,
+    grace: Duration,
+}
+
+impl Gateway {
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        let state = Arc::new(AppState {
+            rooms: memory_rooms(config),
+            auth: Authenticator::new(jwt_verifier(config)?, None),
+            ice: IceConfig {
+                stun_urls: config.stun_urls.clone(),
+                turn_urls: config.turn_urls.clone(),
+                turn_secret: config.turn_secret.clone(),
+                turn_ttl: config.turn_ttl,
+            },
+            errors: ErrorWire {
+                events: config.error_events.clone(),
+                sfu_url: config.sfu_url.clone(),
+            },
+            metrics: Metrics::default(),
+            limits: Limits {
+                rate_limit_burst: config.rate_limit_burst,
+                rate_limit_per_sec: config.rate_limit_per_sec,
+            },
+            auth_failure_as_event: config.auth_failure == AuthFailure::Event,
+        });
+        let sessions = Sessions::default();
+        let payload_cap = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
+        let (layer, io) = SocketIo::builder()
+            .max_payload(config.max_payload)
+            .ws_max_message_size(payload_cap)
+            .ws_max_frame_size(payload_cap)
+            // Room for a burst of relays towards one slow reader; the channel
+            // allocates as it fills, so idle sockets do not pay for it.
+            .max_buffer_size(8192)
+            .with_state(state.clone())
+            .with_state(sessions.clone())
+            .build_layer();
+        io.ns("/", events::connect.with(events::authenticate));
+
+        let ready = Readiness::default();
+        ready.0.store(true, Ordering::Relaxed);
+        let origins = Origins::new(&config.client_urls);
+        let router = Router::new()
+            .merge(ops::routes(OpsState {
+                app: state.clone(),
+                ready: ready.clone(),
+            }))
+            .layer(layer)
+            .layer(origins.cors())
+            .layer(axum::middleware::from_fn_with_state(origins, origin::guard));
+        Ok(Self {
+            state,
+            io,
+            router,
+            sessions,
+            ready,
+            grace: config.shutdown_grace,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then stops accepting,
+    /// lets queued events finish, closes every socket (clients see a transport
+    /// close and reconnect elsewhere) and waits for sessions, all within the
+    /// grace period.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Gateway {
+            io,
+            router,
+            sessions,
+            ready,
+            grace,
+            ..
+        } = self;
+        let stopping = CancellationToken::new();
+        let closed = CancellationToken::new();
+        tokio::spawn({
+            let (stopping, closed) = (stopping.clone(), closed.clone());
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                ready.0.store(false, Ordering::Relaxed);
+                stopping.cancel();
+                let drained = sessions.0.len() == 0
+                    || tokio::time::timeout(grace / 2, wait_idle(&sessions))
+                        .await
+                        .is_ok();
+                if !drained {
+                    tracing::warn!("closing sockets with events still queued");
+                }
+                io.close().await;
+                sessions.0.close();
+                let _ = tokio::time::timeout(grace / 2, sessions.0.wait()).await;
+                closed.cancel();
+            }
+        });
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(stopping.clone().cancelled_owned());
+        tokio::select! {
+            result = server => result?,
+            _ = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("grace period over; dropping remaining connections");
+            }
+        }
+        let _ = tokio::time::timeout(grace, closed.cancelled()).await;
+        Ok(())
+    }
+}
+
+/// Waits until no session has an event in hand. Sessions idle on an empty
+/// inbox; a short settle window is enough to let in-flight relays go out.
+async fn wait_idle(_sessions: &Sessions) {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+fn memory_rooms(config: &Config) -> Arc<dyn RoomRegistry> {
+    let rooms = Arc::new(MemoryRooms::new(RoomPolicy {
+        ttl: config.room_ttl,
+        auto_create: config.auto_create_rooms,
+        max_room_size: config.max_room_size,
+    }));
+    // Expiry is also checked on every lookup; the sweep only frees memory.
+    let sweeper = Arc::downgrade(&rooms);
+    let every = config
+        .room_ttl
+        .clamp(Duration::from_secs(1), Duration::from_secs(60));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let Some(rooms) = sweeper.upgrade() else {
+                break;
+            };
+            rooms.sweep();
+        }
+    });
+    rooms
+}
+
+fn jwt_verifier(config: &Config) -> Result<JwtVerifier, StartError> {
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => {
+            let (secret, created) =
+                secret::load_or_create(&config.data_dir).map_err(|source| StartError::DataDir {
+                    path: config.data_dir.display().to_string(),
+                    source,
+                })?;
+            let path = config.data_dir.join("jwt-secret");
+            if created {
+                tracing::warn!(path = %path.display(), "JWT_SECRET is not set: generated one and kept it; set JWT_SECRET to share it with your token issuer");
+            } else {
+                tracing::warn!(path = %path.display(), "JWT_SECRET is not set: using the secret kept in the data directory");
+            }
+            secret
+        }
+    };
+    let mut verifier = JwtVerifier::new(
+        Some(secret.as_bytes()),
+        config.jwt_issuer.clone(),
+        config.jwt_audience.clone(),
+    );
+    if let Some(path) = &config.jwt_public_key {
+        verifier = verifier.with_pem_file(path)?;
+    }
+    if let Some(path) = &config.jwt_jwks_file {
+        verifier = verifier.with_jwks_file(path)?;
+    }
+    Ok(verifier)
+}

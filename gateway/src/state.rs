@@ -1,0 +1,27 @@
+//! What every handler shares: built once from the [`Config`](crate::config::Config).
+
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::events::error::ErrorWire;
+use crate::ice::IceConfig;
+use crate::metrics::Metrics;
+use crate::rooms::RoomRegistry;
+
+/// Limits applied to each socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub rate_limit_burst: u32,
+    pub rate_limit_per_sec: f64,
+}
+
+pub struct AppState {
+    pub rooms: Arc<dyn RoomRegistry>,
+    pub auth: Authenticator,
+    pub ice: IceConfig,
+    pub errors: ErrorWire,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
+    pub auth_failure_as_event: bool,
+}
