@@ -1,0 +1,1 @@
+//! Native client for the signaling gateway (work in progress).
