@@ -294,3 +294,12 @@ export async function setupRoom(url, n, { code = roomCode(), create = {}, connec
   }
   return { code, roomId: created.roomId, clients };
 }
+
+/** `promise`, or a rejection after `ms` (the timer never outlives the promise). */
+export function withTimeout(promise, ms, message) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(typeof message === 'function' ? message() : message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
