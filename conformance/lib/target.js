@@ -6,7 +6,7 @@
 //   TARGET=url        an existing deployment at $TARGET_URL (default config only)
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -115,6 +115,11 @@ export async function startTarget(settings = {}) {
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
+    // run.sh kills whatever is still listed here when it exits.
+    const pidFile = process.env.CONFORMANCE_PID_DIR && child.pid
+      ? join(process.env.CONFORMANCE_PID_DIR, String(child.pid))
+      : undefined;
+    if (pidFile) writeFileSync(pidFile, '');
     let output = '';
     const keep = (chunk) => {
       output = (output + chunk.toString()).slice(-8000);
@@ -125,12 +130,13 @@ export async function startTarget(settings = {}) {
     const exit = new Promise((r) => child.once('exit', (code, signal) => {
       exited = true;
       running.delete(child);
+      if (pidFile) rmSync(pidFile, { force: true });
       r({ code, signal });
     }));
     child.once('error', (err) => keep(String(err)));
 
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while (!exited && Date.now() < deadline) {
       if (await answers(url)) {
         const stop = async () => {
@@ -161,20 +167,33 @@ export async function startTarget(settings = {}) {
 }
 
 /**
- * Registers before/after hooks that start a target for this test file.
- * The returned object's `url` is set once the `before` hook has run.
+ * Starts a target for this test file (or describe block) right away, so that
+ * the instances of one file boot concurrently, and registers the hooks that
+ * wait for it and stop it. `handle.url` is set once the `before` hook has run.
  */
 export function useTarget(settings = {}) {
   const handle = { url: undefined, stop: async () => {} };
-  const skip = URL_MODE && Object.keys(settings).length > 0;
+  const isDefault = Object.keys(settings).length === 0;
+  if (URL_MODE && !isDefault) return handle;
+  if (isDefault && process.env.CONFORMANCE_DEFAULT_URL) {
+    // run.sh shares one default-config instance between all files.
+    before(() => {
+      handle.url = process.env.CONFORMANCE_DEFAULT_URL;
+    });
+    return handle;
+  }
+  const starting = startTarget(settings).then(
+    (t) => ({ t }),
+    (error) => ({ error }),
+  );
   before(async () => {
-    if (skip) return;
-    const t = await startTarget(settings);
+    const { t, error } = await starting;
+    if (error) throw error;
     handle.url = t.url;
-    handle.stop = t.stop;
   });
   after(async () => {
-    await handle.stop();
+    const { t } = await starting;
+    if (t) await t.stop();
   });
   return handle;
 }
