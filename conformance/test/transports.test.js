@@ -2,17 +2,21 @@
 
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { io } from 'socket.io-client';
 import {
   ack,
+  clientOptions,
   closeAll,
   connect,
   createRoom,
   expectError,
   joinRoom,
+  newUser,
   roomCode,
   SEED_CANDIDATE,
   SEED_OFFER,
   sleep,
+  tokenFor,
 } from '../lib/client.js';
 import { useTarget } from '../lib/target.js';
 
@@ -108,4 +112,40 @@ test('polling: many server events queued between polls all arrive, in order', as
   for (let i = 0; i < 200; i++) {
     assert.equal((await b.rec.next('webrtc:ice')).candidate, `candidate:${i}`);
   }
+});
+
+describe('events sent the moment the socket connects are handled', () => {
+  // A frontend typically does socket.on('connect', () => socket.emit('join:room', …)).
+  // Node's socket.io registers the handlers before the client can send anything.
+  for (const transport of ['websocket', 'polling']) {
+    test(`${transport}: 60 fresh connections, each pinging from its connect handler, all get their ack`, async () => {
+      const lost = [];
+      for (let i = 0; i < 60; i++) {
+        const c = await connect(target.url, { transport });
+        try {
+          const reply = await ack(c.socket, 'ping', undefined, 2000);
+          assert.match(reply.timestamp, /Z$/);
+        } catch (err) {
+          lost.push(`#${i}: ${err.message}`);
+        }
+        c.socket.close();
+      }
+      assert.deepEqual(lost, [], `${lost.length} of 60 first events were dropped`);
+    });
+  }
+
+  test('an event emitted before the connection is established (client-side buffer) is handled', async () => {
+    const lost = [];
+    for (let i = 0; i < 30; i++) {
+      const socket = io(target.url, clientOptions({ transports: ['websocket'], auth: { token: tokenFor(newUser()) } }));
+      try {
+        const reply = await socket.timeout(2000).emitWithAck('ping');
+        assert.match(reply.timestamp, /Z$/);
+      } catch (err) {
+        lost.push(`#${i}: ${err.message}`);
+      }
+      socket.close();
+    }
+    assert.deepEqual(lost, [], `${lost.length} of 30 buffered first events were dropped`);
+  });
 });
