@@ -98,8 +98,11 @@ run_suite() {
   local started=$SECONDS status=0
   if [ "$target" != url ]; then start_default_target "$target" || return 1; fi
   (cd "$HERE" && TARGET="$target" node --test --test-concurrency="${CONFORMANCE_CONCURRENCY:-4}" \
-    --test-reporter=spec "$@" test/*.test.js) || status=$?
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=./lib/count-reporter.js --test-reporter-destination="$PID_DIR/counts.md" \
+    "$@" test/*.test.js) || status=$?
   stop_default_target
+  [ -f "$PID_DIR/counts.md" ] && cat "$PID_DIR/counts.md"
   echo "==> $target: $([ $status -eq 0 ] && echo PASS || echo FAIL) in $((SECONDS - started)) s"
   return $status
 }

@@ -152,6 +152,12 @@ describe('refusals: connect_error "Unauthorized"', () => {
     const forged = `${h}.${b64url({ sub: 'admin', username: 'admin', iat: now(), exp: now() + 3600 })}.${s}`;
     return expectUnauthorized(target.url, { extraHeaders: { Cookie: `access_token=${forged}` } });
   });
+  test('a Bearer value that is not a JWT is an API key: an unknown one is refused', () =>
+    expectUnauthorized(target.url, { extraHeaders: { Authorization: 'Bearer not-a-known-api-key-0123456789' } }));
+  test('unknown API key in auth.apiKey → refused', () =>
+    expectUnauthorized(target.url, { auth: { apiKey: 'unknown-api-key-0123456789abcdef' } }));
+  test('unknown API key in an X-API-Key header → refused', () =>
+    expectUnauthorized(target.url, { extraHeaders: { 'X-API-Key': 'unknown-api-key-0123456789abcdef' } }));
   test('garbage token query', () => expectUnauthorized(target.url, { query: { token: 'not.a.jwt' } }));
   test('bad Bearer header (polling)', () =>
     expectUnauthorized(target.url, {

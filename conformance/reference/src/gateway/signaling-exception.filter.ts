@@ -3,7 +3,7 @@ import { BaseWsExceptionFilter } from '@nestjs/websockets';
 import type { Socket } from 'socket.io';
 import { config } from '../config.js';
 import type { ErrorAck, ErrorPayload } from './interfaces/index.js';
-import { ERROR_MESSAGES, SignalingException } from './signaling.exception.js';
+import { SignalingException } from './signaling.exception.js';
 
 /** Emits `payload` on every configured error event (`ERROR_EVENT`, default `error`). */
 export function emitError(client: Socket, payload: ErrorPayload): void {
@@ -43,4 +43,3 @@ export class SignalingExceptionFilter extends BaseWsExceptionFilter {
   }
 }
 
-export { ERROR_MESSAGES };
