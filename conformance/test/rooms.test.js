@@ -13,6 +13,7 @@ import {
   joinRoom,
   MESSAGES,
   roomCode,
+  SEED_CANDIDATE,
   SEED_OFFER,
   setupRoom,
 } from '../lib/client.js';
@@ -300,6 +301,26 @@ describe('room size', () => {
     const { code } = await setupRoom(target.url, 10);
     const eleventh = await connect(target.url);
     await expectError(eleventh, 'join:room', { roomCode: code }, 'ROOM_FULL');
+  });
+
+  test('rejoining a full room you are in is a rejoin, not ROOM_FULL', async () => {
+    const { clients: [a, b], code } = await setupRoom(target.url, 2, { create: { maxPeers: 2 } });
+    const again = await joinRoom(b, code);
+    assert.deepEqual(again.peers, [{ id: a.id, userInfo: a.user }]);
+    await Promise.all([a.rec.none(), b.rec.none()]);
+  });
+
+  test('a failed join (ROOM_FULL, ROOM_NOT_FOUND, INVALID_PAYLOAD) leaves the socket in its room, and nobody hears of it', async () => {
+    const full = await setupRoom(target.url, 1, { create: { maxPeers: 1 } });
+    const { clients: [a, b], roomId } = await setupRoom(target.url, 2);
+    await expectError(b, 'join:room', { roomCode: full.code }, 'ROOM_FULL');
+    await expectError(b, 'join:room', { roomCode: roomCode('Nowhere') }, 'ROOM_NOT_FOUND');
+    await expectError(b, 'join:room', { roomCode: 'bad code' }, 'INVALID_PAYLOAD');
+    await Promise.all([a.rec.none(), b.rec.none(), full.clients[0].rec.none()]);
+    assert.deepEqual(await ack(b.socket, 'webrtc:ice', { targetPeerId: a.id, candidate: SEED_CANDIDATE }), { ok: true });
+    assert.deepEqual(await a.rec.next('webrtc:ice'), { fromPeerId: b.id, targetPeerId: a.id, candidate: SEED_CANDIDATE });
+    assert.deepEqual(await ack(b.socket, 'leave:room'), { ok: true });
+    assert.deepEqual(await b.rec.next('room:left'), { roomId });
   });
 
   test('maxPeers 1: a one-seat room', async () => {
