@@ -130,6 +130,26 @@ pub struct Config {
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// Account store: `sqlite://…` or `postgres://…`. Default: a SQLite file in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Lifetime of the access tokens `POST /token` issues.
+    #[arg(long, env = "TOKEN_TTL", default_value = "1h", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+
+    /// Failed logins per username within LOGIN_WINDOW before 429.
+    #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+
+    /// Failed logins per client address within LOGIN_WINDOW before 429.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 20)]
+    pub login_max_failures_per_address: u32,
+
+    /// Window over which failed logins are counted.
+    #[arg(long, env = "LOGIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub login_window: Duration,
+
     /// `text` or `json` logs (filter with RUST_LOG).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -172,6 +192,16 @@ impl Config {
             }
         }
         cfg
+    }
+
+    /// The account store's URL: `DATABASE_URL`, or `gateway.db` in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("gateway.db").display()
+            )
+        })
     }
 
     /// A configuration with every default, for tests and embedding.

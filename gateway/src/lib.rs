@@ -5,9 +5,11 @@
 //! - [`events`]: one module per event family; the event table is [`events::dispatch`]'s match.
 //! - [`rooms`]: room state behind the [`rooms::RoomRegistry`] interface.
 //! - [`auth`]: which credential a handshake carries and who it names.
-//! - [`http`]: operational routes and the origin policy.
+//! - [`http`]: REST routes (accounts, rooms, ops), their errors, and the origin policy.
+//! - [`accounts`]: users, passwords and API keys in SQLite or PostgreSQL.
 //! - [`server`]: assembly and graceful shutdown; [`config`]: every setting.
 
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod events;

@@ -12,12 +12,15 @@ use socketioxide::handler::ConnectHandler;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::AccountStore;
+use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
+use crate::auth::jwt::TokenIssuer;
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
 use crate::config::{AuthFailure, Config};
 use crate::events::error::ErrorWire;
 use crate::events::{self, Sessions};
-use crate::http::ops::{self, OpsState, Readiness};
 use crate::http::origin::{self, Origins};
+use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::rooms::memory::MemoryRooms;
@@ -34,6 +37,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("account store: {0}")]
+    Accounts(#[from] crate::accounts::AccountError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -50,9 +55,25 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn build(config: &Config) -> Result<Self, StartError> {
+        let secret = jwt_secret(config)?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let accounts = AccountStore::connect(&config.database_url()).await?;
         let state = Arc::new(AppState {
             rooms: memory_rooms(config),
-            auth: Authenticator::new(jwt_verifier(config)?, None),
+            auth: Authenticator::new(
+                jwt_verifier(config, &secret)?,
+                Some(Arc::new(accounts.clone())),
+            ),
+            accounts,
+            throttle: LoginThrottle::new(ThrottlePolicy {
+                per_username: config.login_max_failures,
+                per_address: config.login_max_failures_per_address,
+                window: config.login_window,
+            }),
+            tokens: TokenIssuer::new(secret.as_bytes(), config.token_ttl),
             ice: IceConfig {
                 stun_urls: config.stun_urls.clone(),
                 turn_urls: config.turn_urls.clone(),
@@ -88,7 +109,7 @@ impl Gateway {
         ready.0.store(true, Ordering::Relaxed);
         let origins = Origins::new(&config.client_urls);
         let router = Router::new()
-            .merge(ops::routes(OpsState {
+            .merge(http::routes(HttpState {
                 app: state.clone(),
                 ready: ready.clone(),
             }))
@@ -144,8 +165,9 @@ impl Gateway {
                 closed.cancel();
             }
         });
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(stopping.clone().cancelled_owned());
+        let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(stopping.clone().cancelled_owned());
         tokio::select! {
             result = server => result?,
             _ = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
@@ -187,8 +209,8 @@ fn memory_rooms(config: &Config) -> Arc<dyn RoomRegistry> {
     rooms
 }
 
-fn jwt_verifier(config: &Config) -> Result<JwtVerifier, StartError> {
-    let secret = match &config.jwt_secret {
+fn jwt_secret(config: &Config) -> Result<String, StartError> {
+    Ok(match &config.jwt_secret {
         Some(secret) => secret.clone(),
         None => {
             let (secret, created) =
@@ -204,7 +226,10 @@ fn jwt_verifier(config: &Config) -> Result<JwtVerifier, StartError> {
             }
             secret
         }
-    };
+    })
+}
+
+fn jwt_verifier(config: &Config, secret: &str) -> Result<JwtVerifier, StartError> {
     let mut verifier = JwtVerifier::new(
         Some(secret.as_bytes()),
         config.jwt_issuer.clone(),

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::accounts::AccountStore;
+use crate::accounts::throttle::LoginThrottle;
 use crate::auth::Authenticator;
+use crate::auth::jwt::TokenIssuer;
 use crate::events::error::ErrorWire;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
@@ -18,6 +21,9 @@ pub struct Limits {
 pub struct AppState {
     pub rooms: Arc<dyn RoomRegistry>,
     pub auth: Authenticator,
+    pub accounts: AccountStore,
+    pub throttle: LoginThrottle,
+    pub tokens: TokenIssuer,
     pub ice: IceConfig,
     pub errors: ErrorWire,
     pub metrics: Metrics,

@@ -153,6 +153,37 @@ fn identity(claims: &Map<String, Value>) -> Option<Identity> {
     Some(Identity { user_id, username })
 }
 
+/// Signs the gateway's own access tokens (`POST /token`): HS256 with the
+/// gateway's secret, `{ sub, username, iat, exp }` like `@nestjs/jwt`.
+pub struct TokenIssuer {
+    key: jsonwebtoken::EncodingKey,
+    pub ttl: std::time::Duration,
+}
+
+impl TokenIssuer {
+    pub fn new(secret: &[u8], ttl: std::time::Duration) -> Self {
+        Self {
+            key: jsonwebtoken::EncodingKey::from_secret(secret),
+            ttl,
+        }
+    }
+
+    pub fn issue(&self, who: &Identity) -> Result<String, jsonwebtoken::errors::Error> {
+        let iat = jsonwebtoken::get_current_timestamp();
+        let claims = serde_json::json!({
+            "sub": who.user_id,
+            "username": who.username,
+            "iat": iat,
+            "exp": iat + self.ttl.as_secs(),
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &claims,
+            &self.key,
+        )
+    }
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, KeyError> {
     std::fs::read(path).map_err(|source| KeyError::Read {
         path: path.display().to_string(),
@@ -181,15 +212,25 @@ mod tests {
     const SECRET: &[u8] = b"test-secret";
 
     fn fixture(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
     }
 
     fn now() -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
     }
 
     fn hs(claims: Value) -> String {
-        encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap()
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
     }
 
     fn signed(alg: Algorithm, kid: Option<&str>, key_file: &str, claims: Value) -> String {
@@ -213,73 +254,159 @@ mod tests {
 
     #[test]
     fn a_nestjs_style_hs256_token_names_its_user() {
-        let token = hs(json!({ "sub": "42", "username": "alice", "iat": now(), "exp": now() + 60 }));
-        assert_eq!(verifier().verify(&token).unwrap(), Identity { user_id: "42".into(), username: "alice".into() });
+        let token =
+            hs(json!({ "sub": "42", "username": "alice", "iat": now(), "exp": now() + 60 }));
+        assert_eq!(
+            verifier().verify(&token).unwrap(),
+            Identity {
+                user_id: "42".into(),
+                username: "alice".into()
+            }
+        );
     }
 
     #[test]
     fn the_name_falls_back_through_the_claims() {
         let v = verifier();
         let name = |claims: Value| v.verify(&hs(claims)).unwrap().username;
-        assert_eq!(name(json!({ "sub": "1", "preferred_username": "p", "name": "n" })), "p");
-        assert_eq!(name(json!({ "sub": "1", "name": "n", "email": "e@x" })), "n");
+        assert_eq!(
+            name(json!({ "sub": "1", "preferred_username": "p", "name": "n" })),
+            "p"
+        );
+        assert_eq!(
+            name(json!({ "sub": "1", "name": "n", "email": "e@x" })),
+            "n"
+        );
         assert_eq!(name(json!({ "sub": "1", "email": "e@x" })), "e@x");
         assert_eq!(name(json!({ "sub": "1" })), "1");
         assert_eq!(v.verify(&hs(json!({ "id": 7 }))).unwrap().user_id, "7");
-        assert!(matches!(v.verify(&hs(json!({ "username": "nobody" }))), Err(JwtError::NoSubject)));
+        assert!(matches!(
+            v.verify(&hs(json!({ "username": "nobody" }))),
+            Err(JwtError::NoSubject)
+        ));
     }
 
     #[test]
     fn expired_and_not_yet_valid_tokens_are_refused() {
         let v = verifier();
-        assert!(v.verify(&hs(json!({ "sub": "1", "exp": now() - 5 }))).is_err());
-        assert!(v.verify(&hs(json!({ "sub": "1", "nbf": now() + 60 }))).is_err());
-        assert!(v.verify(&hs(json!({ "sub": "1", "nbf": now() - 1, "exp": now() + 60 }))).is_ok());
+        assert!(
+            v.verify(&hs(json!({ "sub": "1", "exp": now() - 5 })))
+                .is_err()
+        );
+        assert!(
+            v.verify(&hs(json!({ "sub": "1", "nbf": now() + 60 })))
+                .is_err()
+        );
+        assert!(
+            v.verify(&hs(
+                json!({ "sub": "1", "nbf": now() - 1, "exp": now() + 60 })
+            ))
+            .is_ok()
+        );
     }
 
     #[test]
     fn a_wrong_signature_is_refused() {
-        let token = encode(&Header::new(Algorithm::HS256), &json!({ "sub": "1" }), &EncodingKey::from_secret(b"other")).unwrap();
+        let token = encode(
+            &Header::new(Algorithm::HS256),
+            &json!({ "sub": "1" }),
+            &EncodingKey::from_secret(b"other"),
+        )
+        .unwrap();
         assert!(verifier().verify(&token).is_err());
     }
 
     #[test]
     fn alg_none_is_refused() {
-        let token = format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(&json!({ "sub": "1" })));
+        let token = format!(
+            "{}.{}.",
+            b64(&json!({ "alg": "none", "typ": "JWT" })),
+            b64(&json!({ "sub": "1" }))
+        );
         assert!(verifier().verify(&token).is_err());
     }
 
     #[test]
     fn issuer_and_audience_are_checked_when_configured() {
-        let v = JwtVerifier::new(Some(SECRET), Some("https://issuer.test".into()), Some("signaling".into()));
+        let v = JwtVerifier::new(
+            Some(SECRET),
+            Some("https://issuer.test".into()),
+            Some("signaling".into()),
+        );
         let good = json!({ "sub": "1", "iss": "https://issuer.test", "aud": "signaling" });
         assert!(v.verify(&hs(good)).is_ok());
-        assert!(v.verify(&hs(json!({ "sub": "1", "iss": "https://evil.test", "aud": "signaling" }))).is_err());
-        assert!(v.verify(&hs(json!({ "sub": "1", "iss": "https://issuer.test", "aud": "other" }))).is_err());
+        assert!(
+            v.verify(&hs(
+                json!({ "sub": "1", "iss": "https://evil.test", "aud": "signaling" })
+            ))
+            .is_err()
+        );
+        assert!(
+            v.verify(&hs(
+                json!({ "sub": "1", "iss": "https://issuer.test", "aud": "other" })
+            ))
+            .is_err()
+        );
         assert!(v.verify(&hs(json!({ "sub": "1" }))).is_err());
     }
 
     #[test]
     fn rs256_and_es256_verify_with_a_pem_public_key() {
-        let rsa = JwtVerifier::new(None, None, None).with_pem_file(&fixture("rsa-public.pem")).unwrap();
-        let token = signed(Algorithm::RS256, None, "rsa-private.pem", json!({ "sub": "r", "exp": now() + 60 }));
+        let rsa = JwtVerifier::new(None, None, None)
+            .with_pem_file(&fixture("rsa-public.pem"))
+            .unwrap();
+        let token = signed(
+            Algorithm::RS256,
+            None,
+            "rsa-private.pem",
+            json!({ "sub": "r", "exp": now() + 60 }),
+        );
         assert_eq!(rsa.verify(&token).unwrap().user_id, "r");
-        let ec = JwtVerifier::new(None, None, None).with_pem_file(&fixture("ec-public.pem")).unwrap();
-        let token = signed(Algorithm::ES256, None, "ec-private.pem", json!({ "sub": "e" }));
+        let ec = JwtVerifier::new(None, None, None)
+            .with_pem_file(&fixture("ec-public.pem"))
+            .unwrap();
+        let token = signed(
+            Algorithm::ES256,
+            None,
+            "ec-private.pem",
+            json!({ "sub": "e" }),
+        );
         assert_eq!(ec.verify(&token).unwrap().user_id, "e");
         // A key of the wrong family does not verify.
-        let token = signed(Algorithm::ES256, None, "ec2-private.pem", json!({ "sub": "e" }));
+        let token = signed(
+            Algorithm::ES256,
+            None,
+            "ec2-private.pem",
+            json!({ "sub": "e" }),
+        );
         assert!(ec.verify(&token).is_err());
     }
 
     #[test]
     fn jwks_keys_are_picked_by_kid() {
-        let v = JwtVerifier::new(None, None, None).with_jwks_file(&fixture("jwks.json")).unwrap();
-        let rs = signed(Algorithm::RS256, Some("rsa-1"), "rsa-private.pem", json!({ "sub": "r" }));
+        let v = JwtVerifier::new(None, None, None)
+            .with_jwks_file(&fixture("jwks.json"))
+            .unwrap();
+        let rs = signed(
+            Algorithm::RS256,
+            Some("rsa-1"),
+            "rsa-private.pem",
+            json!({ "sub": "r" }),
+        );
         assert_eq!(v.verify(&rs).unwrap().user_id, "r");
-        let es = signed(Algorithm::ES256, Some("ec-2"), "ec2-private.pem", json!({ "sub": "e" }));
+        let es = signed(
+            Algorithm::ES256,
+            Some("ec-2"),
+            "ec2-private.pem",
+            json!({ "sub": "e" }),
+        );
         assert_eq!(v.verify(&es).unwrap().user_id, "e");
-        let unknown_kid = signed(Algorithm::ES256, Some("ec-9"), "ec2-private.pem", json!({ "sub": "e" }));
+        let unknown_kid = signed(
+            Algorithm::ES256,
+            Some("ec-9"),
+            "ec2-private.pem",
+            json!({ "sub": "e" }),
+        );
         assert!(matches!(v.verify(&unknown_kid), Err(JwtError::NoKey)));
     }
 
@@ -287,16 +414,49 @@ mod tests {
     fn an_hmac_token_signed_with_the_public_key_is_refused() {
         // Algorithm confusion: HS256 "signed" with the RSA public key's bytes.
         let public_pem = std::fs::read(fixture("rsa-public.pem")).unwrap();
-        let forged = encode(&Header::new(Algorithm::HS256), &json!({ "sub": "admin" }), &EncodingKey::from_secret(&public_pem)).unwrap();
-        let only_rsa = JwtVerifier::new(None, None, None).with_pem_file(&fixture("rsa-public.pem")).unwrap();
+        let forged = encode(
+            &Header::new(Algorithm::HS256),
+            &json!({ "sub": "admin" }),
+            &EncodingKey::from_secret(&public_pem),
+        )
+        .unwrap();
+        let only_rsa = JwtVerifier::new(None, None, None)
+            .with_pem_file(&fixture("rsa-public.pem"))
+            .unwrap();
         assert!(matches!(only_rsa.verify(&forged), Err(JwtError::NoKey)));
-        let both = JwtVerifier::new(Some(SECRET), None, None).with_pem_file(&fixture("rsa-public.pem")).unwrap();
+        let both = JwtVerifier::new(Some(SECRET), None, None)
+            .with_pem_file(&fixture("rsa-public.pem"))
+            .unwrap();
         assert!(both.verify(&forged).is_err());
     }
 
     #[test]
+    fn issued_tokens_verify_and_expire_with_their_ttl() {
+        let who = Identity {
+            user_id: "u9".into(),
+            username: "neo".into(),
+        };
+        let token = TokenIssuer::new(SECRET, std::time::Duration::from_secs(60))
+            .issue(&who)
+            .unwrap();
+        assert_eq!(verifier().verify(&token).unwrap(), who);
+        let claims: Value = jsonwebtoken::dangerous::insecure_decode(&token)
+            .unwrap()
+            .claims;
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            60
+        );
+    }
+
+    #[test]
     fn an_rs256_token_is_refused_without_a_public_key() {
-        let token = signed(Algorithm::RS256, None, "rsa-private.pem", json!({ "sub": "r" }));
+        let token = signed(
+            Algorithm::RS256,
+            None,
+            "rsa-private.pem",
+            json!({ "sub": "r" }),
+        );
         assert!(matches!(verifier().verify(&token), Err(JwtError::NoKey)));
     }
 }

@@ -6,14 +6,14 @@
 //! [`RoomRegistry`]: crate::rooms::RoomRegistry
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::Ack;
 use super::error::EventError;
 use super::session::Session;
 use crate::auth::Identity;
 use crate::ice::IceServer;
-use crate::rooms::{Member, RoomCode, RoomInfo, code};
+use crate::rooms::{CreateRoom, Member, RoomCode, RoomInfo, code};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,47 +46,11 @@ struct RoomLeft<'a> {
 
 /// `{ roomCode?, maxPeers? }` → `room:created { roomId, roomCode }`. Does not join.
 pub async fn create(session: &mut Session, payload: Value) -> Result<Ack, EventError> {
-    let fields = match payload {
-        Value::Null => Map::new(),
-        Value::Object(map) => map,
-        _ => return Err(EventError::invalid("payload must be an object")),
-    };
-    let code = match fields.get("roomCode") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(room_code(v)?),
-    };
-    let max_peers = match fields.get("maxPeers") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(max_peers(v)?),
-    };
-    let info = match code {
-        Some(code) => session.state.rooms.create(code, max_peers).await?,
-        None => create_with_fresh_code(session, max_peers).await?,
-    };
+    let request = CreateRoom::from_json(&payload).map_err(EventError::InvalidPayload)?;
+    let info = request.create(session.state.rooms.as_ref()).await?;
     let payload = serde_json::to_value(&info).map_err(internal)?;
     let _ = session.socket.emit("room:created", &payload);
     Ok(Ack::Payload(payload))
-}
-
-async fn create_with_fresh_code(
-    session: &Session,
-    max_peers: Option<u32>,
-) -> Result<RoomInfo, EventError> {
-    // 36^6 codes: a clash is rare, a few retries make it negligible.
-    for _ in 0..8 {
-        match session
-            .state
-            .rooms
-            .create(RoomCode::generate(), max_peers)
-            .await
-        {
-            Err(crate::rooms::RoomError::Exists) => continue,
-            other => return Ok(other?),
-        }
-    }
-    Err(EventError::Internal(
-        "no free room code after 8 tries".into(),
-    ))
 }
 
 /// `{ roomCode }` → `room:joined` to the joiner, `peer:joined` to the others.
@@ -179,13 +143,6 @@ fn room_code(v: &Value) -> Result<RoomCode, EventError> {
     v.as_str()
         .and_then(RoomCode::parse)
         .ok_or_else(|| EventError::invalid(code::RULE))
-}
-
-fn max_peers(v: &Value) -> Result<u32, EventError> {
-    let n = v.as_f64().filter(|n| n.fract() == 0.0 && *n >= 1.0);
-    // Anything above the cap is capped by the registry; keep it in range here.
-    n.map(|n| n.min(f64::from(u32::MAX)) as u32)
-        .ok_or_else(|| EventError::invalid("maxPeers must be a positive integer"))
 }
 
 fn internal(e: impl std::fmt::Display) -> EventError {

@@ -1,5 +1,39 @@
-//! The HTTP side of the gateway: operational routes and the origin policy that
-//! guards the Socket.IO endpoint.
+//! The HTTP side of the gateway: REST routes grouped by concern (accounts,
+//! rooms, ops), their error mapping, and the origin policy that guards the
+//! Socket.IO endpoint.
 
+pub mod accounts;
+pub mod error;
+pub mod extract;
+pub mod openapi;
 pub mod ops;
 pub mod origin;
+pub mod rooms;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+use crate::state::AppState;
+pub use ops::Readiness;
+
+/// REST bodies are small JSON objects.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: Arc<AppState>,
+    pub ready: Readiness,
+}
+
+pub fn routes(state: HttpState) -> Router {
+    Router::new()
+        .merge(accounts::routes())
+        .merge(rooms::routes())
+        .merge(ops::routes())
+        .route("/openapi.json", get(openapi::serve))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

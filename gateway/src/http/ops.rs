@@ -10,31 +10,24 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::state::AppState;
+use super::HttpState;
 
 /// Ready until shutdown begins, so a load balancer stops sending new clients.
 #[derive(Clone, Default)]
 pub struct Readiness(pub Arc<AtomicBool>);
 
-#[derive(Clone)]
-pub struct OpsState {
-    pub app: Arc<AppState>,
-    pub ready: Readiness,
-}
-
-pub fn routes(state: OpsState) -> Router {
+pub fn routes() -> Router<HttpState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state)
 }
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
+async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     if !s.ready.0.load(Ordering::Relaxed) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -53,7 +46,7 @@ async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(s): State<OpsState>) -> impl IntoResponse {
+async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     if let Ok(n) = s.app.rooms.count().await {
         s.app
             .metrics

@@ -4,6 +4,7 @@
 
 pub mod code;
 pub mod memory;
+pub mod request;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use crate::auth::Identity;
 pub use code::RoomCode;
+pub use request::CreateRoom;
 
 /// A room as the wire names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

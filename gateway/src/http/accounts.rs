@@ -1,0 +1,194 @@
+//! The account routes of PROTOCOL.md §6, with the seed's Go server's paths,
+//! fields and statuses: `/register`, `/regenerate`, `/newpassword`, `/token`, `/me`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::HttpState;
+use super::error::ApiError;
+use super::extract::{Body, Caller, ClientAddr};
+use crate::accounts::User;
+use crate::auth::{Credential, Identity, credential};
+
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/register", post(register))
+        .route("/regenerate", post(regenerate))
+        .route("/newpassword", post(new_password))
+        .route("/token", post(token))
+        .route("/me", get(me))
+}
+
+/// Username and password (keys match without case: `{"Username","Password"}` works).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewPassword {
+    username: String,
+    old_password: String,
+    new_password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    /// Shown once; store it.
+    api_key: String,
+    user_id: String,
+    username: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiKey {
+    api_key: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Done {
+    ok: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Token {
+    token: String,
+    /// Seconds.
+    expires_in: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    user_id: String,
+    username: String,
+}
+
+#[utoipa::path(post, path = "/register", request_body = Credentials, responses(
+    (status = 201, body = Registered), (status = 400, body = super::openapi::ErrorBody),
+    (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+pub async fn register(
+    State(s): State<HttpState>,
+    body: Body,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    let (user, api_key) = s
+        .app
+        .accounts
+        .register(body.text("username")?, body.text("password")?)
+        .await?;
+    tracing::info!(user_id = %user.id, "user registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            api_key,
+            user_id: user.id,
+            username: user.username,
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/regenerate", request_body = Credentials, responses(
+    (status = 200, body = ApiKey), (status = 401, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
+pub async fn regenerate(
+    State(s): State<HttpState>,
+    ClientAddr(addr): ClientAddr,
+    body: Body,
+) -> Result<Json<ApiKey>, ApiError> {
+    let user = login(&s, &addr, body.text("username")?, body.text("password")?).await?;
+    let api_key = s.app.accounts.regenerate_api_key(&user).await?;
+    tracing::info!(user_id = %user.id, "API key regenerated");
+    Ok(Json(ApiKey { api_key }))
+}
+
+#[utoipa::path(post, path = "/newpassword", request_body = NewPassword, responses(
+    (status = 200, body = Done), (status = 401, body = super::openapi::ErrorBody),
+    (status = 422, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
+pub async fn new_password(
+    State(s): State<HttpState>,
+    ClientAddr(addr): ClientAddr,
+    body: Body,
+) -> Result<Json<Done>, ApiError> {
+    let (username, old, new) = (
+        body.text("username")?,
+        body.text("old_password")?,
+        body.text("new_password")?,
+    );
+    crate::accounts::validate_password(new)?;
+    let user = login(&s, &addr, username, old).await?;
+    s.app.accounts.set_password(&user, new).await?;
+    tracing::info!(user_id = %user.id, "password changed");
+    Ok(Json(Done { ok: true }))
+}
+
+/// A JWT for the handshake, for an `X-API-Key` (or Bearer key) or a username and password.
+#[utoipa::path(post, path = "/token", request_body(content = Option<Credentials>), responses(
+    (status = 200, body = Token), (status = 401, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
+pub async fn token(
+    State(s): State<HttpState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Token>, ApiError> {
+    let identity = match credential::find(None, &headers, None) {
+        Ok(Some(c @ Credential::ApiKey(_))) => s
+            .app
+            .auth
+            .authenticate(Some(c))
+            .await
+            .map_err(|_| ApiError::Unauthorized)?,
+        _ if body.0.contains_key("username") => {
+            login(&s, &addr, body.text("username")?, body.text("password")?)
+                .await?
+                .into()
+        }
+        _ => return Err(ApiError::Unauthorized),
+    };
+    let token = s
+        .app
+        .tokens
+        .issue(&identity)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(Token {
+        token,
+        expires_in: s.app.tokens.ttl.as_secs(),
+    }))
+}
+
+/// Who the credential belongs to (the seed's "GET / with API-Key").
+#[utoipa::path(get, path = "/me", responses((status = 200, body = Me), (status = 401, body = super::openapi::ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn me(Caller(who): Caller) -> Json<Me> {
+    let Identity { user_id, username } = who;
+    Json(Me { user_id, username })
+}
+
+/// A password check behind the failed-login throttle.
+async fn login(
+    s: &HttpState,
+    addr: &str,
+    username: &str,
+    password: &str,
+) -> Result<User, ApiError> {
+    s.app
+        .throttle
+        .check(username, addr)
+        .map_err(ApiError::TooManyAttempts)?;
+    match s.app.accounts.login(username, password).await {
+        Ok(user) => {
+            s.app.throttle.record_success(username);
+            Ok(user)
+        }
+        Err(crate::accounts::AccountError::WrongCredentials) => {
+            s.app.throttle.record_failure(username, addr);
+            tracing::info!(addr, "failed login");
+            Err(ApiError::WrongCredentials)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

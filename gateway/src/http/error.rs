@@ -1,0 +1,99 @@
+//! Every REST failure, mapped to HTTP in this one place:
+//! `{ "error": { "code", "message" } }` with a fitting status; no internals.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::accounts::AccountError;
+use crate::rooms::RoomError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body is not valid JSON")]
+    InvalidJson,
+    #[error("{0}")]
+    InvalidPayload(String),
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Validation(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("wrong username or password")]
+    WrongCredentials,
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error("room not found")]
+    RoomNotFound,
+    #[error("room already exists")]
+    RoomExists,
+    #[error("too many failed attempts; retry later")]
+    TooManyAttempts(Duration),
+    /// The detail is logged, never sent.
+    #[error("internal server error")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::InvalidJson => (StatusCode::BAD_REQUEST, "INVALID_JSON"),
+            ApiError::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "INVALID_PAYLOAD"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            ApiError::WrongCredentials => (StatusCode::UNAUTHORIZED, "WRONG_CREDENTIALS"),
+            ApiError::UsernameTaken => (StatusCode::CONFLICT, "USERNAME_TAKEN"),
+            ApiError::RoomNotFound => (StatusCode::NOT_FOUND, "ROOM_NOT_FOUND"),
+            ApiError::RoomExists => (StatusCode::CONFLICT, "ROOM_EXISTS"),
+            ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(detail, "request failed");
+        }
+        let (status, code) = self.status_and_code();
+        let body = Json(json!({ "error": { "code": code, "message": self.to_string() } }));
+        let mut response = (status, body).into_response();
+        if let ApiError::TooManyAttempts(retry) = &self {
+            let secs = retry.as_secs().max(1).to_string();
+            if let Ok(v) = HeaderValue::from_str(&secs) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::InvalidUsername | AccountError::InvalidPassword => {
+                ApiError::Validation(e.to_string())
+            }
+            AccountError::UsernameTaken => ApiError::UsernameTaken,
+            AccountError::WrongCredentials => ApiError::WrongCredentials,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> Self {
+        match e {
+            RoomError::NotFound => ApiError::RoomNotFound,
+            RoomError::Exists => ApiError::RoomExists,
+            RoomError::Full => ApiError::Validation("room is full".into()),
+            RoomError::Unavailable(detail) => ApiError::Internal(detail),
+        }
+    }
+}
