@@ -208,3 +208,18 @@ impl Client {
         Ok(())
     }
 }
+
+impl Drop for Client {
+    /// A client dropped without [`Client::close`] goes away like a killed
+    /// process: its socket is disconnected (the room's peers get `peer:left`)
+    /// and the peer manager stops with the last handle.
+    fn drop(&mut self) {
+        self.forwarder.abort();
+        let signaling = self.signaling.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = signaling.disconnect().await;
+            });
+        }
+    }
+}

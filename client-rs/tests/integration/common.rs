@@ -1,0 +1,122 @@
+//! A real gateway in-process, JWTs for it, and clients bound to loopback.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use webrtc_signaling_client::{
+    Client, ClientConfig, Credential, MdnsMode, PeerConfig, PeerId, Subscription,
+};
+
+pub const SECRET: &str = "test-secret";
+/// Upper bound for anything that should happen "soon" on loopback.
+pub const SOON: Duration = Duration::from_secs(20);
+
+pub struct TestGateway {
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn gateway() -> TestGateway {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = gateway::Config::defaults();
+    cfg.jwt_secret = Some(SECRET.into());
+    cfg.data_dir = dir.path().into();
+    cfg.shutdown_grace = Duration::from_millis(200);
+    let gw = gateway::Gateway::build(&cfg).await.expect("gateway builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    tokio::spawn(gw.serve(listener, async move {
+        let _ = stop_rx.await;
+    }));
+    TestGateway {
+        url: format!("http://{addr}"),
+        stop: Some(stop),
+        _dir: dir,
+    }
+}
+
+pub fn jwt(sub: &str) -> String {
+    #[derive(serde::Serialize)]
+    struct Claims<'a> {
+        sub: &'a str,
+        username: &'a str,
+        exp: u64,
+    }
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &Claims {
+            sub,
+            username: sub,
+            exp,
+        },
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("jwt")
+}
+
+pub fn peer_config() -> PeerConfig {
+    PeerConfig {
+        udp_addrs: vec!["127.0.0.1:0".into()],
+        mdns: MdnsMode::Disabled,
+        ..PeerConfig::default()
+    }
+}
+
+pub async fn client(gw: &TestGateway, name: &str) -> Client {
+    let mut cfg = ClientConfig::new(gw.url.clone(), Credential::Token(jwt(name)));
+    cfg.peers = peer_config();
+    Client::connect_with(cfg).await.expect("client connects")
+}
+
+/// Waits until `n` distinct peers are reported open.
+pub async fn opened(sub: &mut Subscription<PeerId>, n: usize) -> Vec<PeerId> {
+    let mut seen = std::collections::BTreeSet::new();
+    tokio::time::timeout(SOON, async {
+        while seen.len() < n {
+            match sub.recv().await {
+                Some(p) => {
+                    seen.insert(p);
+                }
+                None => panic!("subscription closed"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {} of {n} channels opened: {seen:?}", seen.len()));
+    seen.into_iter().collect()
+}
+
+/// Polls `f` until it holds or `SOON` passes.
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + SOON;
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
