@@ -103,7 +103,7 @@ impl Gateway {
             .with_state(state.clone())
             .with_state(sessions.clone())
             .build_layer();
-        io.ns("/", events::connect.with(events::authenticate));
+        io.ns("/", events::connect.with(events::admit));
 
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);

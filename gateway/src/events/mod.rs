@@ -66,11 +66,16 @@ pub struct Unauthorized;
 pub struct Sessions(pub TaskTracker);
 
 /// Connect middleware: decides who the socket is, or refuses it with
-/// `connect_error` "Unauthorized" (PROTOCOL.md §2).
-pub async fn authenticate(
+/// `connect_error` "Unauthorized" (PROTOCOL.md §2). An admitted socket gets its
+/// handlers and session here, because socketioxide awaits middlewares *before*
+/// sending the CONNECT packet, whereas the connect handler runs as a spawned
+/// task that a client emitting straight from its `connect` callback can outrun.
+pub async fn admit(
     s: SocketRef,
+    io: SocketIo,
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
+    State(sessions): State<Sessions>,
 ) -> Result<(), Unauthorized> {
     let parts = s.req_parts();
     let result = match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query())
@@ -80,7 +85,7 @@ pub async fn authenticate(
     };
     match result {
         Ok(identity) => {
-            s.extensions.insert(identity);
+            start_session(s, io, identity, state, &sessions);
             Ok(())
         }
         Err(e) => {
@@ -95,22 +100,25 @@ pub async fn authenticate(
     }
 }
 
-/// Connect handler: registers the socket's handlers (before any `.await`: the
-/// client may already be sending) and starts its session task.
-pub async fn connect(
-    s: SocketRef,
-    io: SocketIo,
-    State(state): State<Arc<AppState>>,
-    State(sessions): State<Sessions>,
-) {
-    let Some(identity) = s.extensions.get::<Identity>() else {
-        // Only reachable in AUTH_FAILURE=event mode: say why, then hang up.
+/// Connect handler. Admitted sockets are already served (see [`admit`]); only a
+/// socket let in by `AUTH_FAILURE=event` reaches here without a session: it is
+/// told why, then disconnected.
+pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
+    if s.extensions.get::<Inbox>().is_none() {
         state
             .errors
             .send(&s, "connection", &EventError::Unauthorized, None);
         let _ = s.disconnect();
-        return;
-    };
+    }
+}
+
+fn start_session(
+    s: SocketRef,
+    io: SocketIo,
+    identity: Identity,
+    state: Arc<AppState>,
+    sessions: &Sessions,
+) {
     let (inbox, rx) = Inbox::new(state.clone());
     s.extensions.insert(inbox.clone());
     s.on_fallback(async |_: Enqueued| {});

@@ -72,7 +72,7 @@ pub async fn join(session: &mut Session, payload: Value) -> Result<Ack, EventErr
         .as_ref()
         .is_some_and(|r| r.room_id != joined.room.room_id)
     {
-        leave_current(session).await?;
+        leave_and_tell(session).await?;
     }
     let room_id = joined.room.room_id.clone();
     session.socket.join(room_id.clone());
@@ -98,8 +98,14 @@ pub async fn join(session: &mut Session, payload: Value) -> Result<Ack, EventErr
     Ok(Ack::Payload(payload))
 }
 
-/// Leaves the current room, if any: `peer:left` to the others, `room:left` to us.
+/// `leave:room`: leaves the current room, if any; acked `{ ok: true }` either way.
 pub async fn leave(session: &mut Session) -> Result<Ack, EventError> {
+    leave_and_tell(session).await?;
+    Ok(Ack::Ok)
+}
+
+/// Leaves the current room: `peer:left` to the others, `room:left` to us.
+async fn leave_and_tell(session: &mut Session) -> Result<(), EventError> {
     if let Some(room) = leave_current(session).await? {
         let _ = session.socket.emit(
             "room:left",
@@ -108,7 +114,7 @@ pub async fn leave(session: &mut Session) -> Result<Ack, EventError> {
             },
         );
     }
-    Ok(Ack::Ok)
+    Ok(())
 }
 
 /// Takes the socket out of its room and tells the remaining peers.
