@@ -24,6 +24,14 @@ pub fn tokens(secret: &str, n: usize) -> Vec<String> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     (0..n)
-        .map(|i| hs256(secret, &format!("u{i}"), &format!("bench-{i}"), now, now + 86_400))
+        .map(|i| {
+            hs256(
+                secret,
+                &format!("u{i}"),
+                &format!("bench-{i}"),
+                now,
+                now + 86_400,
+            )
+        })
         .collect()
 }

@@ -45,7 +45,10 @@ enum Servers {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "bench", about = "Socket.IO signaling load generator: gateway vs NestJS reference")]
+#[command(
+    name = "bench",
+    about = "Socket.IO signaling load generator: gateway vs NestJS reference"
+)]
 struct Cli {
     #[arg(value_enum, default_value = "all")]
     scenario: Scenario,
@@ -80,7 +83,11 @@ struct Cli {
     #[arg(long, default_value_t = 5.0)]
     relay_secs: f64,
     /// Capacity steps (total sockets).
-    #[arg(long, value_delimiter = ',', default_value = "1000,2000,5000,8000,11000,14000,17000,19000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000,2000,5000,8000,11000,14000,17000,19000"
+    )]
     cap_steps: Vec<usize>,
     #[arg(long, default_value_t = 50)]
     cap_probe_pairs: usize,
@@ -104,7 +111,10 @@ fn root() -> PathBuf {
 
 fn raise_nofile() -> u64 {
     unsafe {
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 {
             r.rlim_cur = r.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &r);
@@ -122,7 +132,9 @@ fn main() -> ExitCode {
         .expect("runtime");
     let code = rt.block_on(async {
         tokio::spawn(async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -146,14 +158,20 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<bool> {
     let root = root();
-    let out = cli.out.clone().unwrap_or_else(|| root.join("bench/results"));
+    let out = cli
+        .out
+        .clone()
+        .unwrap_or_else(|| root.join("bench/results"));
     std::fs::create_dir_all(&out)?;
     if cli.scenario == Scenario::Report {
         report::write(&root, &out)?;
         return Ok(true);
     }
     let nofile = raise_nofile();
-    let gateway_bin = cli.gateway_bin.clone().unwrap_or_else(|| root.join("target/release/gateway"));
+    let gateway_bin = cli
+        .gateway_bin
+        .clone()
+        .unwrap_or_else(|| root.join("target/release/gateway"));
     let kinds: Vec<Kind> = match cli.servers {
         Servers::Both => vec![Kind::Gateway, Kind::Reference],
         Servers::Gateway => vec![Kind::Gateway],
@@ -169,7 +187,9 @@ async fn run(cli: Cli) -> Result<bool> {
     let port = if cli.port != 0 {
         cli.port
     } else {
-        std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()
+        std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port()
     };
     let secret = format!("bench-secret-{}", std::process::id());
     let max_tokens = cli
@@ -203,12 +223,21 @@ async fn run(cli: Cli) -> Result<bool> {
     );
 
     let list: Vec<Scenario> = match cli.scenario {
-        Scenario::All => vec![Scenario::Idle, Scenario::Join, Scenario::Relay, Scenario::Capacity],
+        Scenario::All => vec![
+            Scenario::Idle,
+            Scenario::Join,
+            Scenario::Relay,
+            Scenario::Capacity,
+        ],
         s => vec![s],
     };
     let mut all_ok = true;
     for sc in list {
-        let reps = if sc == Scenario::Smoke { 1 } else { cli.reps.max(1) };
+        let reps = if sc == Scenario::Smoke {
+            1
+        } else {
+            cli.reps.max(1)
+        };
         let mut runs = Vec::new();
         for rep in 0..reps {
             let mut order = kinds.clone();
@@ -219,7 +248,12 @@ async fn run(cli: Cli) -> Result<bool> {
                 let v = run_one(&cli, &setup, &ctx, sc, kind, rep).await;
                 let ok = v["ok"].as_bool() == Some(true);
                 all_ok &= ok;
-                eprintln!("{:?} {} rep {rep}: {}", sc, kind.name(), if ok { "ok" } else { "FAILED" });
+                eprintln!(
+                    "{:?} {} rep {rep}: {}",
+                    sc,
+                    kind.name(),
+                    if ok { "ok" } else { "FAILED" }
+                );
                 runs.push(v);
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -249,32 +283,73 @@ async fn run(cli: Cli) -> Result<bool> {
 fn params(cli: &Cli, sc: Scenario) -> Value {
     match sc {
         Scenario::Idle => json!({ "sockets": cli.idle_sockets, "srcs": cli.srcs }),
-        Scenario::Join => json!({ "sockets": cli.join_sockets, "secs": cli.join_secs, "room_sizes": "2..10" }),
-        Scenario::Relay => json!({ "pairs": cli.relay_pairs, "rate": cli.relay_rate, "window": cli.window, "secs": cli.relay_secs }),
-        Scenario::Capacity => json!({ "steps": cli.cap_steps, "probe_pairs": cli.cap_probe_pairs, "probe_rate": cli.cap_probe_rate, "probe_secs": cli.cap_probe_secs }),
+        Scenario::Join => {
+            json!({ "sockets": cli.join_sockets, "secs": cli.join_secs, "room_sizes": "2..10" })
+        }
+        Scenario::Relay => {
+            json!({ "pairs": cli.relay_pairs, "rate": cli.relay_rate, "window": cli.window, "secs": cli.relay_secs })
+        }
+        Scenario::Capacity => {
+            json!({ "steps": cli.cap_steps, "probe_pairs": cli.cap_probe_pairs, "probe_rate": cli.cap_probe_rate, "probe_secs": cli.cap_probe_secs })
+        }
         _ => json!({}),
     }
 }
 
-async fn run_one(cli: &Cli, setup: &Setup, ctx: &Ctx, sc: Scenario, kind: Kind, rep: usize) -> Value {
+async fn run_one(
+    cli: &Cli,
+    setup: &Setup,
+    ctx: &Ctx,
+    sc: Scenario,
+    kind: Kind,
+    rep: usize,
+) -> Value {
     let tag = format!("{}-{rep}", format!("{sc:?}").to_lowercase());
     let mut srv = match ServerProc::start(kind, setup, &tag) {
         Ok(s) => s,
-        Err(e) => return json!({ "server": kind.name(), "rep": rep, "ok": false, "error": format!("{e:#}") }),
+        Err(e) => {
+            return json!({ "server": kind.name(), "rep": rep, "ok": false, "error": format!("{e:#}") });
+        }
     };
     let ready = match srv.wait_ready(setup.addr()).await {
         Ok(d) => d,
-        Err(e) => return json!({ "server": kind.name(), "rep": rep, "ok": false, "error": format!("{e:#}") }),
+        Err(e) => {
+            return json!({ "server": kind.name(), "rep": rep, "ok": false, "error": format!("{e:#}") });
+        }
     };
     let rss_start = srv.rss_kb();
-    eprintln!("{:?} {} rep {rep}: started pid {} in {:.2?}", sc, kind.name(), srv.pid, ready);
+    eprintln!(
+        "{:?} {} rep {rep}: started pid {} in {:.2?}",
+        sc,
+        kind.name(),
+        srv.pid,
+        ready
+    );
     let limit = Duration::from_secs(600);
     let r = tokio::time::timeout(limit, async {
         match sc {
-            Scenario::Idle => scen::idle(ctx, &mut srv, cli.idle_sockets, Duration::from_secs(3)).await,
-            Scenario::Join => scen::join_storm(ctx, &mut srv, cli.join_sockets, Duration::from_secs_f64(cli.join_secs)).await,
+            Scenario::Idle => {
+                scen::idle(ctx, &mut srv, cli.idle_sockets, Duration::from_secs(3)).await
+            }
+            Scenario::Join => {
+                scen::join_storm(
+                    ctx,
+                    &mut srv,
+                    cli.join_sockets,
+                    Duration::from_secs_f64(cli.join_secs),
+                )
+                .await
+            }
             Scenario::Relay => {
-                scen::relay_scenario(ctx, &mut srv, cli.relay_pairs, cli.relay_rate, cli.window, Duration::from_secs_f64(cli.relay_secs)).await
+                scen::relay_scenario(
+                    ctx,
+                    &mut srv,
+                    cli.relay_pairs,
+                    cli.relay_rate,
+                    cli.window,
+                    Duration::from_secs_f64(cli.relay_secs),
+                )
+                .await
             }
             Scenario::Capacity => {
                 scen::capacity(
@@ -304,7 +379,11 @@ async fn run_one(cli: &Cli, setup: &Setup, ctx: &Ctx, sc: Scenario, kind: Kind, 
         v["server_log_tail"] = json!(srv.log_tail());
     }
     if v["ok"].as_bool() != Some(true) {
-        eprintln!("  {} failed: {}", kind.name(), v.get("error").cloned().unwrap_or(Value::Null));
+        eprintln!(
+            "  {} failed: {}",
+            kind.name(),
+            v.get("error").cloned().unwrap_or(Value::Null)
+        );
     }
     v["server"] = json!(kind.name());
     v["rep"] = json!(rep);
@@ -322,7 +401,11 @@ fn print_smoke(doc: &Value) {
         }
         println!(
             "smoke {s}: {} | idle {} sockets, {} B/socket | join {} joins/s p99 {} ms | relay {} msg/s p99 {} ms, lost {} misrouted {} out-of-order {} | saturation {} msg/s lost {} misrouted {}",
-            if r["ok"].as_bool() == Some(true) { "ok" } else { "FAILED" },
+            if r["ok"].as_bool() == Some(true) {
+                "ok"
+            } else {
+                "FAILED"
+            },
             r["idle"]["connected"],
             r["idle"]["per_socket_bytes"],
             r["join"]["joins_per_s"],

@@ -96,20 +96,21 @@ pub async fn connect_many(ctx: &Ctx, from: usize, n: usize, par: usize) -> Conne
         first_error: None,
         elapsed: Duration::ZERO,
     };
-    let collect = |r: Result<(Result<Conn>, u64), tokio::task::JoinError>, out: &mut Connected| match r {
-        Ok((Ok(c), ns)) => {
-            out.conns.push(c);
-            out.lat_ns.push(ns);
-        }
-        Ok((Err(e), _)) => {
-            out.errors += 1;
-            out.first_error.get_or_insert_with(|| format!("{e:#}"));
-        }
-        Err(e) => {
-            out.errors += 1;
-            out.first_error.get_or_insert_with(|| e.to_string());
-        }
-    };
+    let collect =
+        |r: Result<(Result<Conn>, u64), tokio::task::JoinError>, out: &mut Connected| match r {
+            Ok((Ok(c), ns)) => {
+                out.conns.push(c);
+                out.lat_ns.push(ns);
+            }
+            Ok((Err(e), _)) => {
+                out.errors += 1;
+                out.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+            Err(e) => {
+                out.errors += 1;
+                out.first_error.get_or_insert_with(|| e.to_string());
+            }
+        };
     for i in from..from + n {
         let permit = sem.clone().acquire_owned().await.expect("semaphore");
         let token = ctx.tokens[i % ctx.tokens.len()].clone();
@@ -137,11 +138,13 @@ pub async fn connect_many(ctx: &Ctx, from: usize, n: usize, par: usize) -> Conne
 /// Keeps an idle socket alive: answers engine pings until the server closes.
 async fn idle_loop(mut c: Conn) -> Result<()> {
     loop {
-        c.read_more().await?;
+        // Handle what is already buffered first (a ping may have come with the
+        // CONNECT answer), then read.
         while c.next_text()?.is_some() {}
         if c.pending_write() {
             c.flush().await?;
         }
+        c.read_more().await?;
     }
 }
 
@@ -213,7 +216,12 @@ pub type Pair = (Conn, Conn);
 pub async fn make_pairs(ctx: &Ctx, from: usize, n: usize, tag: &str) -> Result<Vec<Pair>> {
     let c = connect_many(ctx, from, 2 * n, 256).await;
     if c.errors > 0 {
-        bail!("{} of {} sockets failed to connect: {}", c.errors, 2 * n, c.first_error.unwrap_or_default());
+        bail!(
+            "{} of {} sockets failed to connect: {}",
+            c.errors,
+            2 * n,
+            c.first_error.unwrap_or_default()
+        );
     }
     let mut js = JoinSet::new();
     let mut it = c.conns.into_iter();
@@ -232,7 +240,9 @@ pub async fn make_pairs(ctx: &Ctx, from: usize, n: usize, tag: &str) -> Result<V
 
 async fn setup_pair(mut a: Conn, mut b: Conn, code: String) -> Result<Result<Pair>> {
     let mut e = 0;
-    a.push_fmt(format_args!(r#"42["create:room",{{"roomCode":"{code}","maxPeers":2}}]"#));
+    a.push_fmt(format_args!(
+        r#"42["create:room",{{"roomCode":"{code}","maxPeers":2}}]"#
+    ));
     a.flush().await?;
     a.wait_event(b"42[\"room:created\"", &mut e).await?;
     let join = format!(r#"42["join:room",{{"roomCode":"{code}"}}]"#);
@@ -254,7 +264,8 @@ pub enum RelayMode {
     Window(u64),
 }
 
-const ICE_SUFFIX: &str = r#" 1 udp 2122260223 127.0.0.1 50000 typ host generation 0","sdpMid":"0","sdpMLineIndex":0}}]"#;
+const ICE_SUFFIX: &str =
+    r#" 1 udp 2122260223 127.0.0.1 50000 typ host generation 0","sdpMid":"0","sdpMLineIndex":0}}]"#;
 
 struct Tx {
     prefix: String,
@@ -274,7 +285,10 @@ impl Tx {
     }
     fn send(&mut self, c: &mut Conn, base: Instant) {
         let ts = base.elapsed().as_nanos() as u64;
-        c.push_fmt(format_args!("{}{} {}{}", self.prefix, self.sent, ts, ICE_SUFFIX));
+        c.push_fmt(format_args!(
+            "{}{} {}{}",
+            self.prefix, self.sent, ts, ICE_SUFFIX
+        ));
         self.sent += 1;
     }
 }
@@ -292,7 +306,15 @@ struct Rx {
 }
 
 impl Rx {
-    fn on_text(&mut self, t: &[u8], from: &[u8], me: &[u8], now_ns: u64, end_ns: u64, lat: &mut Vec<u64>) {
+    fn on_text(
+        &mut self,
+        t: &[u8],
+        from: &[u8],
+        me: &[u8],
+        now_ns: u64,
+        end_ns: u64,
+        lat: &mut Vec<u64>,
+    ) {
         if !t.starts_with(b"42[\"webrtc:ice\",") {
             if t.starts_with(b"42[\"error\"") {
                 self.errors += 1;
@@ -305,7 +327,9 @@ impl Rx {
             return;
         }
         self.seen += 1;
-        if extract_str(t, b"\"fromPeerId\":\"") != Some(from) || extract_str(t, b"\"targetPeerId\":\"") != Some(me) {
+        if extract_str(t, b"\"fromPeerId\":\"") != Some(from)
+            || extract_str(t, b"\"targetPeerId\":\"") != Some(me)
+        {
             self.misrouted += 1;
             return;
         }
@@ -315,7 +339,8 @@ impl Rx {
         };
         let rest = &t[p + 16..];
         let mut it = rest.splitn(3, |&b| b == b' ');
-        let (Some(seq), Some(ts)) = (it.next().and_then(parse_u64), it.next().and_then(parse_u64)) else {
+        let (Some(seq), Some(ts)) = (it.next().and_then(parse_u64), it.next().and_then(parse_u64))
+        else {
             self.misrouted += 1;
             return;
         };
@@ -344,7 +369,14 @@ enum PairMode {
     Window(u64),
 }
 
-async fn pair_task(pair: Pair, mode: PairMode, base: Instant, start: Instant, end: Instant, drain: Duration) -> Result<PairOut> {
+async fn pair_task(
+    pair: Pair,
+    mode: PairMode,
+    base: Instant,
+    start: Instant,
+    end: Instant,
+    drain: Duration,
+) -> Result<PairOut> {
     let (mut a, mut b) = pair;
     let (off, iv) = match mode {
         PairMode::Interval(iv, off) => (off, iv),
@@ -359,6 +391,13 @@ async fn pair_task(pair: Pair, mode: PairMode, base: Instant, start: Instant, en
     let end_ns = (end - base).as_nanos() as u64;
     let hard_end = end + drain;
     sleep_until(start.into()).await;
+    // Messages already buffered (pings) are answered before the first read.
+    while let Some(rg) = a.next_text()? {
+        ra.on_text(a.text(rg), &sb, &sa, 0, 0, &mut lat);
+    }
+    while let Some(rg) = b.next_text()? {
+        rb.on_text(b.text(rg), &sa, &sb, 0, 0, &mut lat);
+    }
     loop {
         let now = Instant::now();
         let sending = now < end;
@@ -429,11 +468,22 @@ async fn pair_task(pair: Pair, mode: PairMode, base: Instant, start: Instant, en
         errors: ra.errors + rb.errors,
         other: ra.other + rb.other,
     };
-    Ok(PairOut { pair: (a, b), sent, rx, lat })
+    Ok(PairOut {
+        pair: (a, b),
+        sent,
+        rx,
+        lat,
+    })
 }
 
 /// Runs the relay on established pairs; gives back the pairs that survived.
-pub async fn relay(ctx: &Ctx, srv: &mut ServerProc, pairs: Vec<Pair>, mode: RelayMode, dur: Duration) -> Result<(Value, Vec<Pair>)> {
+pub async fn relay(
+    ctx: &Ctx,
+    srv: &mut ServerProc,
+    pairs: Vec<Pair>,
+    mode: RelayMode,
+    dur: Duration,
+) -> Result<(Value, Vec<Pair>)> {
     let n = pairs.len();
     let start = Instant::now() + Duration::from_millis(200);
     let end = start + dur;
@@ -454,7 +504,8 @@ pub async fn relay(ctx: &Ctx, srv: &mut ServerProc, pairs: Vec<Pair>, mode: Rela
     sleep_until(end.into()).await;
     let (c1, b1) = (srv.cpu_secs(), self_cpu_secs());
     let mut out = Vec::with_capacity(n);
-    let (mut sent, mut rx, mut lat, mut failed, mut first_err) = (0, Rx::default(), Vec::new(), 0, None);
+    let (mut sent, mut rx, mut lat, mut failed, mut first_err) =
+        (0, Rx::default(), Vec::new(), 0, None);
     while let Some(r) = js.join_next().await {
         match r {
             Ok(Ok(p)) => {
@@ -485,7 +536,12 @@ pub async fn relay(ctx: &Ctx, srv: &mut ServerProc, pairs: Vec<Pair>, mode: Rela
     let lost = sent.saturating_sub(rx.delivered + rx.misrouted);
     let tput = rx.in_window as f64 / secs;
     let alive = srv.alive();
-    let ok = failed == 0 && lost == 0 && rx.misrouted == 0 && rx.out_of_order == 0 && rx.errors == 0 && alive;
+    let ok = failed == 0
+        && lost == 0
+        && rx.misrouted == 0
+        && rx.out_of_order == 0
+        && rx.errors == 0
+        && alive;
     let v = json!({
         "mode": match mode { RelayMode::Rate(r) => format!("rate {r}/s"), RelayMode::Window(w) => format!("window {w}") },
         "offered_per_s": match mode { RelayMode::Rate(r) => json!(r), RelayMode::Window(_) => Value::Null },
@@ -518,7 +574,14 @@ pub async fn relay(ctx: &Ctx, srv: &mut ServerProc, pairs: Vec<Pair>, mode: Rela
 }
 
 /// The relay scenario: pairs, then a fixed offered rate, then saturation.
-pub async fn relay_scenario(ctx: &Ctx, srv: &mut ServerProc, pairs: usize, rate: f64, window: u64, dur: Duration) -> Result<Value> {
+pub async fn relay_scenario(
+    ctx: &Ctx,
+    srv: &mut ServerProc,
+    pairs: usize,
+    rate: f64,
+    window: u64,
+    dur: Duration,
+) -> Result<Value> {
     let p = make_pairs(ctx, 0, pairs, "relay").await?;
     // A short warm-up (JIT, buffers) that is not measured.
     let (_, p) = relay(ctx, srv, p, RelayMode::Rate(rate), Duration::from_secs(1)).await?;
@@ -532,7 +595,12 @@ pub async fn relay_scenario(ctx: &Ctx, srv: &mut ServerProc, pairs: usize, rate:
 
 // ---------------------------------------------------------------- join storm
 
-async fn join_task(mut c: Conn, code: String, start: Instant, end: Instant) -> Result<(Vec<u64>, u64, u64)> {
+async fn join_task(
+    mut c: Conn,
+    code: String,
+    start: Instant,
+    end: Instant,
+) -> Result<(Vec<u64>, u64, u64)> {
     sleep_until(start.into()).await;
     let join = format!(r#"42["join:room",{{"roomCode":"{code}"}}]"#);
     let (mut lat, mut joins, mut errors) = (Vec::new(), 0u64, 0u64);
@@ -553,10 +621,19 @@ async fn join_task(mut c: Conn, code: String, start: Instant, end: Instant) -> R
     Ok((lat, joins, errors))
 }
 
-pub async fn join_storm(ctx: &Ctx, srv: &mut ServerProc, sockets: usize, dur: Duration) -> Result<Value> {
+pub async fn join_storm(
+    ctx: &Ctx,
+    srv: &mut ServerProc,
+    sockets: usize,
+    dur: Duration,
+) -> Result<Value> {
     let c = connect_many(ctx, 0, sockets, 256).await;
     if c.errors > 0 {
-        bail!("{} sockets failed to connect: {}", c.errors, c.first_error.unwrap_or_default());
+        bail!(
+            "{} sockets failed to connect: {}",
+            c.errors,
+            c.first_error.unwrap_or_default()
+        );
     }
     // Groups of 2, 3, ... 10, 2, 3, ...
     let mut conns = c.conns;
@@ -572,14 +649,19 @@ pub async fn join_storm(ctx: &Ctx, srv: &mut ServerProc, sockets: usize, dur: Du
     let c0 = srv.cpu_secs();
     for (g, grp) in groups.iter_mut().enumerate() {
         let n = grp.len();
-        grp[0].push_fmt(format_args!(r#"42["create:room",{{"roomCode":"storm{g}","maxPeers":{n}}}]"#));
+        grp[0].push_fmt(format_args!(
+            r#"42["create:room",{{"roomCode":"storm{g}","maxPeers":{n}}}]"#
+        ));
         grp[0].flush().await?;
     }
     let mut e = 0;
     for grp in groups.iter_mut() {
-        timeout(Duration::from_secs(30), grp[0].wait_event(b"42[\"room:created\"", &mut e))
-            .await
-            .map_err(|_| anyhow!("room creation timed out"))??;
+        timeout(
+            Duration::from_secs(30),
+            grp[0].wait_event(b"42[\"room:created\"", &mut e),
+        )
+        .await
+        .map_err(|_| anyhow!("room creation timed out"))??;
     }
     let create_secs = t0.elapsed().as_secs_f64();
     let create_cpu = srv.cpu_secs() - c0;
@@ -590,7 +672,10 @@ pub async fn join_storm(ctx: &Ctx, srv: &mut ServerProc, sockets: usize, dur: Du
     let mut js = JoinSet::new();
     for (g, grp) in groups.into_iter().enumerate() {
         for c in grp {
-            js.spawn(timeout(dur + Duration::from_secs(20), join_task(c, format!("storm{g}"), start, end)));
+            js.spawn(timeout(
+                dur + Duration::from_secs(20),
+                join_task(c, format!("storm{g}"), start, end),
+            ));
         }
     }
     sleep_until(start.into()).await;
@@ -697,7 +782,12 @@ pub async fn capacity(
             "dropped_so_far": dropped,
             "probe": r,
         }));
-        if errors > 0 || !alive || dropped > 0 || r["ok"].as_bool() != Some(true) || pairs.len() < probe_pairs {
+        if errors > 0
+            || !alive
+            || dropped > 0
+            || r["ok"].as_bool() != Some(true)
+            || pairs.len() < probe_pairs
+        {
             stop_reason = json!(format!(
                 "at {total} sockets: connect errors {errors}, server alive {alive}, dropped {dropped} ({}), probe ok {}",
                 drop_err.clone().unwrap_or_default(),
@@ -711,11 +801,22 @@ pub async fn capacity(
     // Linear fit of RSS against sockets.
     let pts: Vec<(f64, f64)> = rows
         .iter()
-        .map(|r| (r["sockets"].as_f64().unwrap_or(0.0), r["rss_kb"].as_f64().unwrap_or(0.0) * 1024.0))
+        .map(|r| {
+            (
+                r["sockets"].as_f64().unwrap_or(0.0),
+                r["rss_kb"].as_f64().unwrap_or(0.0) * 1024.0,
+            )
+        })
         .collect();
     let (slope, icpt) = linfit(&pts);
-    let max_sockets = rows.last().map(|r| r["sockets"].clone()).unwrap_or(json!(0));
-    let p99s: Vec<f64> = rows.iter().filter_map(|r| r["probe"]["latency"]["p99_ms"].as_f64()).collect();
+    let max_sockets = rows
+        .last()
+        .map(|r| r["sockets"].clone())
+        .unwrap_or(json!(0));
+    let p99s: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| r["probe"]["latency"]["p99_ms"].as_f64())
+        .collect();
     Ok(json!({
         "steps": rows,
         "max_sockets": max_sockets,
@@ -753,7 +854,9 @@ pub async fn smoke(ctx: &Ctx, srv: &mut ServerProc) -> Result<Value> {
     let (fixed, p) = relay(ctx, srv, p, RelayMode::Rate(1000.0), Duration::from_secs(2)).await?;
     let (sat, p) = relay(ctx, srv, p, RelayMode::Window(8), Duration::from_secs(1)).await?;
     drop(p);
-    let ok = [&idle, &join, &fixed, &sat].iter().all(|v| v["ok"].as_bool() == Some(true));
+    let ok = [&idle, &join, &fixed, &sat]
+        .iter()
+        .all(|v| v["ok"].as_bool() == Some(true));
     let _ = ctx.now_ns();
     Ok(json!({ "idle": idle, "join": join, "fixed": fixed, "saturation": sat, "ok": ok }))
 }

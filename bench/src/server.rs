@@ -66,15 +66,23 @@ impl ServerProc {
     /// (PR_SET_PDEATHSIG), even if we are killed.
     pub fn start(kind: Kind, setup: &Setup, tag: &str) -> Result<Self> {
         let data = tempfile::Builder::new().prefix("bench-data-").tempdir()?;
-        let mut cmd = match kind {
-            Kind::Gateway => Command::new(&setup.gateway_bin),
-            Kind::Reference => {
-                let mut c = Command::new("node");
-                c.arg("dist/main.js")
-                    .current_dir(setup.root.join("conformance/reference"));
-                c
-            }
+        // Profiling aid: BENCH_WRAP_GATEWAY / BENCH_WRAP_REFERENCE, e.g.
+        // "perf record -g -o /tmp/gw.perf --", prefix the server command (the
+        // pid watched is then the wrapper's: CPU and RSS figures are off).
+        let (prog, args): (std::ffi::OsString, Vec<std::ffi::OsString>) = match kind {
+            Kind::Gateway => (setup.gateway_bin.clone().into(), vec![]),
+            Kind::Reference => ("node".into(), vec!["dist/main.js".into()]),
         };
+        let wrap =
+            std::env::var(format!("BENCH_WRAP_{}", kind.name().to_uppercase())).unwrap_or_default();
+        let mut words: Vec<std::ffi::OsString> = wrap.split_whitespace().map(Into::into).collect();
+        words.push(prog);
+        words.extend(args);
+        let mut cmd = Command::new(&words[0]);
+        cmd.args(&words[1..]);
+        if kind == Kind::Reference {
+            cmd.current_dir(setup.root.join("conformance/reference"));
+        }
         cmd.env("JWT_SECRET", &setup.secret)
             .env("PORT", setup.port.to_string())
             .env("HOST", "127.0.0.1")
@@ -85,6 +93,12 @@ impl ServerProc {
             .env("DATA_DIR", data.path())
             .env("NODE_ENV", "production")
             .env_remove("RUST_LOG");
+        // Debugging aid: BENCH_SERVER_ENV_<NAME>=<value> reaches both servers as NAME.
+        for (k, v) in std::env::vars() {
+            if let Some(name) = k.strip_prefix("BENCH_SERVER_ENV_") {
+                cmd.env(name, v);
+            }
+        }
         std::fs::create_dir_all(&setup.log_dir)?;
         let log = setup.log_dir.join(format!("{}-{tag}.log", kind.name()));
         let f = File::create(&log)?;
@@ -114,7 +128,11 @@ impl ServerProc {
         let t0 = Instant::now();
         loop {
             if let Some(st) = self.child.try_wait()? {
-                bail!("{} exited at start-up ({st}); log: {}", self.kind.name(), self.log_tail());
+                bail!(
+                    "{} exited at start-up ({st}); log: {}",
+                    self.kind.name(),
+                    self.log_tail()
+                );
             }
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
                 return Ok(t0.elapsed());
@@ -202,7 +220,13 @@ pub fn self_rss_kb() -> u64 {
 /// Builds both servers: the release gateway (cargo) and the reference (npm ci
 /// when node_modules is missing, then `npm run build`). With `skip`, only
 /// checks that the artefacts exist.
-pub fn build(root: &Path, gateway_bin: &Path, gateway: bool, reference: bool, skip: bool) -> Result<()> {
+pub fn build(
+    root: &Path,
+    gateway_bin: &Path,
+    gateway: bool,
+    reference: bool,
+    skip: bool,
+) -> Result<()> {
     if gateway {
         if !skip {
             eprintln!("building: cargo build --release -p gateway");
@@ -215,7 +239,10 @@ pub fn build(root: &Path, gateway_bin: &Path, gateway: bool, reference: bool, sk
             }
         }
         if !gateway_bin.exists() {
-            bail!("{} is missing (cargo build --release -p gateway)", gateway_bin.display());
+            bail!(
+                "{} is missing (cargo build --release -p gateway)",
+                gateway_bin.display()
+            );
         }
     }
     if reference {
@@ -229,7 +256,11 @@ pub fn build(root: &Path, gateway_bin: &Path, gateway: bool, reference: bool, sk
                 }
             }
             eprintln!("building: npm run build (conformance/reference)");
-            let st = Command::new("npm").args(["run", "build"]).current_dir(&dir).stdout(Stdio::null()).status()?;
+            let st = Command::new("npm")
+                .args(["run", "build"])
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .status()?;
             if !st.success() {
                 bail!("npm run build failed in conformance/reference");
             }

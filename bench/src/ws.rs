@@ -53,7 +53,10 @@ impl Conn {
         loop {
             if let Some(p) = find(&c.rbuf[..c.rend], b"\r\n\r\n") {
                 if !c.rbuf.starts_with(b"HTTP/1.1 101") {
-                    let line = c.rbuf[..p].split(|&b| b == b'\r').next().unwrap_or_default();
+                    let line = c.rbuf[..p]
+                        .split(|&b| b == b'\r')
+                        .next()
+                        .unwrap_or_default();
                     bail!("upgrade refused: {}", String::from_utf8_lossy(line));
                 }
                 c.rpos = p + 4;
@@ -63,7 +66,10 @@ impl Conn {
         }
         let r = c.next_text_wait().await?;
         if c.rbuf[r.start] != b'0' {
-            bail!("expected engine open, got {}", String::from_utf8_lossy(&c.rbuf[r]));
+            bail!(
+                "expected engine open, got {}",
+                String::from_utf8_lossy(&c.rbuf[r])
+            );
         }
         c.push_fmt(format_args!("40{{\"token\":\"{token}\"}}"));
         c.flush().await?;
@@ -87,6 +93,9 @@ impl Conn {
                 c.rbuf = vec![0; 512];
             }
         }
+        // A ping may have come with the open packet (socketioxide pings at once):
+        // its pong is queued; send it before shrinking the buffers.
+        c.flush().await?;
         c.scratch = Vec::new();
         c.wbuf = Vec::new();
         Ok(c)
@@ -189,7 +198,16 @@ impl Conn {
                     return Ok(Some(start..end));
                 }
                 2 | 10 => continue,
-                8 => bail!("websocket closed by server"),
+                8 => {
+                    let p = &self.rbuf[start..end];
+                    let code = if p.len() >= 2 {
+                        u16::from_be_bytes([p[0], p[1]])
+                    } else {
+                        0
+                    };
+                    let reason = String::from_utf8_lossy(p.get(2..).unwrap_or_default());
+                    bail!("websocket closed by server (code {code} {reason})")
+                }
                 9 => {
                     let payload = self.rbuf[start..end].to_vec();
                     self.push_frame(0x8a, &payload);
