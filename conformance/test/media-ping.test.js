@@ -23,6 +23,14 @@ describe('media:state', () => {
     await Promise.all([a.rec.none(), b.rec.none(), c.rec.none(), other.clients[0].rec.none()]);
   });
 
+  test('peerId is always the real sender: a spoofed peerId (or any extra field) is not broadcast', async () => {
+    const { clients: [a, b, c] } = await setupRoom(target.url, 3);
+    await ack(a.socket, 'media:state', { isVideoEnabled: true, isAudioEnabled: false, peerId: c.id, note: 'x' });
+    const expected = { peerId: a.id, isVideoEnabled: true, isAudioEnabled: false };
+    assert.deepEqual(await b.rec.next('media:state_changed'), expected);
+    assert.deepEqual(await c.rec.next('media:state_changed'), expected);
+  });
+
   test('without an ack it is broadcast too', async () => {
     const { clients: [a, b] } = await setupRoom(target.url, 2);
     b.socket.emit('media:state', { isVideoEnabled: true, isAudioEnabled: false });

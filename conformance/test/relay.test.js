@@ -72,6 +72,36 @@ describe('relay to exactly the target', () => {
     });
   }
 
+  test('fromPeerId is always the real sender: a spoofed fromPeerId (or any extra top-level field) is not relayed', async () => {
+    const { clients: [a, b, c] } = await setupRoom(target.url, 3);
+    for (const [event, field, value] of [
+      ['webrtc:offer', 'offer', SEED_OFFER],
+      ['webrtc:answer', 'answer', { type: 'answer', sdp: 'v=0\r\n...' }],
+      ['webrtc:ice', 'candidate', SEED_CANDIDATE],
+    ]) {
+      const reply = await ack(a.socket, event, {
+        targetPeerId: b.id,
+        [field]: value,
+        fromPeerId: c.id,
+        roomId: 'room_elsewhere',
+        extra: { admin: true },
+      });
+      assert.deepEqual(reply, { ok: true });
+      assert.deepEqual(await b.rec.next(event), { fromPeerId: a.id, targetPeerId: b.id, [field]: value });
+    }
+    await Promise.all([a.rec.none(), c.rec.none()]);
+  });
+
+  test('offer/answer/candidate values are forwarded exactly, unknown keys inside them included', async () => {
+    const { clients: [a, b] } = await setupRoom(target.url, 2);
+    const offer = { type: 'offer', sdp: 'v=0\r\n...', vendorHint: { simulcast: [1, 2, 3] } };
+    await ack(a.socket, 'webrtc:offer', { targetPeerId: b.id, offer });
+    assert.deepEqual((await b.rec.next('webrtc:offer')).offer, offer);
+    const candidate = { candidate: SEED_CANDIDATE, sdpMid: 'audio', sdpMLineIndex: 1, usernameFragment: null, foo: 'bar' };
+    await ack(a.socket, 'webrtc:ice', { targetPeerId: b.id, candidate });
+    assert.deepEqual((await b.rec.next('webrtc:ice')).candidate, candidate);
+  });
+
   test('SDP content is not checked: any string type/sdp is forwarded, unicode included', async () => {
     const { clients: [a, b] } = await setupRoom(target.url, 2);
     const offer = { type: 'pranswer', sdp: 'not really sdp – ünïcødé ✓ 🎥\n\u0000end' };

@@ -91,6 +91,19 @@ describe('create:room', () => {
     await a.rec.none();
   });
 
+  test('unknown fields in create:room and join:room are ignored', async () => {
+    const c = await connect(target.url);
+    const code = roomCode('Extra');
+    const created = await createRoom(c, { roomCode: code, topic: 'standup', private: true });
+    assert.deepEqual(created, { roomId: `room_${code.toLowerCase()}`, roomCode: code });
+    const joined = await joinRoom(c, code);
+    assert.equal(joined.roomCode, code);
+    const other = await connect(target.url);
+    const again = await ack(other.socket, 'join:room', { roomCode: code, password: 'x', peerId: 'spoof' });
+    assert.equal(again.peerId, other.id);
+    assert.deepEqual(again.peers, [{ id: c.id, userInfo: c.user }]);
+  });
+
   test('codes of 1 and 64 characters of [A-Za-z0-9_-] are valid', async () => {
     const c = await connect(target.url);
     const long = `${roomCode('L')}_${'x'.repeat(64)}`.slice(0, 64);
