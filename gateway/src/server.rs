@@ -152,16 +152,16 @@ impl Gateway {
                 tracing::info!("shutting down");
                 ready.0.store(false, Ordering::Relaxed);
                 stopping.cancel();
-                let drained = sessions.0.len() == 0
-                    || tokio::time::timeout(grace / 2, wait_idle(&sessions))
-                        .await
-                        .is_ok();
-                if !drained {
+                // Let queued relays go out before the sockets close.
+                if tokio::time::timeout(grace / 2, sessions.idle())
+                    .await
+                    .is_err()
+                {
                     tracing::warn!("closing sockets with events still queued");
                 }
                 io.close().await;
-                sessions.0.close();
-                let _ = tokio::time::timeout(grace / 2, sessions.0.wait()).await;
+                sessions.tasks.close();
+                let _ = tokio::time::timeout(grace / 2, sessions.tasks.wait()).await;
                 closed.cancel();
             }
         });
@@ -177,12 +177,6 @@ impl Gateway {
         let _ = tokio::time::timeout(grace, closed.cancelled()).await;
         Ok(())
     }
-}
-
-/// Waits until no session has an event in hand. Sessions idle on an empty
-/// inbox; a short settle window is enough to let in-flight relays go out.
-async fn wait_idle(_sessions: &Sessions) {
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 fn memory_rooms(config: &Config) -> Arc<dyn RoomRegistry> {

@@ -5,6 +5,8 @@
 use http::HeaderMap;
 use serde_json::Value;
 
+use super::AuthError;
+
 /// A credential as presented, not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
@@ -31,12 +33,12 @@ impl Credential {
 type Carrier = Option<Option<Credential>>;
 
 /// Reads the handshake's credential. `Ok(None)` means there was none at all;
-/// `Err(())` means the first carrier present was malformed.
+/// an error means the first carrier present was malformed.
 pub fn find(
     auth: Option<&Value>,
     headers: &HeaderMap,
     query: Option<&str>,
-) -> Result<Option<Credential>, ()> {
+) -> Result<Option<Credential>, AuthError> {
     let carriers: [&dyn Fn() -> Carrier; 5] = [
         &|| auth_field(auth, "token").map(|v| v.map(Credential::from_bearer)),
         &|| bearer_header(headers),
@@ -46,7 +48,7 @@ pub fn find(
     ];
     for carrier in carriers {
         if let Some(found) = carrier() {
-            return found.map(Some).ok_or(());
+            return found.map(Some).ok_or(AuthError::Malformed);
         }
     }
     Ok(None)
@@ -120,6 +122,15 @@ mod tests {
 
     const JWT: &str = "aaa.bbb.ccc";
 
+    /// `find` with a comparable error.
+    fn find_ok(
+        auth: Option<&Value>,
+        h: &HeaderMap,
+        q: Option<&str>,
+    ) -> Result<Option<Credential>, ()> {
+        find(auth, h, q).map_err(|_| ())
+    }
+
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -134,7 +145,7 @@ mod tests {
     #[test]
     fn auth_token_comes_first() {
         let h = headers(&[("authorization", "Bearer x.y.z")]);
-        let got = find(Some(&json!({ "token": JWT })), &h, Some("token=q.q.q"));
+        let got = find_ok(Some(&json!({ "token": JWT })), &h, Some("token=q.q.q"));
         assert_eq!(got, Ok(Some(Credential::Jwt(JWT.into()))));
     }
 
@@ -142,11 +153,11 @@ mod tests {
     fn each_carrier_alone_is_found() {
         let none = HeaderMap::new();
         assert_eq!(
-            find(None, &headers(&[("authorization", "Bearer a.b.c")]), None),
+            find_ok(None, &headers(&[("authorization", "Bearer a.b.c")]), None),
             Ok(Some(Credential::Jwt("a.b.c".into())))
         );
         assert_eq!(
-            find(
+            find_ok(
                 None,
                 &headers(&[("cookie", "theme=dark; access_token=a.b.c")]),
                 None
@@ -154,28 +165,28 @@ mod tests {
             Ok(Some(Credential::Jwt("a.b.c".into())))
         );
         assert_eq!(
-            find(None, &none, Some("EIO=4&transport=polling&token=a.b%2Ec")),
+            find_ok(None, &none, Some("EIO=4&transport=polling&token=a.b%2Ec")),
             Ok(Some(Credential::Jwt("a.b.c".into())))
         );
         assert_eq!(
-            find(Some(&json!({ "apiKey": "k1" })), &none, None),
+            find_ok(Some(&json!({ "apiKey": "k1" })), &none, None),
             Ok(Some(Credential::ApiKey("k1".into())))
         );
         assert_eq!(
-            find(None, &headers(&[("x-api-key", "k2")]), None),
+            find_ok(None, &headers(&[("x-api-key", "k2")]), None),
             Ok(Some(Credential::ApiKey("k2".into())))
         );
         assert_eq!(
-            find(None, &headers(&[("api-key", "k3")]), None),
+            find_ok(None, &headers(&[("api-key", "k3")]), None),
             Ok(Some(Credential::ApiKey("k3".into())))
         );
-        assert_eq!(find(Some(&json!({})), &none, Some("EIO=4")), Ok(None));
+        assert_eq!(find_ok(Some(&json!({})), &none, Some("EIO=4")), Ok(None));
     }
 
     #[test]
     fn a_bearer_that_is_not_a_jwt_is_an_api_key() {
         assert_eq!(
-            find(None, &headers(&[("authorization", "Bearer abcdef")]), None),
+            find_ok(None, &headers(&[("authorization", "Bearer abcdef")]), None),
             Ok(Some(Credential::ApiKey("abcdef".into())))
         );
     }
@@ -183,7 +194,7 @@ mod tests {
     #[test]
     fn a_malformed_first_carrier_is_refused_not_skipped() {
         assert_eq!(
-            find(
+            find_ok(
                 Some(&json!({ "token": 42 })),
                 &HeaderMap::new(),
                 Some("token=a.b.c")
@@ -191,7 +202,7 @@ mod tests {
             Err(())
         );
         assert_eq!(
-            find(
+            find_ok(
                 None,
                 &headers(&[("authorization", "Basic Zm9vOmJhcg==")]),
                 Some("token=a.b.c")

@@ -27,6 +27,8 @@ pub struct Identity {
 pub enum AuthError {
     #[error("no credential presented")]
     Missing,
+    #[error("the first credential carrier present is malformed")]
+    Malformed,
     #[error("invalid token: {0}")]
     InvalidToken(#[from] jwt::JwtError),
     #[error("unknown or revoked API key")]

@@ -8,6 +8,7 @@
 //! socket ([`super::session`]) works through the inbox in order.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -41,16 +42,28 @@ struct InboxInner {
     tx: mpsc::UnboundedSender<Inbound>,
     budget: Mutex<TokenBucket>,
     state: Arc<AppState>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Inbox {
-    pub fn new(state: Arc<AppState>) -> (Self, mpsc::UnboundedReceiver<Inbound>) {
+    pub fn new(
+        state: Arc<AppState>,
+        in_flight: Arc<AtomicUsize>,
+    ) -> (Self, mpsc::UnboundedReceiver<Inbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = Mutex::new(TokenBucket::new(
             state.limits.rate_limit_burst,
             state.limits.rate_limit_per_sec,
         ));
-        (Self(Arc::new(InboxInner { tx, budget, state })), rx)
+        (
+            Self(Arc::new(InboxInner {
+                tx,
+                budget,
+                state,
+                in_flight,
+            })),
+            rx,
+        )
     }
 
     pub fn close(&self) {
@@ -100,12 +113,17 @@ impl FromMessage<LocalAdapter> for Enqueued {
             .ok()
             .and_then(|TryData(data)| data.ok())
             .unwrap_or(Value::Null);
-        let _ = inbox.tx.send(Inbound::Event {
+        // The session decrements once the event is answered.
+        inbox.in_flight.fetch_add(1, Ordering::AcqRel);
+        let queued = inbox.tx.send(Inbound::Event {
             event,
             payload,
             ack,
             received,
         });
+        if queued.is_err() {
+            inbox.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
         Ok(Enqueued)
     }
 }

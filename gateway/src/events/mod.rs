@@ -12,6 +12,7 @@ pub mod rooms;
 pub mod session;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -19,7 +20,7 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, State, TryData};
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{self, AuthError, Identity};
+use crate::auth::{self, Identity};
 use crate::state::AppState;
 use error::EventError;
 use inbox::{Enqueued, Inbox};
@@ -61,9 +62,23 @@ async fn dispatch(
 #[error("Unauthorized")]
 pub struct Unauthorized;
 
-/// Tasks of connected sockets, so that shutdown can wait for them to finish.
+/// Tasks of connected sockets and the events they hold, so that shutdown can
+/// let queued relays go out before closing sockets, then wait for the tasks.
 #[derive(Clone, Default)]
-pub struct Sessions(pub TaskTracker);
+pub struct Sessions {
+    pub tasks: TaskTracker,
+    /// Events queued or being handled, across all sockets.
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+impl Sessions {
+    /// Resolves once no event is queued or being handled.
+    pub async fn idle(&self) {
+        while self.in_flight.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+}
 
 /// Connect middleware: decides who the socket is, or refuses it with
 /// `connect_error` "Unauthorized" (PROTOCOL.md §2). An admitted socket gets its
@@ -81,7 +96,7 @@ pub async fn admit(
     let result = match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query())
     {
         Ok(credential) => state.auth.authenticate(credential).await,
-        Err(()) => Err(AuthError::Missing),
+        Err(e) => Err(e),
     };
     match result {
         Ok(identity) => {
@@ -119,7 +134,7 @@ fn start_session(
     state: Arc<AppState>,
     sessions: &Sessions,
 ) {
-    let (inbox, rx) = Inbox::new(state.clone());
+    let (inbox, rx) = Inbox::new(state.clone(), sessions.in_flight.clone());
     s.extensions.insert(inbox.clone());
     s.on_fallback(async |_: Enqueued| {});
     s.on_disconnect(move || {
@@ -135,8 +150,9 @@ fn start_session(
         identity,
         room: None,
     };
-    sessions.0.spawn(async move {
-        session.run(rx).await;
+    let in_flight = sessions.in_flight.clone();
+    sessions.tasks.spawn(async move {
+        session.run(rx, in_flight).await;
         state.metrics.sockets.dec();
     });
 }

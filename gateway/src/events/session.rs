@@ -2,6 +2,7 @@
 //! works through its events in order.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
 use socketioxide::SocketIo;
@@ -31,7 +32,11 @@ impl Session {
 
     /// Handles the socket's events one after another until it disconnects, then
     /// takes it out of its room.
-    pub async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Inbound>) {
+    pub async fn run(
+        mut self,
+        mut inbox: mpsc::UnboundedReceiver<Inbound>,
+        in_flight: Arc<AtomicUsize>,
+    ) {
         while let Some(message) = inbox.recv().await {
             match message {
                 Inbound::Event {
@@ -42,6 +47,7 @@ impl Session {
                 } => {
                     let outcome = dispatch(&mut self, &event, payload, received).await;
                     self.answer(&event, outcome, ack);
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
                 }
                 Inbound::Disconnected => break,
             }

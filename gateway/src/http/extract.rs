@@ -90,7 +90,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = HttpState::from_ref(state);
         let credential = auth::credential::find(None, &parts.headers, None)
-            .map_err(|()| ApiError::Unauthorized)?;
+            .map_err(|_| ApiError::Unauthorized)?;
         let identity = state
             .app
             .auth

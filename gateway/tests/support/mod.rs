@@ -197,6 +197,19 @@ impl SioClient {
         }
     }
 
+    /// True when the server closes the connection within `limit`.
+    pub async fn closed_within(&mut self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, async {
+            while let Some(packet) = self.read().await {
+                if packet.starts_with("41") {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
     async fn read(&mut self) -> Option<String> {
         loop {
             let packet = next_text(&mut self.ws).await?;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting and lints, the Rust workspace
+# (gateway, client, bench), the conformance suite against the NestJS reference
+# and against the gateway, and a short benchmark smoke run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/services.sh
+
+echo "==> cargo fmt --check"
+cargo fmt --all --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "==> cargo test"
+cargo test --workspace
+echo "==> conformance suite (reference, then gateway)"
+conformance/run.sh all
