@@ -57,7 +57,11 @@ pub(crate) struct Actor {
     event_subs: Vec<mpsc::UnboundedSender<PeerEvent>>,
     /// Peers listed in our `room:joined`: they are expected to offer.
     awaiting_offer: HashSet<PeerId>,
+    /// Sends waiting for a connecting peer's channel to open.
+    waiting_writers: HashMap<PeerId, Vec<WriterReply>>,
 }
+
+type WriterReply = tokio::sync::oneshot::Sender<Option<mpsc::Sender<WriteRequest>>>;
 
 impl Actor {
     pub fn new(config: PeerConfig, out: mpsc::UnboundedSender<OutgoingSignal>) -> Self {
@@ -76,6 +80,7 @@ impl Actor {
             unclaimed: VecDeque::new(),
             event_subs: Vec::new(),
             awaiting_offer: HashSet::new(),
+            waiting_writers: HashMap::new(),
         }
     }
 
@@ -131,14 +136,18 @@ impl Actor {
                 self.event_subs.push(tx);
                 let _ = reply.send(rx);
             }
-            Command::Writer(peer, reply) => {
-                let writer = self
-                    .peers
-                    .get(&peer)
-                    .filter(|p| p.open)
-                    .and_then(|p| p.writer.clone());
-                let _ = reply.send(writer);
-            }
+            Command::Writer(peer, reply) => match self.peers.get(&peer) {
+                Some(p) if p.open => {
+                    let _ = reply.send(p.writer.clone());
+                }
+                // Connecting: answer when the channel opens (or the peer goes).
+                Some(p) if p.pc.is_some() => {
+                    self.waiting_writers.entry(peer).or_default().push(reply);
+                }
+                _ => {
+                    let _ = reply.send(None);
+                }
+            },
             Command::OpenPeers(reply) => {
                 let mut open: Vec<PeerId> = self
                     .peers
@@ -178,7 +187,7 @@ impl Actor {
                             .cloned()
                             .collect();
                         for id in gone {
-                            self.remove_peer(&id);
+                            self.remove_peer(&id, "not in the joined room");
                         }
                         self.awaiting_offer.clear();
                         for p in &joined.peers {
@@ -193,7 +202,7 @@ impl Actor {
                     SignalingEvent::RoomLeft { .. } => {
                         let all: Vec<PeerId> = self.peers.keys().cloned().collect();
                         for id in all {
-                            self.remove_peer(&id);
+                            self.remove_peer(&id, "room left");
                         }
                         self.awaiting_offer.clear();
                     }
@@ -201,13 +210,13 @@ impl Actor {
                         let peer_id = peer_id.clone();
                         self.awaiting_offer.remove(&peer_id);
                         if self.peers.contains_key(&peer_id) {
-                            self.remove_peer(&peer_id);
+                            self.remove_peer(&peer_id, "rejoined");
                         }
                         self.offer_to(&peer_id).await;
                     }
                     SignalingEvent::PeerLeft { peer_id } => {
                         self.awaiting_offer.remove(peer_id);
-                        self.remove_peer(&peer_id.clone());
+                        self.remove_peer(&peer_id.clone(), "peer left");
                     }
                     _ => {}
                 }
@@ -258,7 +267,7 @@ impl Actor {
                     state,
                     RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
                 ) {
-                    self.remove_peer(&peer);
+                    self.remove_peer(&peer, "connection failed/closed");
                 }
             }
             Report::RemoteChannel {
@@ -285,13 +294,18 @@ impl Actor {
                 };
                 if !p.open {
                     p.open = true;
+                    let writer = p.writer.clone();
+                    tracing::debug!(me = ?self.local_id, peer = %peer, generation, "channel open");
+                    for waiting in self.waiting_writers.remove(&peer).unwrap_or_default() {
+                        let _ = waiting.send(writer.clone());
+                    }
                     self.awaiting_offer.remove(&peer);
                     self.emit(PeerEvent::ChannelOpen(peer));
                 }
             }
             Report::ChannelClosed { peer, generation } => {
                 if self.peer_at(&peer, generation).is_some() {
-                    self.remove_peer(&peer);
+                    self.remove_peer(&peer, "channel closed");
                 }
             }
             Report::Message { peer, data } => {
@@ -308,7 +322,7 @@ impl Actor {
             Report::ConnectDue { peer, generation } => {
                 if self.peer_at(&peer, generation).is_some_and(|p| !p.open) {
                     tracing::warn!(peer = %peer, "connection did not open in time; dropping it");
-                    self.remove_peer(&peer);
+                    self.remove_peer(&peer, "connect timeout");
                 }
             }
         }
@@ -392,7 +406,7 @@ impl Actor {
     async fn offer_to(&mut self, peer: &str) {
         if let Err(e) = self.try_offer_to(peer).await {
             tracing::warn!(peer = %peer, error = %e, "offer failed");
-            self.remove_peer(peer);
+            self.remove_peer(peer, "offer failed");
         }
     }
 
@@ -420,6 +434,7 @@ impl Actor {
             p.local_mid = mid;
             p.local_ufrag = ufrag;
         }
+        tracing::debug!(me = ?self.local_id, peer = %peer, generation, "offer sent");
         let _ = self.out.send(OutgoingSignal::Offer {
             to: peer.to_owned(),
             description: SessionDescription {
@@ -433,7 +448,7 @@ impl Actor {
     async fn on_offer(&mut self, from: PeerId, description: SessionDescription) {
         if let Err(e) = self.try_answer(&from, description).await {
             tracing::warn!(peer = %from, error = %e, "could not answer an offer");
-            self.remove_peer(&from);
+            self.remove_peer(&from, "answer failed");
         }
     }
 
@@ -486,6 +501,7 @@ impl Actor {
         let (mid, ufrag) = peer::mid_and_ufrag(&local.sdp);
         entry.local_mid = mid;
         entry.local_ufrag = ufrag;
+        tracing::debug!(me = ?self.local_id, peer = %from, fresh, "answer sent");
         let _ = self.out.send(OutgoingSignal::Answer {
             to: from.to_owned(),
             description: SessionDescription {
@@ -514,7 +530,7 @@ impl Actor {
         };
         if let Err(e) = applied {
             tracing::warn!(peer = %from, error = %e, "could not apply an answer");
-            self.remove_peer(&from);
+            self.remove_peer(&from, "bad answer");
             return;
         }
         p.offering = false;
@@ -578,10 +594,12 @@ impl Actor {
         }
     }
 
-    fn remove_peer(&mut self, peer: &str) {
+    fn remove_peer(&mut self, peer: &str, why: &str) {
+        self.waiting_writers.remove(peer);
         if let Some(p) = self.peers.remove(peer)
             && let Some(pc) = p.pc
         {
+            tracing::debug!(me = ?self.local_id, peer = %peer, why, "peer removed");
             close_later(pc);
             self.emit(PeerEvent::PeerGone(peer.to_owned()));
         }

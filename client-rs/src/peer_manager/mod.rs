@@ -175,7 +175,8 @@ impl PeerManager {
     }
 
     /// Sends one message to a peer; large messages are chunked. Resolves once
-    /// the message is queued on the data channel.
+    /// the message is queued on the data channel. A peer whose connection is
+    /// still being set up is waited for (at most the connect timeout).
     pub async fn send(&self, peer: &str, data: Bytes) -> Result<(), PeerError> {
         let writer = self
             .ask(|tx| Command::Writer(peer.to_owned(), tx))

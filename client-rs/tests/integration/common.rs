@@ -26,6 +26,7 @@ impl Drop for TestGateway {
 }
 
 pub async fn gateway() -> TestGateway {
+    init_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = gateway::Config::defaults();
     cfg.jwt_secret = Some(SECRET.into());
@@ -119,4 +120,12 @@ where
 pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
 }

@@ -58,7 +58,10 @@ async fn exchange(members: &mut [Member], count: usize) {
             for k in 0..count {
                 for to in ids.iter().filter(|t| **t != m.id) {
                     let body = format!("{}:{k}", m.id);
-                    m.client.send_to_peer(to, body.into_bytes()).await.expect("send");
+                    m.client
+                        .send_to_peer(to, body.into_bytes())
+                        .await
+                        .expect("send");
                 }
             }
         }
@@ -130,7 +133,11 @@ async fn four_peers_form_a_mesh_and_move_4_mib() {
     let big: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
     let digest = sha256(&big);
     let to = members[0].id.clone();
-    members[3].client.send_to_peer(&to, big).await.expect("send");
+    members[3]
+        .client
+        .send_to_peer(&to, big)
+        .await
+        .expect("send");
     let msg = tokio::time::timeout(SOON, members[0].inbox.recv())
         .await
         .expect("in time")
