@@ -1,6 +1,7 @@
 //! Integration tests: a real gateway in-process, real peers on loopback.
 
 mod churn;
+mod cli;
 mod common;
 mod mesh;
 mod negotiation;
