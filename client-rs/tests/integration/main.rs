@@ -5,3 +5,4 @@ mod cli;
 mod common;
 mod mesh;
 mod negotiation;
+mod rest;
