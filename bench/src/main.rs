@@ -70,6 +70,9 @@ struct Cli {
     idle_sockets: usize,
     #[arg(long, default_value_t = 1_000)]
     join_sockets: usize,
+    /// Sockets of the light join phase (latency under moderate load).
+    #[arg(long, default_value_t = 100)]
+    join_light_sockets: usize,
     #[arg(long, default_value_t = 5.0)]
     join_secs: f64,
     #[arg(long, default_value_t = 200)]
@@ -284,7 +287,7 @@ fn params(cli: &Cli, sc: Scenario) -> Value {
     match sc {
         Scenario::Idle => json!({ "sockets": cli.idle_sockets, "srcs": cli.srcs }),
         Scenario::Join => {
-            json!({ "sockets": cli.join_sockets, "secs": cli.join_secs, "room_sizes": "2..10" })
+            json!({ "sockets": cli.join_sockets, "light_sockets": cli.join_light_sockets, "secs": cli.join_secs, "room_sizes": "2..10" })
         }
         Scenario::Relay => {
             json!({ "pairs": cli.relay_pairs, "rate": cli.relay_rate, "window": cli.window, "secs": cli.relay_secs })
@@ -332,10 +335,11 @@ async fn run_one(
                 scen::idle(ctx, &mut srv, cli.idle_sockets, Duration::from_secs(3)).await
             }
             Scenario::Join => {
-                scen::join_storm(
+                scen::join_scenario(
                     ctx,
                     &mut srv,
                     cli.join_sockets,
+                    cli.join_light_sockets,
                     Duration::from_secs_f64(cli.join_secs),
                 )
                 .await

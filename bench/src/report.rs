@@ -353,7 +353,10 @@ pub fn write(root: &Path, out: &Path) -> Result<()> {
         );
     }
     if let Some(d) = &join {
-        let (gj, rj) = (stat(d, g, "/joins_per_s"), stat(d, r, "/joins_per_s"));
+        let (gj, rj) = (
+            stat(d, g, "/storm/joins_per_s"),
+            stat(d, r, "/storm/joins_per_s"),
+        );
         let x = ratio(gj, rj, false);
         p(
             &mut md,
@@ -366,11 +369,30 @@ pub fn write(root: &Path, out: &Path) -> Result<()> {
                 met(x.map(|x| x >= 5.0))
             ),
         );
-        let (gl, rl) = (stat(d, g, "/latency/p99_ms"), stat(d, r, "/latency/p99_ms"));
+        let (gl, rl) = (
+            stat(d, g, "/storm/latency/p99_ms"),
+            stat(d, r, "/storm/latency/p99_ms"),
+        );
         p(
             &mut md,
             &format!(
-                "| Join storm `room:joined` latency p99, ms | {} | {} | {} | ≤ 10 ms | {} |",
+                "| Join storm `room:joined` p99 at saturation ({} sockets, one join in flight each), ms | {} | {} | {} | ≤ 10 ms | {} |",
+                d["params"]["sockets"],
+                cell(gl, 1.0),
+                cell(rl, 1.0),
+                fmt_ratio(ratio(gl, rl, true)),
+                met(gl.map(|s| s.med <= 10.0))
+            ),
+        );
+        let (gl, rl) = (
+            stat(d, g, "/light/latency/p99_ms"),
+            stat(d, r, "/light/latency/p99_ms"),
+        );
+        p(
+            &mut md,
+            &format!(
+                "| Join `room:joined` p99, light phase ({} sockets), ms | {} | {} | {} | ≤ 10 ms | {} |",
+                d["params"]["light_sockets"],
                 cell(gl, 1.0),
                 cell(rl, 1.0),
                 fmt_ratio(ratio(gl, rl, true)),
@@ -403,8 +425,10 @@ pub fn write(root: &Path, out: &Path) -> Result<()> {
             stat(d, g, "/probe_p99_last_ms"),
             stat(d, r, "/probe_p99_last_ms"),
         );
-        let flat = match (gf, gla) {
-            (Some(a), Some(b)) => Some(b.med <= (a.med * 2.0).max(1.0)),
+        let gmax = stat(d, g, "/probe_p99_max_ms");
+        // "Flat": no cliff, i.e. the worst step's p99 within 3× the first step's or under 5 ms.
+        let flat = match (gf, gmax) {
+            (Some(a), Some(b)) => Some(b.med <= (a.med * 3.0).max(5.0)),
             _ => None,
         };
         p(
@@ -575,56 +599,65 @@ pub fn write(root: &Path, out: &Path) -> Result<()> {
             &mut md,
             "Join storm",
             &format!(
-                "{} sockets in rooms of 2, 3, … 10 (cycling). Each room is created by its first socket (`create:room`, timed separately), then for {} s every socket loops `join:room` → wait for `room:joined` → `leave:room` → wait for `room:left`, as fast as the server answers (one request in flight per socket, so latency × throughput ≈ sockets). Each join and leave also fans `peer:joined`/`peer:left` out to the room.",
-                d["params"]["sockets"], d["params"]["secs"]
+                "Rooms of 2, 3, … 10 (cycling). Each room is created by its first socket (`create:room`, pipelined, timed separately), then for {} s every socket loops `join:room` → wait for `room:joined` → `leave:room` → wait for `room:left`, as fast as the server answers (one request in flight per socket, so latency ≈ sockets ÷ throughput at saturation). Each join and leave also fans `peer:joined`/`peer:left` out to the room. **Storm**: {} sockets (saturates both servers). **Light**: {} sockets on the same server right after.",
+                d["params"]["secs"], d["params"]["sockets"], d["params"]["light_sockets"]
             ),
         );
-        row(&mut md, d, "Joins/s", "/joins_per_s", 1.0, false);
+        for (ph, name) in [("storm", "storm"), ("light", "light")] {
+            row(
+                &mut md,
+                d,
+                &format!("{name}: joins/s"),
+                &format!("/{ph}/joins_per_s"),
+                1.0,
+                false,
+            );
+            row(
+                &mut md,
+                d,
+                &format!("{name}: `room:joined` p50, ms"),
+                &format!("/{ph}/latency/p50_ms"),
+                1.0,
+                true,
+            );
+            row(
+                &mut md,
+                d,
+                &format!("{name}: `room:joined` p99, ms"),
+                &format!("/{ph}/latency/p99_ms"),
+                1.0,
+                true,
+            );
+            row(
+                &mut md,
+                d,
+                &format!("{name}: `room:joined` p99.9, ms"),
+                &format!("/{ph}/latency/p999_ms"),
+                1.0,
+                true,
+            );
+            row(
+                &mut md,
+                d,
+                &format!("{name}: server CPU per join+leave, µs"),
+                &format!("/{ph}/server_cpu_us_per_join_leave"),
+                1.0,
+                true,
+            );
+            row(
+                &mut md,
+                d,
+                &format!("{name}: server CPU use (cores)"),
+                &format!("/{ph}/server_cpu_util"),
+                1.0,
+                false,
+            );
+        }
         row(
             &mut md,
             d,
-            "`room:joined` p50, ms",
-            "/latency/p50_ms",
-            1.0,
-            true,
-        );
-        row(
-            &mut md,
-            d,
-            "`room:joined` p99, ms",
-            "/latency/p99_ms",
-            1.0,
-            true,
-        );
-        row(
-            &mut md,
-            d,
-            "`room:joined` p99.9, ms",
-            "/latency/p999_ms",
-            1.0,
-            true,
-        );
-        row(
-            &mut md,
-            d,
-            "Server CPU per join+leave, µs",
-            "/server_cpu_us_per_join_leave",
-            1.0,
-            true,
-        );
-        row(
-            &mut md,
-            d,
-            "Server CPU use (cores)",
-            "/server_cpu_util",
-            1.0,
-            false,
-        );
-        row(
-            &mut md,
-            d,
-            "Room creations/s (pipelined)",
-            "/creates_per_s",
+            "Room creations/s (pipelined, storm)",
+            "/storm/creates_per_s",
             1.0,
             false,
         );
@@ -891,7 +924,19 @@ fn plots(
         ));
     }
     if let Some(d) = join {
-        panels.push(("join storm: room:joined".to_owned(), d, "/latency".into()));
+        panels.push((
+            format!(
+                "join storm: room:joined ({} sockets)",
+                d["params"]["sockets"]
+            ),
+            d,
+            "/storm/latency".into(),
+        ));
+        panels.push((
+            format!("join, light ({} sockets)", d["params"]["light_sockets"]),
+            d,
+            "/light/latency".into(),
+        ));
     }
     if !panels.is_empty() {
         let name = "latency.png".to_owned();

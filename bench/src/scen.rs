@@ -233,7 +233,8 @@ pub async fn make_pairs(ctx: &Ctx, from: usize, n: usize, tag: &str) -> Result<V
     }
     let mut pairs = Vec::with_capacity(n);
     while let Some(r) = js.join_next().await {
-        pairs.push(r??.map_err(|_| anyhow!("room set-up timed out"))??);
+        let inner = r?.map_err(|_| anyhow!("room set-up timed out"))?;
+        pairs.push(inner??);
     }
     Ok(pairs)
 }
@@ -626,6 +627,7 @@ pub async fn join_storm(
     srv: &mut ServerProc,
     sockets: usize,
     dur: Duration,
+    tag: &str,
 ) -> Result<Value> {
     let c = connect_many(ctx, 0, sockets, 256).await;
     if c.errors > 0 {
@@ -650,7 +652,7 @@ pub async fn join_storm(
     for (g, grp) in groups.iter_mut().enumerate() {
         let n = grp.len();
         grp[0].push_fmt(format_args!(
-            r#"42["create:room",{{"roomCode":"storm{g}","maxPeers":{n}}}]"#
+            r#"42["create:room",{{"roomCode":"{tag}{g}","maxPeers":{n}}}]"#
         ));
         grp[0].flush().await?;
     }
@@ -674,7 +676,7 @@ pub async fn join_storm(
         for c in grp {
             js.spawn(timeout(
                 dur + Duration::from_secs(20),
-                join_task(c, format!("storm{g}"), start, end),
+                join_task(c, format!("{tag}{g}"), start, end),
             ));
         }
     }
@@ -726,6 +728,22 @@ pub async fn join_storm(
         "server_alive": alive,
         "ok": failed == 0 && errors == 0 && joins > 0 && alive,
     }))
+}
+
+/// The join scenario: a storm that saturates the server (`sockets`), then a
+/// light phase (`light` sockets) for latency under moderate load.
+pub async fn join_scenario(
+    ctx: &Ctx,
+    srv: &mut ServerProc,
+    sockets: usize,
+    light: usize,
+    dur: Duration,
+) -> Result<Value> {
+    let storm = join_storm(ctx, srv, sockets, dur, "storm").await?;
+    sleep(Duration::from_millis(500)).await;
+    let light = join_storm(ctx, srv, light, dur, "light").await?;
+    let ok = storm["ok"].as_bool() == Some(true) && light["ok"].as_bool() == Some(true);
+    Ok(json!({ "storm": storm, "light": light, "ok": ok }))
 }
 
 // ---------------------------------------------------------------- capacity
@@ -849,7 +867,7 @@ pub fn linfit(p: &[(f64, f64)]) -> (f64, f64) {
 
 pub async fn smoke(ctx: &Ctx, srv: &mut ServerProc) -> Result<Value> {
     let idle = idle(ctx, srv, 50, Duration::from_millis(500)).await?;
-    let join = join_storm(ctx, srv, 50, Duration::from_secs(1)).await?;
+    let join = join_storm(ctx, srv, 50, Duration::from_secs(1), "smokejoin").await?;
     let p = make_pairs(ctx, 0, 25, "smoke").await?;
     let (fixed, p) = relay(ctx, srv, p, RelayMode::Rate(1000.0), Duration::from_secs(2)).await?;
     let (sat, p) = relay(ctx, srv, p, RelayMode::Window(8), Duration::from_secs(1)).await?;
