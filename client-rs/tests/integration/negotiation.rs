@@ -63,7 +63,7 @@ fn pump(from: &mut Node, to: &Node, mode: Mode) {
         let mut held_offer: Option<OutgoingSignal> = None;
         let mut crossed = false;
         while let Some(signal) = output.recv().await {
-            let relay = |s: &OutgoingSignal| input.send(s.relayed_from(&from_id));
+            let relay = |s: &OutgoingSignal| input.send(s.relayed_from(&from_id)).is_ok();
             match (&mode, &signal) {
                 (Mode::Duplicate, _) => {
                     let _ = relay(&signal);
