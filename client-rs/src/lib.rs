@@ -14,10 +14,10 @@
 //! ```no_run
 //! use webrtc_signaling_client::{Client, Credential};
 //!
-//! # async fn demo(jwt_a: String, jwt_b: String) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(jwt: String, api_key: String) -> Result<(), Box<dyn std::error::Error>> {
 //! let url = "http://127.0.0.1:3000";
-//! let alice = Client::connect(url, Credential::Token(jwt_a)).await?;
-//! let bob = Client::connect(url, Credential::ApiKey(jwt_b)).await?;
+//! let alice = Client::connect(url, Credential::Token(jwt)).await?;
+//! let bob = Client::connect(url, Credential::ApiKey(api_key)).await?;
 //!
 //! let room = alice.create_room(None).await?;
 //! alice.join_room(&room.room_code).await?;
