@@ -5,6 +5,11 @@ use gateway::config::LogFormat;
 use gateway::{Config, Gateway};
 use tracing_subscriber::EnvFilter;
 
+/// Per-message allocations dominate the relay path; mimalloc makes them cheap
+/// and returns freed handshake buffers to the system.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::load();

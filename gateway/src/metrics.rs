@@ -8,6 +8,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::events::relay::RelayKind;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabel {
     pub event: &'static str,
@@ -28,6 +30,7 @@ pub struct Metrics {
     pub auth_failures: Counter,
     /// Seconds from a relay's arrival to its hand-off to the target's socket.
     pub relay_latency: Histogram,
+    relay_counters: [Counter; 3],
 }
 
 impl Default for Metrics {
@@ -44,6 +47,7 @@ impl Default for Metrics {
                 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1,
             ]),
             registry: Registry::default(),
+            relay_counters: Default::default(),
         };
         registry.register("sockets", "Connected Socket.IO sockets", m.sockets.clone());
         registry.register("rooms", "Live rooms", m.rooms.clone());
@@ -64,11 +68,35 @@ impl Default for Metrics {
             "Relay hand-off latency",
             m.relay_latency.clone(),
         );
-        Metrics { registry, ..m }
+        let relay_counters = [RelayKind::Offer, RelayKind::Answer, RelayKind::Ice].map(|kind| {
+            m.relays
+                .get_or_create(&EventLabel {
+                    event: kind.event(),
+                })
+                .clone()
+        });
+        Metrics {
+            registry,
+            relay_counters,
+            ..m
+        }
     }
 }
 
 impl Metrics {
+    /// Counts an error event by its code.
+    pub fn error(&self, err: &crate::events::error::EventError) {
+        self.errors
+            .get_or_create(&CodeLabel { code: err.code() })
+            .inc();
+    }
+
+    /// Counts a relay; the counters' handles are kept so the hot path neither
+    /// hashes a label nor locks the family.
+    pub fn relayed(&self, kind: RelayKind) {
+        self.relay_counters[kind as usize].inc();
+    }
+
     /// The registry in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();

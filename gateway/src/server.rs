@@ -100,6 +100,8 @@ impl Gateway {
             // Room for a burst of relays towards one slow reader; the channel
             // allocates as it fills, so idle sockets do not pay for it.
             .max_buffer_size(8192)
+            // Signaling frames are small; the buffer grows for a large SDP.
+            .ws_read_buffer_size(1024)
             .with_state(state.clone())
             .with_state(sessions.clone())
             .build_layer();

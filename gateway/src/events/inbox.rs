@@ -1,29 +1,34 @@
-//! Keeps each socket's events in the order they arrived.
+//! Keeps each socket's events in the order they arrived, without a task per
+//! event or per idle socket.
 //!
-//! socketioxide spawns one task per incoming event, and tokio does not run
-//! spawned tasks in spawn order, so two ICE candidates sent back to back could be
-//! relayed swapped. Extractors, though, run synchronously in arrival order. The
-//! [`Enqueued`] extractor therefore does the order-sensitive part — charging the
-//! rate limit and pushing the event onto the socket's inbox — and one task per
-//! socket ([`super::session`]) works through the inbox in order.
+//! socketioxide calls a message handler synchronously, in arrival order, on the
+//! socket's read path; its closure handlers then spawn one task per event, and
+//! tokio does not run spawned tasks in spawn order, so two ICE candidates sent
+//! back to back could be relayed swapped. [`Dispatcher`] is a handler of our own
+//! that does no such spawn: it charges the rate limit and queues the event on
+//! the socket's [`Inbox`]. Whoever finds the inbox's [`Session`] at rest takes it
+//! and starts one drain task, which works through the queue in order and puts
+//! the session back when the queue is empty. An idle socket thus costs a parked
+//! `Session`, not a parked task.
 
-use std::convert::Infallible;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use serde_json::Value;
 use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
-use socketioxide::handler::{FromMessage, FromMessageParts};
+use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::Socket;
-use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
 use super::error::EventError;
 use super::rate_limit::TokenBucket;
+use super::session::Session;
 use crate::state::AppState;
 
-/// What the socket's task receives, in order.
+/// What the drain task works through, in order.
 pub enum Inbound {
     Event {
         event: String,
@@ -34,96 +39,137 @@ pub enum Inbound {
     Disconnected,
 }
 
-/// Stored in the socket's extensions at connect time.
+/// Stored in the socket's extensions at admission.
 #[derive(Clone)]
 pub struct Inbox(Arc<InboxInner>);
 
 struct InboxInner {
-    tx: mpsc::UnboundedSender<Inbound>,
+    queue: Mutex<Queue>,
     budget: Mutex<TokenBucket>,
     state: Arc<AppState>,
+    tasks: TaskTracker,
     in_flight: Arc<AtomicUsize>,
 }
 
+struct Queue {
+    events: VecDeque<Inbound>,
+    /// `Some` while no drain task runs; the running drain holds it otherwise.
+    session: Option<Session>,
+}
+
 impl Inbox {
-    pub fn new(
-        state: Arc<AppState>,
-        in_flight: Arc<AtomicUsize>,
-    ) -> (Self, mpsc::UnboundedReceiver<Inbound>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let budget = Mutex::new(TokenBucket::new(
+    pub fn new(session: Session, tasks: TaskTracker, in_flight: Arc<AtomicUsize>) -> Self {
+        let state = session.state.clone();
+        let budget = TokenBucket::new(
             state.limits.rate_limit_burst,
             state.limits.rate_limit_per_sec,
-        ));
-        (
-            Self(Arc::new(InboxInner {
-                tx,
-                budget,
-                state,
-                in_flight,
-            })),
-            rx,
-        )
+        );
+        Self(Arc::new(InboxInner {
+            queue: Mutex::new(Queue {
+                events: VecDeque::new(),
+                session: Some(session),
+            }),
+            budget: Mutex::new(budget),
+            state,
+            tasks,
+            in_flight,
+        }))
     }
 
+    /// Queues the end of the socket: handled after every event before it.
     pub fn close(&self) {
-        let _ = self.0.tx.send(Inbound::Disconnected);
+        self.push(Inbound::Disconnected);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.0.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, inbound: Inbound) {
+        let idle_session = {
+            let mut queue = self.lock();
+            queue.events.push_back(inbound);
+            queue.session.take()
+        };
+        if let Some(session) = idle_session {
+            let inbox = self.clone();
+            self.0.tasks.spawn(inbox.drain(session));
+        }
+    }
+
+    /// Handles queued events one after another; parks the session again when
+    /// the queue runs dry, or ends it on `Disconnected`.
+    async fn drain(self, mut session: Session) {
+        loop {
+            let next = {
+                let mut queue = self.lock();
+                match queue.events.pop_front() {
+                    Some(next) => next,
+                    None => {
+                        queue.session = Some(session);
+                        return;
+                    }
+                }
+            };
+            match next {
+                Inbound::Event {
+                    event,
+                    payload,
+                    ack,
+                    received,
+                } => {
+                    session.handle(&event, payload, ack, received).await;
+                    self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+                }
+                Inbound::Disconnected => {
+                    session.end().await;
+                    return;
+                }
+            }
+        }
     }
 }
 
-/// Marker returned once an event has been queued (or refused for its budget).
-pub struct Enqueued;
+/// The socket's one message handler (registered as the fallback, so it sees
+/// every event). Runs synchronously, in arrival order.
+#[derive(Clone, Copy)]
+pub struct Dispatcher;
 
-impl FromMessage<LocalAdapter> for Enqueued {
-    type Error = Infallible;
-
-    fn from_message(
-        s: Arc<Socket>,
-        mut v: socketioxide_core::Value,
-        ack_id: Option<i64>,
-    ) -> Result<Self, Infallible> {
+impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
+    fn call(&self, s: Arc<Socket>, mut v: socketioxide_core::Value, ack_id: Option<i64>) {
         let received = Instant::now();
         let Some(Inbox(inbox)) = s.extensions.get::<Inbox>() else {
-            return Ok(Enqueued);
+            return;
         };
         let event = Event::from_message_parts(&s, &mut v, &ack_id)
             .map(|Event(e)| e)
             .unwrap_or_default();
-        let ack = ack_id.and_then(|_| AckSender::from_message_parts(&s, &mut v, &ack_id).ok());
+        let ack = ack_id.map(|_| {
+            AckSender::from_message_parts(&s, &mut v, &ack_id)
+                .unwrap_or_else(|never| match never {})
+        });
 
         let allowed = inbox.budget.lock().map(|mut b| b.take()).unwrap_or(true);
         if !allowed {
-            let socket = SocketRef::from(s);
-            inbox
-                .state
-                .metrics
-                .errors
-                .get_or_create(&crate::metrics::CodeLabel {
-                    code: "RATE_LIMITED",
-                })
-                .inc();
+            inbox.state.metrics.error(&EventError::RateLimited);
             inbox
                 .state
                 .errors
-                .send(&socket, &event, &EventError::RateLimited, ack);
-            return Ok(Enqueued);
+                .send(&SocketRef::from(s), &event, &EventError::RateLimited, ack);
+            return;
         }
-        // A missing payload (`emit("create:room", ack)`) arrives as an error: treat it as null.
+        // A missing payload (`emit("create:room", ack)`) counts as null.
         let payload = TryData::<Value>::from_message_parts(&s, &mut v, &ack_id)
             .ok()
             .and_then(|TryData(data)| data.ok())
             .unwrap_or(Value::Null);
-        // The session decrements once the event is answered.
+        // The drain decrements once the event is answered.
         inbox.in_flight.fetch_add(1, Ordering::AcqRel);
-        let queued = inbox.tx.send(Inbound::Event {
+        Inbox(inbox).push(Inbound::Event {
             event,
             payload,
             ack,
             received,
         });
-        if queued.is_err() {
-            inbox.in_flight.fetch_sub(1, Ordering::AcqRel);
-        }
-        Ok(Enqueued)
     }
 }

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{self, Identity};
 use crate::state::AppState;
 use error::EventError;
-use inbox::{Enqueued, Inbox};
+use inbox::{Dispatcher, Inbox};
 use relay::RelayKind;
 use session::Session;
 
@@ -134,25 +134,19 @@ fn start_session(
     state: Arc<AppState>,
     sessions: &Sessions,
 ) {
-    let (inbox, rx) = Inbox::new(state.clone(), sessions.in_flight.clone());
-    s.extensions.insert(inbox.clone());
-    s.on_fallback(async |_: Enqueued| {});
-    s.on_disconnect(move || {
-        inbox.close();
-        async {}
-    });
-
     state.metrics.sockets.inc();
     let session = Session {
-        socket: s,
+        socket: s.clone(),
         io,
-        state: state.clone(),
+        state,
         identity,
         room: None,
     };
-    let in_flight = sessions.in_flight.clone();
-    sessions.tasks.spawn(async move {
-        session.run(rx, in_flight).await;
-        state.metrics.sockets.dec();
+    let inbox = Inbox::new(session, sessions.tasks.clone(), sessions.in_flight.clone());
+    s.extensions.insert(inbox.clone());
+    s.on_fallback(Dispatcher);
+    s.on_disconnect(move || {
+        inbox.close();
+        async {}
     });
 }

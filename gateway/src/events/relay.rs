@@ -12,16 +12,15 @@ use socketioxide::socket::Sid;
 use super::Ack;
 use super::error::EventError;
 use super::session::Session;
-use crate::metrics::EventLabel;
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub const MAX_CANDIDATE_BYTES: usize = 4 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelayKind {
-    Offer,
-    Answer,
-    Ice,
+    Offer = 0,
+    Answer = 1,
+    Ice = 2,
 }
 
 impl RelayKind {
@@ -96,12 +95,7 @@ pub async fn relay(
         None => return Err(not_found()),
     }
     let metrics = &session.state.metrics;
-    metrics
-        .relays
-        .get_or_create(&EventLabel {
-            event: kind.event(),
-        })
-        .inc();
+    metrics.relayed(kind);
     metrics
         .relay_latency
         .observe(received.elapsed().as_secs_f64());

@@ -1,16 +1,13 @@
-//! One connected socket: who it is, which room it is in, and the task that
-//! works through its events in order.
+//! One connected socket: who it is and which room it is in. Its events are
+//! handled one at a time, in order, by the inbox's drain (see [`super::inbox`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use socketioxide::SocketIo;
-use socketioxide::extract::SocketRef;
-use tokio::sync::mpsc;
+use socketioxide::extract::{AckSender, SocketRef};
 
-use super::error::EventError;
-use super::inbox::Inbound;
 use super::{Ack, dispatch, rooms};
 use crate::auth::Identity;
 use crate::rooms::RoomInfo;
@@ -21,7 +18,7 @@ pub struct Session {
     pub io: SocketIo,
     pub state: Arc<AppState>,
     pub identity: Identity,
-    /// The one room this socket is in, if any. Only this session's task changes it.
+    /// The one room this socket is in, if any.
     pub room: Option<RoomInfo>,
 }
 
@@ -30,40 +27,15 @@ impl Session {
         self.socket.id.to_string()
     }
 
-    /// Handles the socket's events one after another until it disconnects, then
-    /// takes it out of its room.
-    pub async fn run(
-        mut self,
-        mut inbox: mpsc::UnboundedReceiver<Inbound>,
-        in_flight: Arc<AtomicUsize>,
-    ) {
-        while let Some(message) = inbox.recv().await {
-            match message {
-                Inbound::Event {
-                    event,
-                    payload,
-                    ack,
-                    received,
-                } => {
-                    let outcome = dispatch(&mut self, &event, payload, received).await;
-                    self.answer(&event, outcome, ack);
-                    in_flight.fetch_sub(1, Ordering::AcqRel);
-                }
-                Inbound::Disconnected => break,
-            }
-        }
-        if let Err(e) = rooms::leave_current(&mut self).await {
-            tracing::warn!(socket = %self.socket.id, error = %e, "cleanup after disconnect failed");
-        }
-    }
-
-    fn answer(
-        &self,
+    /// Handles one event and answers it: the ack, or the error event and ack.
+    pub async fn handle(
+        &mut self,
         event: &str,
-        outcome: Result<Ack, EventError>,
-        ack: Option<socketioxide::extract::AckSender>,
+        payload: Value,
+        ack: Option<AckSender>,
+        received: Instant,
     ) {
-        match outcome {
+        match dispatch(self, event, payload, received).await {
             Ok(reply) => {
                 if let Some(ack) = ack {
                     let _ = match reply {
@@ -74,14 +46,17 @@ impl Session {
                 }
             }
             Err(err) => {
-                let code = err.code();
-                self.state
-                    .metrics
-                    .errors
-                    .get_or_create(&crate::metrics::CodeLabel { code })
-                    .inc();
+                self.state.metrics.error(&err);
                 self.state.errors.send(&self.socket, event, &err, ack);
             }
         }
+    }
+
+    /// The socket is gone: take it out of its room.
+    pub async fn end(mut self) {
+        if let Err(e) = rooms::leave_current(&mut self).await {
+            tracing::warn!(socket = %self.socket.id, error = %e, "cleanup after disconnect failed");
+        }
+        self.state.metrics.sockets.dec();
     }
 }
