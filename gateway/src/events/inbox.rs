@@ -16,14 +16,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use serde_json::Value;
 use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef};
 use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::Socket;
 use tokio_util::task::TaskTracker;
 
 use super::error::EventError;
+use super::packet::Packet;
 use super::rate_limit::TokenBucket;
 use super::session::Session;
 use crate::state::AppState;
@@ -32,7 +32,7 @@ use crate::state::AppState;
 pub enum Inbound {
     Event {
         event: String,
-        payload: Value,
+        packet: Packet,
         ack: Option<AckSender>,
         received: Instant,
     },
@@ -114,11 +114,11 @@ impl Inbox {
             match next {
                 Inbound::Event {
                     event,
-                    payload,
+                    packet,
                     ack,
                     received,
                 } => {
-                    session.handle(&event, payload, ack, received).await;
+                    session.handle(&event, packet, ack, received).await;
                     self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
                 }
                 Inbound::Disconnected => {
@@ -158,16 +158,12 @@ impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
                 .send(&SocketRef::from(s), &event, &EventError::RateLimited, ack);
             return;
         }
-        // A missing payload (`emit("create:room", ack)`) counts as null.
-        let payload = TryData::<Value>::from_message_parts(&s, &mut v, &ack_id)
-            .ok()
-            .and_then(|TryData(data)| data.ok())
-            .unwrap_or(Value::Null);
         // The drain decrements once the event is answered.
         inbox.in_flight.fetch_add(1, Ordering::AcqRel);
+        let packet = Packet::new(v);
         Inbox(inbox).push(Inbound::Event {
             event,
-            payload,
+            packet,
             ack,
             received,
         });

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod inbox;
 pub mod media;
+pub mod packet;
 pub mod ping;
 pub mod rate_limit;
 pub mod relay;
@@ -24,6 +25,7 @@ use crate::auth::{self, Identity};
 use crate::state::AppState;
 use error::EventError;
 use inbox::{Dispatcher, Inbox};
+use packet::Packet;
 use relay::RelayKind;
 use session::Session;
 
@@ -41,17 +43,17 @@ pub enum Ack {
 async fn dispatch(
     session: &mut Session,
     event: &str,
-    payload: Value,
+    packet: &Packet,
     received: Instant,
 ) -> Result<Ack, EventError> {
     match event {
-        "create:room" => rooms::create(session, payload).await,
-        "join:room" => rooms::join(session, payload).await,
+        "create:room" => rooms::create(session, packet.payload()).await,
+        "join:room" => rooms::join(session, packet.payload()).await,
         "leave:room" => rooms::leave(session).await,
-        "webrtc:offer" => relay::relay(session, RelayKind::Offer, payload, received).await,
-        "webrtc:answer" => relay::relay(session, RelayKind::Answer, payload, received).await,
-        "webrtc:ice" => relay::relay(session, RelayKind::Ice, payload, received).await,
-        "media:state" => media::state(session, payload).await,
+        "webrtc:offer" => relay::relay(session, RelayKind::Offer, packet, received).await,
+        "webrtc:answer" => relay::relay(session, RelayKind::Answer, packet, received).await,
+        "webrtc:ice" => relay::relay(session, RelayKind::Ice, packet, received).await,
+        "media:state" => media::state(session, packet.payload()).await,
         "ping" => ping::ping(session),
         _ => Ok(Ack::None),
     }

@@ -5,12 +5,16 @@
 use std::str::FromStr;
 use std::time::Instant;
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use socketioxide::socket::Sid;
 
 use super::Ack;
 use super::error::EventError;
+use super::packet::Packet;
 use super::session::Session;
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
@@ -42,12 +46,13 @@ impl RelayKind {
     }
 }
 
-/// What the target receives: `{ fromPeerId, targetPeerId, <field> }`.
+/// What the target receives: `{ fromPeerId, targetPeerId, <field> }`, the
+/// field's JSON forwarded byte for byte.
 struct Relayed<'a> {
     kind: RelayKind,
     from: &'a str,
     target: &'a str,
-    body: &'a Value,
+    body: &'a RawValue,
 }
 
 impl Serialize for Relayed<'_> {
@@ -63,10 +68,10 @@ impl Serialize for Relayed<'_> {
 pub async fn relay(
     session: &mut Session,
     kind: RelayKind,
-    payload: Value,
+    packet: &Packet,
     received: Instant,
 ) -> Result<Ack, EventError> {
-    let (target, body) = parse(kind, payload)?;
+    let RelayIn { target, body } = parse(kind, packet)?;
     let room = session.room.as_ref().ok_or(EventError::NotInRoom)?;
     let not_found = || EventError::PeerNotFound {
         target: Some(target.clone()),
@@ -102,74 +107,129 @@ pub async fn relay(
     Ok(Ack::Ok)
 }
 
-/// Checks `{ targetPeerId, offer|answer|candidate }` and returns both parts.
-pub fn parse(kind: RelayKind, payload: Value) -> Result<(String, Value), EventError> {
-    let Value::Object(mut fields) = payload else {
-        return Err(EventError::invalid("payload must be an object"));
+/// A relay as received: its target and its signaling data as raw JSON.
+pub struct RelayIn {
+    pub target: String,
+    pub body: Box<RawValue>,
+}
+
+/// The payload's fields, read without building a JSON tree.
+#[derive(Deserialize)]
+struct Fields {
+    #[serde(rename = "targetPeerId")]
+    target: Option<Box<RawValue>>,
+    offer: Option<Box<RawValue>>,
+    answer: Option<Box<RawValue>>,
+    candidate: Option<Box<RawValue>>,
+}
+
+/// Checks `{ targetPeerId, offer|answer|candidate }` (shape and size, never SDP
+/// content) and returns both parts.
+pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn, EventError> {
+    let shape = || {
+        EventError::invalid(format!(
+            "payload must be {{ targetPeerId, {} }}",
+            kind.field()
+        ))
     };
-    let target = match fields.remove("targetPeerId") {
-        Some(Value::String(t)) if !t.is_empty() => t,
-        _ => {
-            return Err(EventError::invalid(
-                "targetPeerId must be a non-empty string",
-            ));
-        }
+    let fields: Fields = packet.first_arg().map_err(|_| shape())?.ok_or_else(shape)?;
+    let target = fields
+        .target
+        .and_then(|t| serde_json::from_str::<String>(t.get()).ok())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| EventError::invalid("targetPeerId must be a non-empty string"))?;
+    let body = match kind {
+        RelayKind::Offer => fields.offer,
+        RelayKind::Answer => fields.answer,
+        RelayKind::Ice => fields.candidate,
     };
-    let body = fields.remove(kind.field()).unwrap_or(Value::Null);
+    let body = body.ok_or_else(|| missing(kind))?;
     match kind {
         RelayKind::Offer | RelayKind::Answer => check_description(kind, &body)?,
         RelayKind::Ice => check_candidate(&body)?,
     }
-    Ok((target, body))
+    Ok(RelayIn { target, body })
 }
 
-fn check_description(kind: RelayKind, body: &Value) -> Result<(), EventError> {
-    let field = kind.field();
-    let ok_type = body.get("type").is_some_and(Value::is_string);
-    let sdp = body.get("sdp").and_then(Value::as_str);
-    match sdp {
-        Some(sdp) if ok_type && sdp.len() <= MAX_SDP_BYTES => Ok(()),
-        Some(_) if ok_type => Err(EventError::invalid(format!(
-            "{field}.sdp exceeds {MAX_SDP_BYTES} bytes"
-        ))),
-        _ => Err(EventError::invalid(format!(
-            "{field} must be {{ type, sdp }} with string fields"
-        ))),
-    }
-}
-
-fn check_candidate(body: &Value) -> Result<(), EventError> {
-    let too_long = || EventError::invalid(format!("candidate exceeds {MAX_CANDIDATE_BYTES} bytes"));
-    let bad_shape =
-        || EventError::invalid("candidate must be a string or an RTCIceCandidateInit object");
-    match body {
-        Value::String(c) if c.len() <= MAX_CANDIDATE_BYTES => Ok(()),
-        Value::String(_) => Err(too_long()),
-        Value::Object(init) => {
-            match init.get("candidate") {
-                Some(Value::String(c)) if c.len() <= MAX_CANDIDATE_BYTES => {}
-                Some(Value::String(_)) => return Err(too_long()),
-                _ => return Err(bad_shape()),
-            }
-            let optional = |key: &str, ok: fn(&Value) -> bool| {
-                init.get(key).is_none_or(|v| v.is_null() || ok(v))
-            };
-            let fine = optional("sdpMid", Value::is_string)
-                && optional("sdpMLineIndex", |v| {
-                    v.as_u64().is_some_and(|n| n <= u64::from(u16::MAX))
-                })
-                && optional("usernameFragment", Value::is_string);
-            if fine { Ok(()) } else { Err(bad_shape()) }
+fn missing(kind: RelayKind) -> EventError {
+    match kind {
+        RelayKind::Ice => {
+            EventError::invalid("candidate must be a string or an RTCIceCandidateInit object")
         }
-        _ => Err(bad_shape()),
+        _ => EventError::invalid(format!(
+            "{} must be {{ type, sdp }} with string fields",
+            kind.field()
+        )),
     }
+}
+
+#[derive(Deserialize)]
+struct Description<'a> {
+    #[serde(rename = "type", borrow)]
+    _type: Cow<'a, str>,
+    #[serde(borrow)]
+    sdp: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CandidateInit<'a> {
+    #[serde(borrow)]
+    candidate: Cow<'a, str>,
+    #[serde(default, borrow, rename = "sdpMid")]
+    _sdp_mid: Option<Cow<'a, str>>,
+    #[serde(default, rename = "sdpMLineIndex")]
+    _sdp_m_line_index: Option<u16>,
+    #[serde(default, borrow, rename = "usernameFragment")]
+    _username_fragment: Option<Cow<'a, str>>,
+}
+
+fn check_description(kind: RelayKind, body: &RawValue) -> Result<(), EventError> {
+    let field = kind.field();
+    let text = body.get();
+    let description = text
+        .starts_with('{')
+        .then(|| serde_json::from_str::<Description>(text).ok())
+        .flatten()
+        .ok_or_else(|| missing(kind))?;
+    if description.sdp.len() > MAX_SDP_BYTES {
+        return Err(EventError::invalid(format!(
+            "{field}.sdp exceeds {MAX_SDP_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn check_candidate(body: &RawValue) -> Result<(), EventError> {
+    let text = body.get();
+    let candidate = if text.starts_with('"') {
+        serde_json::from_str::<Cow<str>>(text).ok()
+    } else if text.starts_with('{') {
+        serde_json::from_str::<CandidateInit>(text)
+            .ok()
+            .map(|init| init.candidate)
+    } else {
+        None
+    };
+    let candidate = candidate.ok_or_else(|| missing(RelayKind::Ice))?;
+    if candidate.len() > MAX_CANDIDATE_BYTES {
+        return Err(EventError::invalid(format!(
+            "candidate exceeds {MAX_CANDIDATE_BYTES} bytes"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+
+    fn parsed(kind: RelayKind, payload: Value) -> Result<(String, Value), EventError> {
+        let packet = Packet::from_json(json!([kind.event(), payload]));
+        parse(kind, &packet).map(|r| (r.target, serde_json::from_str(r.body.get()).unwrap()))
+    }
 
     fn code_of(r: Result<(String, Value), EventError>) -> &'static str {
         r.err().map_or("OK", |e| e.code())
@@ -178,7 +238,7 @@ mod tests {
     #[test]
     fn the_seed_examples_pass_untouched() {
         let offer = json!({ "targetPeerId": "socket_def456", "offer": { "type": "offer", "sdp": "v=0\r\n..." } });
-        let (t, body) = parse(RelayKind::Offer, offer).unwrap();
+        let (t, body) = parsed(RelayKind::Offer, offer).unwrap();
         assert_eq!(
             (t.as_str(), body),
             (
@@ -187,7 +247,7 @@ mod tests {
             )
         );
         let ice = json!({ "targetPeerId": "socket_def456", "candidate": "candidate:1 1 UDP 2130706431 192.168.1.1 54321 typ host" });
-        let (_, body) = parse(RelayKind::Ice, ice).unwrap();
+        let (_, body) = parsed(RelayKind::Ice, ice).unwrap();
         assert_eq!(
             body,
             json!("candidate:1 1 UDP 2130706431 192.168.1.1 54321 typ host")
@@ -198,7 +258,7 @@ mod tests {
     fn browser_candidates_and_end_of_candidates_pass() {
         let init = json!({ "candidate": "candidate:1 1 udp 1 10.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "abcd" });
         assert_eq!(
-            code_of(parse(
+            code_of(parsed(
                 RelayKind::Ice,
                 json!({ "targetPeerId": "p", "candidate": init })
             )),
@@ -206,7 +266,7 @@ mod tests {
         );
         let end = json!({ "candidate": "", "sdpMid": null, "sdpMLineIndex": null, "usernameFragment": null });
         assert_eq!(
-            code_of(parse(
+            code_of(parsed(
                 RelayKind::Ice,
                 json!({ "targetPeerId": "p", "candidate": end })
             )),
@@ -218,6 +278,7 @@ mod tests {
     fn bad_shapes_and_sizes_are_invalid() {
         let cases = [
             (RelayKind::Offer, json!("not an object")),
+            (RelayKind::Offer, json!(null)),
             (
                 RelayKind::Offer,
                 json!({ "offer": { "type": "offer", "sdp": "v=0" } }),
@@ -232,8 +293,16 @@ mod tests {
             ),
             (RelayKind::Offer, json!({ "targetPeerId": "p" })),
             (
+                RelayKind::Offer,
+                json!({ "targetPeerId": "p", "offer": ["offer", "v=0"] }),
+            ),
+            (
                 RelayKind::Answer,
                 json!({ "targetPeerId": "p", "answer": { "type": "answer" } }),
+            ),
+            (
+                RelayKind::Answer,
+                json!({ "targetPeerId": "p", "answer": { "type": 1, "sdp": "v=0" } }),
             ),
             (
                 RelayKind::Answer,
@@ -257,23 +326,29 @@ mod tests {
             ),
             (
                 RelayKind::Ice,
+                json!({ "targetPeerId": "p", "candidate": { "candidate": "c", "sdpMLineIndex": -1 } }),
+            ),
+            (
+                RelayKind::Ice,
                 json!({ "targetPeerId": "p", "candidate": { "sdpMid": "0" } }),
             ),
         ];
         for (kind, payload) in cases {
             assert_eq!(
-                code_of(parse(kind, payload.clone())),
+                code_of(parsed(kind, payload.clone())),
                 "INVALID_PAYLOAD",
                 "{payload}"
             );
         }
         let max = json!({ "targetPeerId": "p", "answer": { "type": "answer", "sdp": "x".repeat(MAX_SDP_BYTES) } });
-        assert_eq!(code_of(parse(RelayKind::Answer, max)), "OK");
+        assert_eq!(code_of(parsed(RelayKind::Answer, max)), "OK");
     }
 
     #[test]
-    fn relayed_payload_names_sender_target_and_field() {
-        let body = json!({ "type": "offer", "sdp": "v=0\r\n..." });
+    fn relayed_payload_names_sender_target_and_forwards_the_body_verbatim() {
+        let body =
+            RawValue::from_string(r#"{"sdp":"v=0\r\n...","type":"offer","x":[1,2]}"#.to_owned())
+                .unwrap();
         let out = Relayed {
             kind: RelayKind::Offer,
             from: "a",
@@ -281,8 +356,8 @@ mod tests {
             body: &body,
         };
         assert_eq!(
-            serde_json::to_value(&out).unwrap(),
-            json!({ "fromPeerId": "a", "targetPeerId": "b", "offer": { "type": "offer", "sdp": "v=0\r\n..." } })
+            serde_json::to_string(&out).unwrap(),
+            r#"{"fromPeerId":"a","targetPeerId":"b","offer":{"sdp":"v=0\r\n...","type":"offer","x":[1,2]}}"#
         );
     }
 }

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef};
 
+use super::packet::Packet;
 use super::{Ack, dispatch, rooms};
 use crate::auth::Identity;
 use crate::rooms::RoomInfo;
@@ -31,11 +32,11 @@ impl Session {
     pub async fn handle(
         &mut self,
         event: &str,
-        payload: Value,
+        packet: Packet,
         ack: Option<AckSender>,
         received: Instant,
     ) {
-        match dispatch(self, event, payload, received).await {
+        match dispatch(self, event, &packet, received).await {
             Ok(reply) => {
                 if let Some(ack) = ack {
                     let _ = match reply {
