@@ -15,3 +15,8 @@ echo "==> cargo test"
 cargo test --workspace
 echo "==> conformance suite (reference, then gateway)"
 conformance/run.sh all
+echo "==> benchmark smoke (both servers, loss/misrouting checks)"
+cargo build -p gateway -p bench
+smoke_out="$(mktemp -d)"
+trap 'rm -rf "$smoke_out"' EXIT
+target/debug/bench smoke --no-build --gateway-bin target/debug/gateway --out "$smoke_out"
