@@ -6,7 +6,7 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{PgDatabase, SioClient, TestGateway};
+use support::{SioClient, Store, TestGateway, on_store};
 
 async fn post(
     gw: &TestGateway,
@@ -221,8 +221,7 @@ async fn end_to_end(config: gateway::Config) {
 
 #[tokio::test]
 async fn end_to_end_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    end_to_end(support::config(dir.path())).await;
+    let dir = on_store(Store::Sqlite, end_to_end).await;
     assert!(
         dir.path().join("gateway.db").exists(),
         "the default store is a file in the data directory"
@@ -231,16 +230,11 @@ async fn end_to_end_on_sqlite() {
 
 #[tokio::test]
 async fn end_to_end_on_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = PgDatabase::create().await;
-    let mut config = support::config(dir.path());
-    config.database_url = Some(db.url.clone());
-    end_to_end(config).await;
+    let dir = on_store(Store::Postgres, end_to_end).await;
     assert!(
         !dir.path().join("gateway.db").exists(),
         "PostgreSQL replaces the SQLite file"
     );
-    db.drop_now().await;
 }
 
 /// Every error status of every route.
@@ -460,18 +454,12 @@ async fn error_statuses(config: gateway::Config) {
 
 #[tokio::test]
 async fn error_statuses_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    error_statuses(support::config(dir.path())).await;
+    on_store(Store::Sqlite, error_statuses).await;
 }
 
 #[tokio::test]
 async fn error_statuses_on_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = PgDatabase::create().await;
-    let mut config = support::config(dir.path());
-    config.database_url = Some(db.url.clone());
-    error_statuses(config).await;
-    db.drop_now().await;
+    on_store(Store::Postgres, error_statuses).await;
 }
 
 /// Simultaneous registrations of one name: exactly one 201, the rest 409.
@@ -512,18 +500,12 @@ async fn racing_registrations(config: gateway::Config) {
 
 #[tokio::test]
 async fn one_of_racing_registrations_wins_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    racing_registrations(support::config(dir.path())).await;
+    on_store(Store::Sqlite, racing_registrations).await;
 }
 
 #[tokio::test]
 async fn one_of_racing_registrations_wins_on_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = PgDatabase::create().await;
-    let mut config = support::config(dir.path());
-    config.database_url = Some(db.url.clone());
-    racing_registrations(config).await;
-    db.drop_now().await;
+    on_store(Store::Postgres, racing_registrations).await;
 }
 
 #[tokio::test]

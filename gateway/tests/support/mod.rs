@@ -233,6 +233,35 @@ async fn next_text(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> Optio
     None
 }
 
+/// Where a test's accounts live.
+pub enum Store {
+    /// The default: a SQLite file in the data directory.
+    Sqlite,
+    /// A throwaway PostgreSQL database.
+    Postgres,
+}
+
+/// Runs `scenario` with a gateway configuration on `store`, then drops the
+/// database; returns the data directory for further checks.
+pub async fn on_store<F, Fut>(store: Store, scenario: F) -> tempfile::TempDir
+where
+    F: FnOnce(gateway::Config) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = config(dir.path());
+    match store {
+        Store::Sqlite => scenario(config).await,
+        Store::Postgres => {
+            let db = PgDatabase::create().await;
+            config.database_url = Some(db.url.clone());
+            scenario(config).await;
+            db.drop_now().await;
+        }
+    }
+    dir
+}
+
 /// A throwaway PostgreSQL database, dropped by [`PgDatabase::drop_now`].
 pub struct PgDatabase {
     admin_url: String,
