@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
 use webrtc_signaling_client::{Client, ClientConfig, Credential, MdnsMode, PeerConfig};
 
 const SECRET: &str = "bench-secret";
@@ -69,10 +68,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gw = gateway::Gateway::build(&cfg).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let (stop, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(gw.serve(listener, async move {
-        let _ = stop_rx.await;
-    }));
+    // The gateway runs until the process ends.
+    tokio::spawn(gw.serve(listener, std::future::pending::<()>()));
 
     // 1. Four-peer mesh set-up.
     let mut times = Vec::new();
@@ -154,7 +151,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     a.close().await?;
     b.close().await?;
-    let _ = stop.send(());
-    let _ = server.await;
     Ok(())
 }

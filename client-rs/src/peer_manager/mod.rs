@@ -18,6 +18,7 @@
 mod actor;
 pub mod framing;
 mod peer;
+mod runtime;
 
 use std::time::Duration;
 

@@ -183,7 +183,11 @@ impl Builder {
                     .collect(),
             )
             .build();
-        let pc = PeerConnectionBuilder::new()
+        let mut builder = PeerConnectionBuilder::new();
+        if let Some(runtime) = super::runtime::BufferedRuntime::shared() {
+            builder = builder.with_runtime(runtime);
+        }
+        let pc = builder
             .with_configuration(config)
             .with_setting_engine(settings)
             .with_handler(handler)

@@ -131,6 +131,20 @@ async fn signaling_errors_are_typed() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a bad token connected"),
     }
+    // Nobody listening: a transport error, quickly.
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let unreachable = Client::connect(
+        &format!("http://127.0.0.1:{closed_port}"),
+        Credential::Token(jwt("a")),
+    )
+    .await;
+    assert!(matches!(
+        unreachable,
+        Err(ClientError::Signaling(SignalingError::Transport(_)))
+    ));
     let c = client(&gw, "a").await;
     match c.join_room("NOPE42").await {
         Err(ClientError::Signaling(SignalingError::Server { code, message })) => {
