@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde_json::Value;
-use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, State, TryData};
 use tokio_util::task::TaskTracker;
 
@@ -89,7 +88,6 @@ impl Sessions {
 /// task that a client emitting straight from its `connect` callback can outrun.
 pub async fn admit(
     s: SocketRef,
-    io: SocketIo,
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
     State(sessions): State<Sessions>,
@@ -102,7 +100,7 @@ pub async fn admit(
     };
     match result {
         Ok(identity) => {
-            start_session(s, io, identity, state, &sessions);
+            start_session(s, identity, state, &sessions);
             Ok(())
         }
         Err(e) => {
@@ -129,17 +127,10 @@ pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
     }
 }
 
-fn start_session(
-    s: SocketRef,
-    io: SocketIo,
-    identity: Identity,
-    state: Arc<AppState>,
-    sessions: &Sessions,
-) {
+fn start_session(s: SocketRef, identity: Identity, state: Arc<AppState>, sessions: &Sessions) {
     state.metrics.sockets.inc();
     let session = Session {
         socket: s.clone(),
-        io,
         state,
         identity,
         room: None,

@@ -93,7 +93,9 @@ pub async fn relay(
         target: &target,
         body: &body,
     };
-    match session.io.get_socket(sid) {
+    // Looked up through the socket's own namespace handle: `SocketIo` panics
+    // once shutdown has removed the namespace.
+    match session.socket.broadcast().get_socket(sid) {
         Some(socket) => socket
             .emit(kind.event(), &message)
             .map_err(|_| not_found())?,

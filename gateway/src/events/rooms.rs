@@ -126,10 +126,9 @@ pub async fn leave_current(session: &mut Session) -> Result<Option<RoomInfo>, Ev
     let was_member = session.state.rooms.leave(&room.room_id, &id).await?;
     session.socket.leave(room.room_id.clone());
     if was_member {
-        let others = session
-            .io
-            .to(room.room_id.clone())
-            .except(session.socket.id);
+        // `socket.to` excludes the socket and, unlike `SocketIo`, still works
+        // while the server shuts down.
+        let others = session.socket.to(room.room_id.clone());
         broadcast(others, "peer:left", &PeerLeft { peer_id: &id }).await;
     }
     Ok(Some(room))

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef};
 
 use super::packet::Packet;
@@ -16,7 +15,6 @@ use crate::state::AppState;
 
 pub struct Session {
     pub socket: SocketRef,
-    pub io: SocketIo,
     pub state: Arc<AppState>,
     pub identity: Identity,
     /// The one room this socket is in, if any.
