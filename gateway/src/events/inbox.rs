@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use super::error::EventError;
 use super::packet::Packet;
 use super::rate_limit::TokenBucket;
+use super::relay::{self, RelayKind};
 use super::session::Session;
 use crate::state::AppState;
 
@@ -97,6 +98,29 @@ impl Inbox {
         }
     }
 
+    /// Takes the parked session when nothing is queued, so the caller may
+    /// handle an event at once, in order. Give it back with [`Inbox::park`].
+    fn take_idle(&self) -> Option<Session> {
+        let mut queue = self.lock();
+        if queue.events.is_empty() {
+            queue.session.take()
+        } else {
+            None
+        }
+    }
+
+    /// Parks the session again, or, when events were queued meanwhile (a
+    /// disconnect from another thread), starts the drain for them.
+    fn park(&self, session: Session) {
+        let mut queue = self.lock();
+        if queue.events.is_empty() {
+            queue.session = Some(session);
+        } else {
+            drop(queue);
+            self.0.tasks.spawn(self.clone().drain(session));
+        }
+    }
+
     /// Handles queued events one after another; parks the session again when
     /// the queue runs dry, or ends it on `Disconnected`.
     async fn drain(self, mut session: Session) {
@@ -158,10 +182,25 @@ impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
                 .send(&SocketRef::from(s), &event, &EventError::RateLimited, ack);
             return;
         }
-        // The drain decrements once the event is answered.
-        inbox.in_flight.fetch_add(1, Ordering::AcqRel);
         let packet = Packet::new(v);
-        Inbox(inbox).push(Inbound::Event {
+        let inbox = Inbox(inbox);
+        // Hot path: a relay with nothing queued before it is handled right here,
+        // without a task hop.
+        if let Some(kind) = RelayKind::from_event(&event)
+            && let Some(session) = inbox.take_idle()
+        {
+            match relay::relay_now(&session, kind, &packet, received) {
+                Some(outcome) => {
+                    session.answer(&event, outcome, ack);
+                    inbox.park(session);
+                    return;
+                }
+                None => inbox.park(session),
+            }
+        }
+        // The drain decrements once the event is answered.
+        inbox.0.in_flight.fetch_add(1, Ordering::AcqRel);
+        inbox.push(Inbound::Event {
             event,
             packet,
             ack,

@@ -28,6 +28,15 @@ pub enum RelayKind {
 }
 
 impl RelayKind {
+    pub fn from_event(event: &str) -> Option<Self> {
+        match event {
+            "webrtc:offer" => Some(RelayKind::Offer),
+            "webrtc:answer" => Some(RelayKind::Answer),
+            "webrtc:ice" => Some(RelayKind::Ice),
+            _ => None,
+        }
+    }
+
     pub fn event(self) -> &'static str {
         match self {
             RelayKind::Offer => "webrtc:offer",
@@ -71,22 +80,57 @@ pub async fn relay(
     packet: &Packet,
     received: Instant,
 ) -> Result<Ack, EventError> {
-    let RelayIn { target, body } = parse(kind, packet)?;
+    let relay = parse(kind, packet)?;
     let room = session.room.as_ref().ok_or(EventError::NotInRoom)?;
+    let member = relay.target != session.id()
+        && session
+            .state
+            .rooms
+            .is_member(&room.room_id, &relay.target)
+            .await?;
+    deliver(session, kind, relay, member, received)
+}
+
+/// The same relay without waiting, for the hot path: `None` when the room
+/// store cannot answer at once (then [`relay`] is used from the socket's queue).
+pub fn relay_now(
+    session: &Session,
+    kind: RelayKind,
+    packet: &Packet,
+    received: Instant,
+) -> Option<Result<Ack, EventError>> {
+    let relay = match parse(kind, packet) {
+        Ok(relay) => relay,
+        Err(e) => return Some(Err(e)),
+    };
+    let Some(room) = &session.room else {
+        return Some(Err(EventError::NotInRoom));
+    };
+    let member = relay.target != session.id()
+        && session
+            .state
+            .rooms
+            .is_member_now(&room.room_id, &relay.target)?;
+    Some(deliver(session, kind, relay, member, received))
+}
+
+/// Hands the relay to the target's socket, when the target is in the sender's room.
+fn deliver(
+    session: &Session,
+    kind: RelayKind,
+    relay: RelayIn,
+    member: bool,
+    received: Instant,
+) -> Result<Ack, EventError> {
+    let RelayIn { target, body } = relay;
     let not_found = || EventError::PeerNotFound {
         target: Some(target.clone()),
     };
-    let from = session.id();
-    if target == from
-        || !session
-            .state
-            .rooms
-            .is_member(&room.room_id, &target)
-            .await?
-    {
+    if !member {
         return Err(not_found());
     }
     let sid = Sid::from_str(&target).map_err(|_| not_found())?;
+    let from = session.id();
     let message = Relayed {
         kind,
         from: &from,

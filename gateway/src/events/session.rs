@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::json;
 use socketioxide::extract::{AckSender, SocketRef};
 
+use super::error::EventError;
 use super::packet::Packet;
 use super::{Ack, dispatch, rooms};
 use crate::auth::Identity;
@@ -26,7 +27,7 @@ impl Session {
         self.socket.id.to_string()
     }
 
-    /// Handles one event and answers it: the ack, or the error event and ack.
+    /// Handles one event and answers it.
     pub async fn handle(
         &mut self,
         event: &str,
@@ -34,7 +35,13 @@ impl Session {
         ack: Option<AckSender>,
         received: Instant,
     ) {
-        match dispatch(self, event, &packet, received).await {
+        let outcome = dispatch(self, event, &packet, received).await;
+        self.answer(event, outcome, ack);
+    }
+
+    /// Answers an event: its ack, or the error event and ack.
+    pub fn answer(&self, event: &str, outcome: Result<Ack, EventError>, ack: Option<AckSender>) {
+        match outcome {
             Ok(reply) => {
                 if let Some(ack) = ack {
                     let _ = match reply {

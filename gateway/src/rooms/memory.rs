@@ -43,6 +43,12 @@ impl MemoryRooms {
             .is_some_and(|t| now.duration_since(t) >= self.policy.ttl)
     }
 
+    fn member(&self, room_id: &str, peer_id: &str) -> bool {
+        self.lock()
+            .get(room_id)
+            .is_some_and(|room| room.members.iter().any(|m| m.id == peer_id))
+    }
+
     /// Drops rooms empty for longer than the TTL; returns how many went.
     pub fn sweep(&self) -> usize {
         let now = Instant::now();
@@ -139,10 +145,11 @@ impl RoomRegistry for MemoryRooms {
     }
 
     async fn is_member(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError> {
-        Ok(self
-            .lock()
-            .get(room_id)
-            .is_some_and(|room| room.members.iter().any(|m| m.id == peer_id)))
+        Ok(self.member(room_id, peer_id))
+    }
+
+    fn is_member_now(&self, room_id: &str, peer_id: &str) -> Option<bool> {
+        Some(self.member(room_id, peer_id))
     }
 
     async fn snapshot(&self, code: &RoomCode) -> Result<Option<RoomSnapshot>, RoomError> {

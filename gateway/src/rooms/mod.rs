@@ -83,6 +83,11 @@ pub trait RoomRegistry: Send + Sync + 'static {
     async fn leave(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError>;
     /// Whether `peer_id` is currently in `room_id` (the relay check).
     async fn is_member(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError>;
+    /// The same answer without waiting, when the store can give it (the
+    /// in-memory one can; a networked one answers `None`).
+    fn is_member_now(&self, _room_id: &str, _peer_id: &str) -> Option<bool> {
+        None
+    }
     /// The room of `code` and its members, when it exists.
     async fn snapshot(&self, code: &RoomCode) -> Result<Option<RoomSnapshot>, RoomError>;
     /// Number of live rooms.
