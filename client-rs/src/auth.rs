@@ -162,19 +162,14 @@ async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, Aut
 fn api_error(status: StatusCode, body: &str) -> AuthError {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     match parsed.as_ref().and_then(|v| v.get("error")) {
-        Some(err) => AuthError::Api {
-            status: status.as_u16(),
-            code: err
-                .get("code")
-                .and_then(Value::as_str)
-                .unwrap_or("UNKNOWN")
-                .to_owned(),
-            message: err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-        },
+        Some(err) => {
+            let (code, message) = crate::wire::error_parts(err);
+            AuthError::Api {
+                status: status.as_u16(),
+                code,
+                message,
+            }
+        }
         None => AuthError::Unexpected {
             status: status.as_u16(),
             body: truncate(body),

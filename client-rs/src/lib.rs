@@ -43,6 +43,7 @@ pub mod auth;
 pub mod client;
 pub mod peer_manager;
 pub mod signaling;
+mod wire;
 
 pub use auth::{AuthClient, AuthError};
 pub use client::{Client, ClientConfig, ClientError, Subscription};

@@ -297,18 +297,8 @@ impl SignalingClient {
             .map_err(|_| SignalingError::Timeout(what))?
             .ok_or(SignalingError::Closed)?;
         if let Some(err) = reply.get("error") {
-            return Err(SignalingError::Server {
-                code: err
-                    .get("code")
-                    .and_then(Value::as_str)
-                    .unwrap_or("UNKNOWN")
-                    .to_owned(),
-                message: err
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            });
+            let (code, message) = crate::wire::error_parts(err);
+            return Err(SignalingError::Server { code, message });
         }
         Ok(reply)
     }
