@@ -73,6 +73,10 @@ struct Cli {
     /// Sockets of the light join phase (latency under moderate load).
     #[arg(long, default_value_t = 100)]
     join_light_sockets: usize,
+    /// Joins per second offered by the paced join phase (open loop, storm
+    /// sockets).
+    #[arg(long, default_value_t = 1_000.0)]
+    join_rate: f64,
     #[arg(long, default_value_t = 5.0)]
     join_secs: f64,
     #[arg(long, default_value_t = 200)]
@@ -287,7 +291,7 @@ fn params(cli: &Cli, sc: Scenario) -> Value {
     match sc {
         Scenario::Idle => json!({ "sockets": cli.idle_sockets, "srcs": cli.srcs }),
         Scenario::Join => {
-            json!({ "sockets": cli.join_sockets, "light_sockets": cli.join_light_sockets, "secs": cli.join_secs, "room_sizes": "2..10" })
+            json!({ "sockets": cli.join_sockets, "light_sockets": cli.join_light_sockets, "paced_joins_per_s": cli.join_rate, "secs": cli.join_secs, "room_sizes": "2..10" })
         }
         Scenario::Relay => {
             json!({ "pairs": cli.relay_pairs, "rate": cli.relay_rate, "window": cli.window, "secs": cli.relay_secs })
@@ -340,6 +344,7 @@ async fn run_one(
                     &mut srv,
                     cli.join_sockets,
                     cli.join_light_sockets,
+                    cli.join_rate,
                     Duration::from_secs_f64(cli.join_secs),
                 )
                 .await

@@ -596,17 +596,33 @@ pub async fn relay_scenario(
 
 // ---------------------------------------------------------------- join storm
 
+/// How each socket of a join phase paces its `join:room` → `leave:room` cycles.
+#[derive(Clone, Copy, Debug)]
+pub enum Pace {
+    /// The next join as soon as the previous leave is answered.
+    Closed,
+    /// Open loop: `rate` joins per second over all sockets, evenly spread.
+    /// Latency counts from the scheduled send time, so a server that falls
+    /// behind is charged for the queue it builds (no coordinated omission).
+    Rate(f64),
+}
+
 async fn join_task(
     mut c: Conn,
     code: String,
     start: Instant,
     end: Instant,
+    period: Option<Duration>,
 ) -> Result<(Vec<u64>, u64, u64)> {
-    sleep_until(start.into()).await;
+    let mut due = start;
+    sleep_until(due.into()).await;
     let join = format!(r#"42["join:room",{{"roomCode":"{code}"}}]"#);
     let (mut lat, mut joins, mut errors) = (Vec::new(), 0u64, 0u64);
-    while Instant::now() < end {
-        let t0 = Instant::now();
+    while due < end {
+        let t0 = match period {
+            Some(_) => due,
+            None => Instant::now(),
+        };
         c.push_text(join.as_bytes());
         c.flush().await?;
         c.wait_event(b"42[\"room:joined\"", &mut errors).await?;
@@ -618,6 +634,13 @@ async fn join_task(
         c.push_text(b"42[\"leave:room\"]");
         c.flush().await?;
         c.wait_event(b"42[\"room:left\"", &mut errors).await?;
+        match period {
+            Some(p) => {
+                due += p;
+                sleep_until(due.into()).await;
+            }
+            None => due = Instant::now(),
+        }
     }
     Ok((lat, joins, errors))
 }
@@ -628,6 +651,7 @@ pub async fn join_storm(
     sockets: usize,
     dur: Duration,
     tag: &str,
+    pace: Pace,
 ) -> Result<Value> {
     let c = connect_many(ctx, 0, sockets, 256).await;
     if c.errors > 0 {
@@ -671,13 +695,24 @@ pub async fn join_storm(
 
     let start = Instant::now() + Duration::from_millis(200);
     let end = start + dur;
+    // Paced: socket i first joins at start + i/rate, then every sockets/rate.
+    let period = match pace {
+        Pace::Closed => None,
+        Pace::Rate(rate) => Some(Duration::from_secs_f64(sockets as f64 / rate)),
+    };
+    let offset = |i: usize| match pace {
+        Pace::Closed => Duration::ZERO,
+        Pace::Rate(rate) => Duration::from_secs_f64(i as f64 / rate),
+    };
     let mut js = JoinSet::new();
+    let mut i = 0;
     for (g, grp) in groups.into_iter().enumerate() {
         for c in grp {
             js.spawn(timeout(
                 dur + Duration::from_secs(20),
-                join_task(c, format!("{tag}{g}"), start, end),
+                join_task(c, format!("{tag}{g}"), start + offset(i), end, period),
             ));
+            i += 1;
         }
     }
     sleep_until(start.into()).await;
@@ -712,6 +747,10 @@ pub async fn join_storm(
         "sockets": sockets,
         "rooms": rooms,
         "room_sizes": "2..10 cycling",
+        "offered_joins_per_s": match pace {
+            Pace::Closed => Value::Null,
+            Pace::Rate(rate) => json!(rate),
+        },
         "creates_per_s": (rooms as f64 / create_secs).round(),
         "server_cpu_ms_per_create": round3(create_cpu * 1000.0 / rooms as f64),
         "secs": secs,
@@ -730,20 +769,27 @@ pub async fn join_storm(
     }))
 }
 
-/// The join scenario: a storm that saturates the server (`sockets`), then a
-/// light phase (`light` sockets) for latency under moderate load.
+/// The join scenario: a storm that saturates the server (`sockets`, closed
+/// loop), a light phase (`light` sockets, closed loop) and the same number of
+/// sockets as the storm offering `rate` joins per second (open loop), for
+/// latency at a load both servers are asked to carry.
 pub async fn join_scenario(
     ctx: &Ctx,
     srv: &mut ServerProc,
     sockets: usize,
     light: usize,
+    rate: f64,
     dur: Duration,
 ) -> Result<Value> {
-    let storm = join_storm(ctx, srv, sockets, dur, "storm").await?;
+    let storm = join_storm(ctx, srv, sockets, dur, "storm", Pace::Closed).await?;
     sleep(Duration::from_millis(500)).await;
-    let light = join_storm(ctx, srv, light, dur, "light").await?;
-    let ok = storm["ok"].as_bool() == Some(true) && light["ok"].as_bool() == Some(true);
-    Ok(json!({ "storm": storm, "light": light, "ok": ok }))
+    let light = join_storm(ctx, srv, light, dur, "light", Pace::Closed).await?;
+    sleep(Duration::from_millis(500)).await;
+    let paced = join_storm(ctx, srv, sockets, dur, "paced", Pace::Rate(rate)).await?;
+    let ok = [&storm, &light, &paced]
+        .iter()
+        .all(|p| p["ok"].as_bool() == Some(true));
+    Ok(json!({ "storm": storm, "light": light, "paced": paced, "ok": ok }))
 }
 
 // ---------------------------------------------------------------- capacity
@@ -867,7 +913,15 @@ pub fn linfit(p: &[(f64, f64)]) -> (f64, f64) {
 
 pub async fn smoke(ctx: &Ctx, srv: &mut ServerProc) -> Result<Value> {
     let idle = idle(ctx, srv, 50, Duration::from_millis(500)).await?;
-    let join = join_storm(ctx, srv, 50, Duration::from_secs(1), "smokejoin").await?;
+    let join = join_storm(
+        ctx,
+        srv,
+        50,
+        Duration::from_secs(1),
+        "smokejoin",
+        Pace::Closed,
+    )
+    .await?;
     let p = make_pairs(ctx, 0, 25, "smoke").await?;
     let (fixed, p) = relay(ctx, srv, p, RelayMode::Rate(1000.0), Duration::from_secs(2)).await?;
     let (sat, p) = relay(ctx, srv, p, RelayMode::Window(8), Duration::from_secs(1)).await?;

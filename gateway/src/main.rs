@@ -7,6 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 /// Per-message allocations dominate the relay path; mimalloc makes them cheap
 /// and returns freed handshake buffers to the system.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

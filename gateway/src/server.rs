@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
 use socketioxide::handler::ConnectHandler;
 use tokio::net::TcpListener;
@@ -116,6 +117,8 @@ impl Gateway {
                 ready: ready.clone(),
             }))
             .layer(layer)
+            // Before engineioxide keeps the request parts for a socket's life.
+            .layer(axum::middleware::map_request(http::request_head::detach))
             .layer(origins.cors())
             .layer(axum::middleware::from_fn_with_state(origins, origin::guard));
         Ok(Self {
@@ -168,6 +171,12 @@ impl Gateway {
             }
         });
         let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        // Signaling messages are small and latency-bound: no Nagle delay.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY not set: {e}");
+            }
+        });
         let server =
             axum::serve(listener, app).with_graceful_shutdown(stopping.clone().cancelled_owned());
         tokio::select! {

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
+pub mod request_head;
 pub mod rooms;
 
 use std::sync::Arc;
