@@ -516,7 +516,7 @@ pub fn write(root: &Path, out: &Path) -> Result<()> {
     );
     p(
         &mut md,
-        "- Both servers get the same environment: `JWT_SECRET`, `PORT`, `HOST=127.0.0.1`, `CLIENT_URL`, `RATE_LIMIT_BURST=RATE_LIMIT_PER_SEC=100000000` (the rate limit never throttles the bench), `MAX_ROOM_SIZE=10`, `DATA_DIR` (a temp dir), `NODE_ENV=production`.",
+        "- Both servers get the same environment: `JWT_SECRET`, `PORT`, `HOST=127.0.0.1`, `CLIENT_URL`, `RATE_LIMIT_BURST=RATE_LIMIT_PER_SEC=100000000` (the rate limit never throttles the bench), `MAX_ROOM_SIZE=10`, `DATA_DIR` (a temp dir), `NODE_ENV=production`, `WORKER_THREADS=1` (the gateway's runtime gets the core the generator leaves it: with two workers, three busy threads share two cores and the scheduler's time slices show up in the relay p99; node runs JavaScript on one thread anyway).",
     );
     for d in &docs {
         p(

@@ -92,6 +92,9 @@ impl ServerProc {
             .env("MAX_ROOM_SIZE", "10")
             .env("DATA_DIR", data.path())
             .env("NODE_ENV", "production")
+            // The generator takes one of the two cores; the gateway's runtime
+            // gets the other (node runs JavaScript on one thread anyway).
+            .env("WORKER_THREADS", "1")
             .env_remove("RUST_LOG");
         // Debugging aid: BENCH_SERVER_ENV_<NAME>=<value> reaches both servers as NAME.
         for (k, v) in std::env::vars() {

@@ -157,6 +157,12 @@ pub struct Config {
     /// How long shutdown waits for sockets to close and relays to drain.
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Runtime worker threads (default: one per CPU core). Set it to the
+    /// cores the gateway can count on: more runnable threads than cores only
+    /// add scheduling delay to the latency tail.
+    #[arg(long, env = "WORKER_THREADS")]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
 }
 
 impl Config {
@@ -261,6 +267,7 @@ mod tests {
         assert_eq!(c.max_payload, 1_000_000);
         assert!(!c.auto_create_rooms);
         assert!(c.stun_urls.is_empty());
+        assert_eq!(c.worker_threads, None);
     }
 
     #[test]
