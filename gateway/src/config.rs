@@ -158,6 +158,11 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Connections the kernel queues before the gateway accepts them (capped
+    /// by net.core.somaxconn); a full queue drops SYNs, delaying clients ~1 s.
+    #[arg(long, env = "LISTEN_BACKLOG", default_value_t = 1024)]
+    pub listen_backlog: u32,
+
     /// Runtime worker threads (default: one per CPU core). Set it to the
     /// cores the gateway can count on: more runnable threads than cores only
     /// add scheduling delay to the latency tail.
@@ -268,6 +273,7 @@ mod tests {
         assert!(!c.auto_create_rooms);
         assert!(c.stun_urls.is_empty());
         assert_eq!(c.worker_threads, None);
+        assert_eq!(c.listen_backlog, 1024);
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), gateway::StartError> {
     let addr = SocketAddr::new(config.host, config.port);
     let gateway = Gateway::build(&config).await?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = gateway::server::listen(addr, config.listen_backlog)?;
     tracing::info!(%addr, origins = ?config.client_urls, "gateway listening");
     gateway.serve(listener, gateway::shutdown::signal()).await
 }

@@ -190,6 +190,20 @@ impl Gateway {
     }
 }
 
+/// Binds the listening socket with room for a reconnect storm: the default
+/// backlog (128) overflows when hundreds of clients connect at once, and the
+/// kernel then drops their SYNs, which cost each of them a one-second
+/// retransmission (measured by the bench's idle scenario).
+pub fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 fn memory_rooms(config: &Config) -> Arc<dyn RoomRegistry> {
     let rooms = Arc::new(MemoryRooms::new(RoomPolicy {
         ttl: config.room_ttl,

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::Ack;
 use super::error::EventError;
+use super::rooms::broadcast;
 use super::session::Session;
 
 #[derive(Deserialize)]
@@ -36,13 +37,7 @@ pub async fn state(session: &mut Session, payload: Value) -> Result<Ack, EventEr
         is_video_enabled: state.is_video_enabled,
         is_audio_enabled: state.is_audio_enabled,
     };
-    if let Err(e) = session
-        .socket
-        .to(room.room_id.clone())
-        .emit("media:state_changed", &changed)
-        .await
-    {
-        tracing::warn!(error = %e, "media:state broadcast failed");
-    }
+    let others = session.socket.to(room.room_id.clone());
+    broadcast(others, "media:state_changed", &changed).await;
     Ok(Ack::Ok)
 }

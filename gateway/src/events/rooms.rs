@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use socketioxide::{BroadcastError, SocketError};
 
 use super::Ack;
 use super::error::EventError;
@@ -134,13 +135,22 @@ pub async fn leave_current(session: &mut Session) -> Result<Option<RoomInfo>, Ev
     Ok(Some(room))
 }
 
-async fn broadcast<T: Serialize + ?Sized>(
+/// Emits to the room's other peers. Peers that are closing are skipped
+/// quietly (they leave the room next); a full buffer is a lost message and
+/// worth a warning.
+pub(crate) async fn broadcast<T: Serialize + ?Sized>(
     to: socketioxide::operators::BroadcastOperators,
     event: &str,
     payload: &T,
 ) {
-    if let Err(e) = to.emit(event, payload).await {
-        tracing::warn!(event, error = %e, "broadcast failed");
+    match to.emit(event, payload).await {
+        Ok(()) => {}
+        Err(BroadcastError::Socket(errors))
+            if errors.iter().all(|e| matches!(e, SocketError::Closed)) =>
+        {
+            tracing::debug!(event, closed = errors.len(), "peers already closing");
+        }
+        Err(e) => tracing::warn!(event, error = %e, "broadcast failed"),
     }
 }
 
