@@ -602,8 +602,8 @@ pub enum Pace {
     /// The next join as soon as the previous leave is answered.
     Closed,
     /// Open loop: `rate` joins per second over all sockets, evenly spread.
-    /// Latency counts from the scheduled send time, so a server that falls
-    /// behind is charged for the queue it builds (no coordinated omission).
+    /// When a server falls behind, latency counts from the scheduled send
+    /// time, so it is charged for the queue it builds (no coordinated omission).
     Rate(f64),
 }
 
@@ -618,10 +618,14 @@ async fn join_task(
     sleep_until(due.into()).await;
     let join = format!(r#"42["join:room",{{"roomCode":"{code}"}}]"#);
     let (mut lat, mut joins, mut errors) = (Vec::new(), 0u64, 0u64);
+    let mut done = start;
     while due < end {
+        // Paced: a cycle that starts late because the previous one was still
+        // waiting for the server counts from its scheduled time; one that is
+        // late only by the generator's timer granularity counts from the send.
         let t0 = match period {
-            Some(_) => due,
-            None => Instant::now(),
+            Some(_) if done > due => due,
+            _ => Instant::now(),
         };
         c.push_text(join.as_bytes());
         c.flush().await?;
@@ -634,6 +638,7 @@ async fn join_task(
         c.push_text(b"42[\"leave:room\"]");
         c.flush().await?;
         c.wait_event(b"42[\"room:left\"", &mut errors).await?;
+        done = Instant::now();
         match period {
             Some(p) => {
                 due += p;
