@@ -616,7 +616,7 @@ pub fn write(root: &Path, out: &Path) -> Result<()> {
             &mut md,
             "Join storm",
             &format!(
-                "Rooms of 2, 3, … 10 (cycling). Each room is created by its first socket (`create:room`, pipelined, timed separately), then for {} s every socket loops `join:room` → wait for `room:joined` → `leave:room` → wait for `room:left`, as fast as the server answers (one request in flight per socket, so latency ≈ sockets ÷ throughput at saturation). Each join and leave also fans `peer:joined`/`peer:left` out to the room. **Storm**: {} sockets (saturates both servers). **Light**: {} sockets on the same server right after. **Paced**: {} sockets again, open loop: {} joins/s offered in all, each socket starting its cycle every sockets ÷ rate seconds, staggered evenly; a join sent late because the socket's previous cycle was still waiting for the server counts from its scheduled time, so a server that falls behind is charged for the queue it builds (otherwise from the send, so the generator's 1 ms timer granularity is not).",
+                "Rooms of 2, 3, … 10 (cycling). Each room is created by its first socket (`create:room`, pipelined, timed separately), then for {} s every socket loops `join:room` → wait for `room:joined` → `leave:room` → wait for `room:left`, as fast as the server answers (one request in flight per socket, so latency ≈ sockets ÷ throughput at saturation). Each join and leave also fans `peer:joined`/`peer:left` out to the room. **Storm**: {} sockets (saturates both servers); every socket sends its first join at the same instant (the *burst*, reported apart), the storm's percentiles are over the joins after it. **Light**: {} sockets on the same server right after. **Paced**: {} sockets again, open loop: {} joins/s offered in all, each socket starting its cycle every sockets ÷ rate seconds, staggered evenly; a join sent late because the socket's previous cycle was still waiting for the server counts from its scheduled time, so a server that falls behind is charged for the queue it builds (otherwise from the send, so the generator's 1 ms timer granularity is not).",
                 d["params"]["secs"],
                 d["params"]["sockets"],
                 d["params"]["light_sockets"],
@@ -676,6 +676,18 @@ pub fn write(root: &Path, out: &Path) -> Result<()> {
                 &format!("/{ph}/server_cpu_util"),
                 1.0,
                 false,
+            );
+        }
+        for (q, label) in [("p50_ms", "p50"), ("p99_ms", "p99"), ("max_ms", "max")] {
+            row(
+                &mut md,
+                d,
+                &format!(
+                    "storm burst: first join of every socket at the same instant, {label}, ms"
+                ),
+                &format!("/storm/burst_latency/{q}"),
+                1.0,
+                true,
             );
         }
         row(

@@ -607,17 +607,27 @@ pub enum Pace {
     Rate(f64),
 }
 
+#[derive(Default)]
+struct JoinOut {
+    /// Latency of every join answered in the window but the burst's.
+    lat: Vec<u64>,
+    /// Closed loop: the first join, sent by every socket at the same instant.
+    burst: Option<u64>,
+    joins: u64,
+    errors: u64,
+}
+
 async fn join_task(
     mut c: Conn,
     code: String,
     start: Instant,
     end: Instant,
     period: Option<Duration>,
-) -> Result<(Vec<u64>, u64, u64)> {
+) -> Result<JoinOut> {
     let mut due = start;
     sleep_until(due.into()).await;
     let join = format!(r#"42["join:room",{{"roomCode":"{code}"}}]"#);
-    let (mut lat, mut joins, mut errors) = (Vec::new(), 0u64, 0u64);
+    let mut out = JoinOut::default();
     let mut done = start;
     while due < end {
         // Paced: a cycle that starts late because the previous one was still
@@ -629,15 +639,20 @@ async fn join_task(
         };
         c.push_text(join.as_bytes());
         c.flush().await?;
-        c.wait_event(b"42[\"room:joined\"", &mut errors).await?;
+        c.wait_event(b"42[\"room:joined\"", &mut out.errors).await?;
         let now = Instant::now();
         if now <= end {
-            joins += 1;
-            lat.push((now - t0).as_nanos() as u64);
+            out.joins += 1;
+            let ns = (now - t0).as_nanos() as u64;
+            if period.is_none() && out.joins == 1 {
+                out.burst = Some(ns);
+            } else {
+                out.lat.push(ns);
+            }
         }
         c.push_text(b"42[\"leave:room\"]");
         c.flush().await?;
-        c.wait_event(b"42[\"room:left\"", &mut errors).await?;
+        c.wait_event(b"42[\"room:left\"", &mut out.errors).await?;
         done = Instant::now();
         match period {
             Some(p) => {
@@ -647,7 +662,7 @@ async fn join_task(
             None => due = Instant::now(),
         }
     }
-    Ok((lat, joins, errors))
+    Ok(out)
 }
 
 pub async fn join_storm(
@@ -724,13 +739,15 @@ pub async fn join_storm(
     let (c0, b0) = (srv.cpu_secs(), self_cpu_secs());
     sleep_until(end.into()).await;
     let (c1, b1) = (srv.cpu_secs(), self_cpu_secs());
-    let (mut lat, mut joins, mut errors, mut failed, mut first) = (Vec::new(), 0, 0, 0, None);
+    let (mut lat, mut burst, mut joins, mut errors, mut failed, mut first) =
+        (Vec::new(), Vec::new(), 0, 0, 0, None);
     while let Some(r) = js.join_next().await {
         match r {
-            Ok(Ok(Ok((l, j, e)))) => {
-                lat.extend_from_slice(&l);
-                joins += j;
-                errors += e;
+            Ok(Ok(Ok(out))) => {
+                lat.extend_from_slice(&out.lat);
+                burst.extend(out.burst);
+                joins += out.joins;
+                errors += out.errors;
             }
             Ok(Ok(Err(e))) => {
                 failed += 1;
@@ -762,6 +779,10 @@ pub async fn join_storm(
         "joins": joins,
         "joins_per_s": (joins as f64 / secs).round(),
         "latency": lat_summary(lat),
+        "burst_latency": match pace {
+            Pace::Closed => lat_summary(burst),
+            Pace::Rate(_) => Value::Null,
+        },
         "error_events": errors,
         "failed_sockets": failed,
         "first_error": first,
