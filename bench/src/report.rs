@@ -376,7 +376,7 @@ pub fn write(root: &Path, out: &Path) -> Result<()> {
         p(
             &mut md,
             &format!(
-                "| Join storm `room:joined` p99 at saturation ({} sockets, one join in flight each: ≈ sockets ÷ joins/s), ms | {} | {} | {} | – | – |",
+                "| Join storm `room:joined` p99 at saturation ({} sockets, closed loop: scheduling order, see the analysis), ms | {} | {} | {} | – | – |",
                 d["params"]["sockets"],
                 cell(gl, 1.0),
                 cell(rl, 1.0),
