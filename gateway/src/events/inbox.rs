@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use socketioxide::adapter::LocalAdapter;
-use socketioxide::extract::{AckSender, Event, SocketRef};
+use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::Socket;
 use tokio_util::task::TaskTracker;
@@ -165,13 +165,12 @@ impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
         let Some(Inbox(inbox)) = s.extensions.get::<Inbox>() else {
             return;
         };
-        let event = Event::from_message_parts(&s, &mut v, &ack_id)
-            .map(|Event(e)| e)
-            .unwrap_or_default();
         let ack = ack_id.map(|_| {
             AckSender::from_message_parts(&s, &mut v, &ack_id)
                 .unwrap_or_else(|never| match never {})
         });
+        let packet = Packet::new(v);
+        let event = packet.event().unwrap_or_default();
 
         let allowed = inbox.budget.lock().map(|mut b| b.take()).unwrap_or(true);
         if !allowed {
@@ -182,7 +181,6 @@ impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
                 .send(&SocketRef::from(s), &event, &EventError::RateLimited, ack);
             return;
         }
-        let packet = Packet::new(v);
         let inbox = Inbox(inbox);
         // Hot path: a relay with nothing queued before it is handled right here,
         // without a task hop.

@@ -16,6 +16,19 @@ impl Packet {
         Self(raw)
     }
 
+    /// The event name, read without scanning the arguments after it (the
+    /// `Event` extractor parses the whole packet again, per message).
+    pub fn event(&self) -> Option<String> {
+        let socketioxide_core::Value::Str(text, _) = &self.0 else {
+            return None;
+        };
+        let rest = text.as_str().trim_start().strip_prefix('[')?;
+        serde_json::Deserializer::from_str(rest)
+            .into_iter::<String>()
+            .next()?
+            .ok()
+    }
+
     /// The first argument after the event name: `Ok(None)` when there is none;
     /// an error when it is not a `T` (or the packet carries binary attachments).
     pub fn first_arg<T: DeserializeOwned>(&self) -> Result<Option<T>, serde_json::Error> {
@@ -70,6 +83,23 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_event_name_is_read_alone() {
+        let event = |text: &str| {
+            Packet::new(socketioxide_core::Value::Str(text.to_owned().into(), None)).event()
+        };
+        assert_eq!(
+            event(r#"["webrtc:ice",{"a":[1,2]}]"#).as_deref(),
+            Some("webrtc:ice")
+        );
+        assert_eq!(event(r#"["leave:room"]"#).as_deref(), Some("leave:room"));
+        assert_eq!(event(r#" [ "ping" , 1]"#).as_deref(), Some("ping"));
+        assert_eq!(event(r#"["a\"b\u0041",{}]"#).as_deref(), Some("a\"bA"));
+        assert_eq!(event(r#"[1,"x"]"#), None);
+        assert_eq!(event(r#"{"e":1}"#), None);
+        assert_eq!(event(""), None);
+    }
 
     #[test]
     fn the_first_argument_is_read_and_the_rest_skipped() {
