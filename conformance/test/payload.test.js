@@ -75,6 +75,7 @@ describe('join:room', () => {
     'roomCode empty': { roomCode: '' },
     'roomCode of 65 characters': { roomCode: 'b'.repeat(65) },
     'roomCode with a slash': { roomCode: 'room/1' },
+    'the code in an array': ['ABC123'],
   };
   for (const [name, payload] of Object.entries(cases)) {
     test(`${name} → INVALID_PAYLOAD`, () => invalid(loner, 'join:room', payload));
@@ -99,6 +100,7 @@ describe('relays', () => {
       'offer.type a number': () => ({ targetPeerId: target1(), offer: { type: 1, sdp: 'v=0' } }),
       'offer.sdp an array': () => ({ targetPeerId: target1(), offer: { type: 'offer', sdp: ['v=0'] } }),
       'offer under the key answer': () => ({ targetPeerId: target1(), answer: SEED_OFFER }),
+      'the fields by position in an array': () => [target1(), SEED_OFFER, null, null],
     },
     'webrtc:answer': {
       'an empty object': () => ({}),
@@ -107,6 +109,7 @@ describe('relays', () => {
       'answer without sdp': () => ({ targetPeerId: target1(), answer: { type: 'answer' } }),
       'answer.sdp a number': () => ({ targetPeerId: target1(), answer: { type: 'answer', sdp: 0 } }),
       'targetPeerId missing': () => ({ answer: { type: 'answer', sdp: 'v=0' } }),
+      'the fields by position in an array': () => [target1(), null, { type: 'answer', sdp: 'v=0' }, null],
     },
     'webrtc:ice': {
       'an empty object': () => ({}),
@@ -121,6 +124,7 @@ describe('relays', () => {
       'sdpMLineIndex a string': () => ({ targetPeerId: target1(), candidate: { candidate: SEED_CANDIDATE, sdpMLineIndex: '0' } }),
       'usernameFragment a number': () => ({ targetPeerId: target1(), candidate: { candidate: SEED_CANDIDATE, usernameFragment: 1 } }),
       'targetPeerId empty': () => ({ targetPeerId: '', candidate: SEED_CANDIDATE }),
+      'the fields by position in an array': () => [target1(), null, null, SEED_CANDIDATE],
     },
   };
   for (const [event, eventCases] of Object.entries(cases)) {
@@ -193,6 +197,7 @@ describe('media:state', () => {
     'a number boolean': { isVideoEnabled: true, isAudioEnabled: 1 },
     'null values': { isVideoEnabled: null, isAudioEnabled: null },
     'a string payload': 'on',
+    'the fields by position in an array': [true, true],
   };
   for (const [name, payload] of Object.entries(cases)) {
     test(`${name} → INVALID_PAYLOAD, nothing sent to the room`, async () => {

@@ -2,7 +2,9 @@
 //! `@WebSocketGateway`. The wire contract is `docs/PROTOCOL.md`.
 //!
 //! Where things are:
-//! - [`events`]: one module per event family; the event table is [`events::dispatch`]'s match.
+//! - [`protocol`]: the contract's words (event names, relay kinds, error codes).
+//! - [`events`]: one module per event family; the event table is [`events::dispatch`]
+//!   (and its hot path [`events::dispatch_now`]).
 //! - [`rooms`]: room state behind the [`rooms::RoomRegistry`] interface.
 //! - [`auth`]: which credential a handshake carries and who it names.
 //! - [`http`]: REST routes (accounts, rooms, ops), their errors, and the origin policy.
@@ -16,6 +18,7 @@ pub mod events;
 pub mod http;
 pub mod ice;
 pub mod metrics;
+pub mod protocol;
 pub mod rooms;
 pub mod secret;
 pub mod server;

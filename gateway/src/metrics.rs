@@ -8,7 +8,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::events::relay::RelayKind;
+use crate::protocol::{ErrorCode, RelayKind};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabel {
@@ -68,7 +68,7 @@ impl Default for Metrics {
             "Relay hand-off latency",
             m.relay_latency.clone(),
         );
-        let relay_counters = [RelayKind::Offer, RelayKind::Answer, RelayKind::Ice].map(|kind| {
+        let relay_counters = RelayKind::ALL.map(|kind| {
             m.relays
                 .get_or_create(&EventLabel {
                     event: kind.event(),
@@ -85,9 +85,11 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts an error event by its code.
-    pub fn error(&self, err: &crate::events::error::EventError) {
+    pub fn error(&self, code: ErrorCode) {
         self.errors
-            .get_or_create(&CodeLabel { code: err.code() })
+            .get_or_create(&CodeLabel {
+                code: code.as_str(),
+            })
             .inc();
     }
 

@@ -18,8 +18,7 @@ use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::auth::jwt::TokenIssuer;
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
 use crate::config::{AuthFailure, Config};
-use crate::events::error::ErrorWire;
-use crate::events::{self, Sessions};
+use crate::events::connection::{self, Sessions};
 use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
@@ -27,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::rooms::memory::MemoryRooms;
 use crate::rooms::{RoomPolicy, RoomRegistry};
 use crate::secret;
-use crate::state::{AppState, Limits};
+use crate::state::{AppState, ErrorReporting, Limits};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -81,7 +80,7 @@ impl Gateway {
                 turn_secret: config.turn_secret.clone(),
                 turn_ttl: config.turn_ttl,
             },
-            errors: ErrorWire {
+            errors: ErrorReporting {
                 events: config.error_events.clone(),
                 sfu_url: config.sfu_url.clone(),
             },
@@ -106,7 +105,7 @@ impl Gateway {
             .with_state(state.clone())
             .with_state(sessions.clone())
             .build_layer();
-        io.ns("/", events::connect.with(events::admit));
+        io.ns("/", connection::connect.with(connection::admit));
 
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);

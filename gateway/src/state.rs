@@ -6,7 +6,6 @@ use crate::accounts::AccountStore;
 use crate::accounts::throttle::LoginThrottle;
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
-use crate::events::error::ErrorWire;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::rooms::RoomRegistry;
@@ -18,6 +17,15 @@ pub struct Limits {
     pub rate_limit_per_sec: f64,
 }
 
+/// How failed events are reported (`ERROR_EVENT`, `SFU_URL`).
+#[derive(Debug, Clone)]
+pub struct ErrorReporting {
+    /// The event name(s) every failure is emitted on.
+    pub events: Vec<String>,
+    /// Sent with `ROOM_FULL` as `sfuUrl`.
+    pub sfu_url: Option<String>,
+}
+
 pub struct AppState {
     pub rooms: Arc<dyn RoomRegistry>,
     pub auth: Authenticator,
@@ -25,7 +33,7 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     pub tokens: TokenIssuer,
     pub ice: IceConfig,
-    pub errors: ErrorWire,
+    pub errors: ErrorReporting,
     pub metrics: Metrics,
     pub limits: Limits,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.

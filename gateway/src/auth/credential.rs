@@ -87,32 +87,26 @@ fn api_key(auth: Option<&Value>, headers: &HeaderMap) -> Carrier {
     Some(Some(Credential::ApiKey(key.to_owned())))
 }
 
-/// The value of cookie `name`, percent-decoded, from every `Cookie` header.
+/// The value of cookie `name` from every `Cookie` header: RFC 6265 pairs,
+/// percent-decoded, surrounding quotes removed.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| decode(v.trim().trim_matches('"')))
+        .flat_map(cookie::Cookie::split_parse_encoded)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value_trimmed().to_owned())
         .filter(|v| !v.is_empty())
 }
 
+/// The value of query parameter `name`, form-decoded (`+` is a space).
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| decode(&v.replace('+', " ")))
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
         .filter(|v| !v.is_empty())
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]
@@ -181,6 +175,22 @@ mod tests {
             Ok(Some(Credential::ApiKey("k3".into())))
         );
         assert_eq!(find_ok(Some(&json!({})), &none, Some("EIO=4")), Ok(None));
+    }
+
+    #[test]
+    fn cookies_and_queries_are_decoded_as_their_rfcs_say() {
+        let h = headers(&[
+            ("cookie", "a=1"),
+            ("cookie", r#"theme=dark; access_token="a.b%2Ec"; x=y"#),
+        ]);
+        assert_eq!(cookie(&h, "access_token").as_deref(), Some("a.b.c"));
+        assert_eq!(cookie(&h, "a").as_deref(), Some("1"));
+        assert_eq!(cookie(&h, "missing"), None);
+        assert_eq!(
+            query_param(Some("token=a+b%2Bc&x=1"), "token").as_deref(),
+            Some("a b+c")
+        );
+        assert_eq!(query_param(Some("tokenx=1&token="), "token"), None);
     }
 
     #[test]

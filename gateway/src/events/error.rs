@@ -4,8 +4,11 @@
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef};
 
+use crate::protocol::ErrorCode;
 use crate::rooms::RoomError;
+use crate::state::ErrorReporting;
 
+/// The messages are the wire's (docs/WIRE-DETAILS.md), exactly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     #[error("Room not found")]
@@ -30,54 +33,39 @@ pub enum EventError {
 }
 
 impl EventError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            EventError::RoomNotFound => "ROOM_NOT_FOUND",
-            EventError::RoomExists => "ROOM_EXISTS",
-            EventError::RoomFull => "ROOM_FULL",
-            EventError::PeerNotFound { .. } => "PEER_NOT_FOUND",
-            EventError::NotInRoom => "NOT_IN_ROOM",
-            EventError::InvalidPayload(_) => "INVALID_PAYLOAD",
-            EventError::RateLimited => "RATE_LIMITED",
-            EventError::Unauthorized => "UNAUTHORIZED",
-            EventError::Internal(_) => "INTERNAL_ERROR",
+            EventError::RoomNotFound => ErrorCode::RoomNotFound,
+            EventError::RoomExists => ErrorCode::RoomExists,
+            EventError::RoomFull => ErrorCode::RoomFull,
+            EventError::PeerNotFound { .. } => ErrorCode::PeerNotFound,
+            EventError::NotInRoom => ErrorCode::NotInRoom,
+            EventError::InvalidPayload(_) => ErrorCode::InvalidPayload,
+            EventError::RateLimited => ErrorCode::RateLimited,
+            EventError::Unauthorized => ErrorCode::Unauthorized,
+            EventError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
         EventError::InvalidPayload(message.into())
     }
-}
 
-impl From<RoomError> for EventError {
-    fn from(e: RoomError) -> Self {
-        match e {
-            RoomError::NotFound => EventError::RoomNotFound,
-            RoomError::Exists => EventError::RoomExists,
-            RoomError::Full => EventError::RoomFull,
-            RoomError::Unavailable(detail) => EventError::Internal(detail),
-        }
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        EventError::Internal(detail.to_string())
     }
-}
 
-/// Sends failures to the wire as configured (`ERROR_EVENT`, `SFU_URL`).
-pub struct ErrorWire {
-    pub events: Vec<String>,
-    pub sfu_url: Option<String>,
-}
-
-impl ErrorWire {
     /// The error event's payload: `{ code, message, status: "error", event, ...extra }`.
-    pub fn payload(&self, event: &str, err: &EventError) -> Value {
+    pub fn payload(&self, event: &str, reporting: &ErrorReporting) -> Value {
         let mut body = json!({
-            "code": err.code(),
-            "message": err.to_string(),
+            "code": self.code().as_str(),
+            "message": self.to_string(),
             "status": "error",
             "event": event,
         });
-        match err {
+        match self {
             EventError::RoomFull => {
-                if let Some(url) = &self.sfu_url {
+                if let Some(url) = &reporting.sfu_url {
                     body["sfuUrl"] = json!(url);
                 }
             }
@@ -90,16 +78,34 @@ impl ErrorWire {
         body
     }
 
-    /// Emits the error to the sender alone and answers its ack with
-    /// `{ error: { code, message } }`.
-    pub fn send(&self, socket: &SocketRef, event: &str, err: &EventError, ack: Option<AckSender>) {
-        let body = self.payload(event, err);
-        for name in &self.events {
+    /// Emits the error to the sender alone, on every configured error event,
+    /// and answers its ack with `{ error: { code, message } }`.
+    pub fn send(
+        &self,
+        socket: &SocketRef,
+        event: &str,
+        reporting: &ErrorReporting,
+        ack: Option<AckSender>,
+    ) {
+        let body = self.payload(event, reporting);
+        for name in &reporting.events {
             let _ = socket.emit(name, &body);
         }
         if let Some(ack) = ack {
-            let _ =
-                ack.send(&json!({ "error": { "code": err.code(), "message": err.to_string() } }));
+            let _ = ack.send(
+                &json!({ "error": { "code": self.code().as_str(), "message": self.to_string() } }),
+            );
+        }
+    }
+}
+
+impl From<RoomError> for EventError {
+    fn from(e: RoomError) -> Self {
+        match e {
+            RoomError::NotFound => EventError::RoomNotFound,
+            RoomError::Exists => EventError::RoomExists,
+            RoomError::Full => EventError::RoomFull,
+            RoomError::Unavailable(detail) => EventError::Internal(detail),
         }
     }
 }

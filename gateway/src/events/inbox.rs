@@ -20,14 +20,50 @@ use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::Socket;
+use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
 use super::error::EventError;
 use super::packet::Packet;
 use super::rate_limit::TokenBucket;
-use super::relay::{self, RelayKind};
+use super::reply::answer;
 use super::session::Session;
+use super::{dispatch, dispatch_now, rooms};
 use crate::state::AppState;
+
+/// Events queued or being handled, across all sockets, so that shutdown can
+/// wait for them to go out.
+#[derive(Default)]
+pub struct InFlight {
+    count: AtomicUsize,
+    drained: Notify,
+}
+
+impl InFlight {
+    fn add(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Resolves once nothing is in flight.
+    pub async fn idle(&self) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            // Registered before the check, so a `done` in between is not missed.
+            drained.as_mut().enable();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            drained.await;
+        }
+    }
+}
 
 /// What the drain task works through, in order.
 pub enum Inbound {
@@ -49,7 +85,7 @@ struct InboxInner {
     budget: Mutex<TokenBucket>,
     state: Arc<AppState>,
     tasks: TaskTracker,
-    in_flight: Arc<AtomicUsize>,
+    in_flight: Arc<InFlight>,
 }
 
 struct Queue {
@@ -59,7 +95,7 @@ struct Queue {
 }
 
 impl Inbox {
-    pub fn new(session: Session, tasks: TaskTracker, in_flight: Arc<AtomicUsize>) -> Self {
+    pub fn new(session: Session, tasks: TaskTracker, in_flight: Arc<InFlight>) -> Self {
         let state = session.state.clone();
         let budget = TokenBucket::new(
             state.limits.rate_limit_burst,
@@ -142,11 +178,13 @@ impl Inbox {
                     ack,
                     received,
                 } => {
-                    session.handle(&event, packet, ack, received).await;
-                    self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+                    let outcome = dispatch(&mut session, &event, &packet, received).await;
+                    answer(&session, &event, outcome, ack);
+                    self.0.in_flight.done();
                 }
                 Inbound::Disconnected => {
-                    session.end().await;
+                    rooms::on_disconnect(&mut session).await;
+                    session.state.metrics.sockets.dec();
                     return;
                 }
             }
@@ -174,30 +212,27 @@ impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
 
         let allowed = inbox.budget.lock().map(|mut b| b.take()).unwrap_or(true);
         if !allowed {
-            inbox.state.metrics.error(&EventError::RateLimited);
-            inbox
-                .state
-                .errors
-                .send(&SocketRef::from(s), &event, &EventError::RateLimited, ack);
+            let err = EventError::RateLimited;
+            inbox.state.metrics.error(err.code());
+            err.send(&SocketRef::from(s), &event, &inbox.state.errors, ack);
             return;
         }
         let inbox = Inbox(inbox);
-        // Hot path: a relay with nothing queued before it is handled right here,
-        // without a task hop.
-        if let Some(kind) = RelayKind::from_event(&event)
-            && let Some(session) = inbox.take_idle()
-        {
-            match relay::relay_now(&session, kind, &packet, received) {
+        // Hot path: an event with nothing queued before it, handled right here
+        // without a task hop when it needs no waiting (see `dispatch_now`).
+        if let Some(session) = inbox.take_idle() {
+            let outcome = dispatch_now(&session, &event, &packet, received);
+            match outcome {
                 Some(outcome) => {
-                    session.answer(&event, outcome, ack);
+                    answer(&session, &event, outcome, ack);
                     inbox.park(session);
                     return;
                 }
                 None => inbox.park(session),
             }
         }
-        // The drain decrements once the event is answered.
-        inbox.0.in_flight.fetch_add(1, Ordering::AcqRel);
+        // The drain counts it done once the event is answered.
+        inbox.0.in_flight.add();
         inbox.push(Inbound::Event {
             event,
             packet,

@@ -1,12 +1,13 @@
 //! `media:state`: a peer tells the others its camera and microphone state.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::Ack;
+use super::broadcast;
 use super::error::EventError;
-use super::rooms::broadcast;
+use super::packet::Packet;
+use super::reply::Ack;
 use super::session::Session;
+use crate::protocol::event;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,9 +26,11 @@ struct MediaStateChanged<'a> {
 
 /// `{ isVideoEnabled, isAudioEnabled }` → `media:state_changed` to the other
 /// peers. Outside a room it is quietly accepted, as the incumbent did.
-pub async fn state(session: &mut Session, payload: Value) -> Result<Ack, EventError> {
-    let state: MediaState = serde_json::from_value(payload)
-        .map_err(|_| EventError::invalid("isVideoEnabled and isAudioEnabled must be booleans"))?;
+pub async fn state(session: &Session, packet: &Packet) -> Result<Ack, EventError> {
+    let state: MediaState =
+        packet.object().ok().flatten().ok_or_else(|| {
+            EventError::invalid("isVideoEnabled and isAudioEnabled must be booleans")
+        })?;
     let Some(room) = &session.room else {
         return Ok(Ack::Ok);
     };
@@ -37,7 +40,12 @@ pub async fn state(session: &mut Session, payload: Value) -> Result<Ack, EventEr
         is_video_enabled: state.is_video_enabled,
         is_audio_enabled: state.is_audio_enabled,
     };
-    let others = session.socket.to(room.room_id.clone());
-    broadcast(others, "media:state_changed", &changed).await;
+    broadcast::to_others(
+        &session.socket,
+        &room.room_id,
+        event::MEDIA_STATE_CHANGED,
+        &changed,
+    )
+    .await;
     Ok(Ack::Ok)
 }

@@ -1,7 +1,14 @@
 //! Where events are handled: one file per event family of PROTOCOL.md §3, each
-//! with its payload checks and handler. [`dispatch`] is the protocol's event
-//! table; [`connect`] wires a new socket to it.
+//! with its payload type, checks and handler. This file is the protocol's
+//! event table, in its two forms: [`dispatch`] handles an event from the
+//! socket's queue, [`dispatch_now`] the events that can be handled at once,
+//! inside the message handler, when nothing is queued before them.
+//!
+//! The socket's life: [`connection`] admits it and starts its session,
+//! [`inbox`] keeps its events in order and ends it on disconnect.
 
+pub mod broadcast;
+pub mod connection;
 pub mod error;
 pub mod inbox;
 pub mod media;
@@ -9,137 +16,46 @@ pub mod packet;
 pub mod ping;
 pub mod rate_limit;
 pub mod relay;
+pub mod reply;
 pub mod rooms;
 pub mod session;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use serde_json::Value;
-use socketioxide::extract::{SocketRef, State, TryData};
-use tokio_util::task::TaskTracker;
-
-use crate::auth::{self, Identity};
-use crate::state::AppState;
+use crate::protocol::{RelayKind, event};
 use error::EventError;
-use inbox::{Dispatcher, Inbox};
 use packet::Packet;
-use relay::RelayKind;
+use reply::Ack;
 use session::Session;
 
-/// What a successful event answers to its ack.
-pub enum Ack {
-    /// `{ ok: true }`
-    Ok,
-    /// The payload the event emitted.
-    Payload(Value),
-    /// Nothing (unknown events, like Socket.IO does).
-    None,
-}
-
 /// The event table.
-async fn dispatch(
+pub async fn dispatch(
     session: &mut Session,
-    event: &str,
+    name: &str,
     packet: &Packet,
     received: Instant,
 ) -> Result<Ack, EventError> {
-    match event {
-        "create:room" => rooms::create(session, packet.payload()).await,
-        "join:room" => rooms::join(session, packet.payload()).await,
-        "leave:room" => rooms::leave(session).await,
-        "webrtc:offer" => relay::relay(session, RelayKind::Offer, packet, received).await,
-        "webrtc:answer" => relay::relay(session, RelayKind::Answer, packet, received).await,
-        "webrtc:ice" => relay::relay(session, RelayKind::Ice, packet, received).await,
-        "media:state" => media::state(session, packet.payload()).await,
-        "ping" => ping::ping(session),
+    match name {
+        event::CREATE_ROOM => rooms::create(session, packet).await,
+        event::JOIN_ROOM => rooms::join(session, packet).await,
+        event::LEAVE_ROOM => rooms::leave(session).await,
+        event::OFFER => relay::relay(session, RelayKind::Offer, packet, received).await,
+        event::ANSWER => relay::relay(session, RelayKind::Answer, packet, received).await,
+        event::ICE => relay::relay(session, RelayKind::Ice, packet, received).await,
+        event::MEDIA_STATE => media::state(session, packet).await,
+        event::PING => ping::ping(session),
         _ => Ok(Ack::None),
     }
 }
 
-/// The handshake refusal as the client sees it: the reason stays in the logs.
-#[derive(Debug, thiserror::Error)]
-#[error("Unauthorized")]
-pub struct Unauthorized;
-
-/// Tasks of connected sockets and the events they hold, so that shutdown can
-/// let queued relays go out before closing sockets, then wait for the tasks.
-#[derive(Clone, Default)]
-pub struct Sessions {
-    pub tasks: TaskTracker,
-    /// Events queued or being handled, across all sockets.
-    pub in_flight: Arc<AtomicUsize>,
-}
-
-impl Sessions {
-    /// Resolves once no event is queued or being handled.
-    pub async fn idle(&self) {
-        while self.in_flight.load(Ordering::Acquire) > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    }
-}
-
-/// Connect middleware: decides who the socket is, or refuses it with
-/// `connect_error` "Unauthorized" (PROTOCOL.md §2). An admitted socket gets its
-/// handlers and session here, because socketioxide awaits middlewares *before*
-/// sending the CONNECT packet, whereas the connect handler runs as a spawned
-/// task that a client emitting straight from its `connect` callback can outrun.
-pub async fn admit(
-    s: SocketRef,
-    TryData(auth): TryData<Value>,
-    State(state): State<Arc<AppState>>,
-    State(sessions): State<Sessions>,
-) -> Result<(), Unauthorized> {
-    let parts = s.req_parts();
-    let result = match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query())
-    {
-        Ok(credential) => state.auth.authenticate(credential).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(identity) => {
-            start_session(s, identity, state, &sessions);
-            Ok(())
-        }
-        Err(e) => {
-            state.metrics.auth_failures.inc();
-            tracing::debug!(socket = %s.id, reason = %e, "handshake refused");
-            if state.auth_failure_as_event {
-                Ok(())
-            } else {
-                Err(Unauthorized)
-            }
-        }
-    }
-}
-
-/// Connect handler. Admitted sockets are already served (see [`admit`]); only a
-/// socket let in by `AUTH_FAILURE=event` reaches here without a session: it is
-/// told why, then disconnected.
-pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
-    if s.extensions.get::<Inbox>().is_none() {
-        state
-            .errors
-            .send(&s, "connection", &EventError::Unauthorized, None);
-        let _ = s.disconnect();
-    }
-}
-
-fn start_session(s: SocketRef, identity: Identity, state: Arc<AppState>, sessions: &Sessions) {
-    state.metrics.sockets.inc();
-    let session = Session {
-        socket: s.clone(),
-        state,
-        identity,
-        room: None,
-    };
-    let inbox = Inbox::new(session, sessions.tasks.clone(), sessions.in_flight.clone());
-    s.extensions.insert(inbox.clone());
-    s.on_fallback(Dispatcher);
-    s.on_disconnect(move || {
-        inbox.close();
-        async {}
-    });
+/// The hot path: relays, handled without a task hop when the room store can
+/// answer at once. `None`: queue the event for [`dispatch`].
+pub fn dispatch_now(
+    session: &Session,
+    name: &str,
+    packet: &Packet,
+    received: Instant,
+) -> Option<Result<Ack, EventError>> {
+    let kind = RelayKind::from_event(name)?;
+    relay::relay_now(session, kind, packet, received)
 }

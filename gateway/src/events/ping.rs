@@ -3,13 +3,15 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::Ack;
 use super::error::EventError;
+use super::reply::Ack;
 use super::session::Session;
+use crate::protocol::event;
 
+/// Any payload is ignored.
 pub fn ping(session: &Session) -> Result<Ack, EventError> {
     let payload = json!({ "timestamp": iso_timestamp(OffsetDateTime::now_utc()) });
-    let _ = session.socket.emit("pong", &payload);
+    let _ = session.socket.emit(event::PONG, &payload);
     Ok(Ack::Payload(payload))
 }
 

@@ -2,58 +2,24 @@
 //! target, and only when the target is in the sender's room. The gateway checks
 //! shape and size, never SDP content, and forwards the value as received.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Instant;
-
-use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use socketioxide::socket::Sid;
 
-use super::Ack;
 use super::error::EventError;
 use super::packet::Packet;
+use super::reply::Ack;
 use super::session::Session;
+use crate::protocol::RelayKind;
+use crate::rooms::RoomInfo;
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub const MAX_CANDIDATE_BYTES: usize = 4 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RelayKind {
-    Offer = 0,
-    Answer = 1,
-    Ice = 2,
-}
-
-impl RelayKind {
-    pub fn from_event(event: &str) -> Option<Self> {
-        match event {
-            "webrtc:offer" => Some(RelayKind::Offer),
-            "webrtc:answer" => Some(RelayKind::Answer),
-            "webrtc:ice" => Some(RelayKind::Ice),
-            _ => None,
-        }
-    }
-
-    pub fn event(self) -> &'static str {
-        match self {
-            RelayKind::Offer => "webrtc:offer",
-            RelayKind::Answer => "webrtc:answer",
-            RelayKind::Ice => "webrtc:ice",
-        }
-    }
-
-    /// The payload field that carries the signaling data.
-    pub fn field(self) -> &'static str {
-        match self {
-            RelayKind::Offer => "offer",
-            RelayKind::Answer => "answer",
-            RelayKind::Ice => "candidate",
-        }
-    }
-}
 
 /// What the target receives: `{ fromPeerId, targetPeerId, <field> }`, the
 /// field's JSON forwarded byte for byte.
@@ -74,47 +40,56 @@ impl Serialize for Relayed<'_> {
     }
 }
 
+/// A relay handled from the socket's queue: the membership check may wait on
+/// the room store.
 pub async fn relay(
-    session: &mut Session,
+    session: &Session,
     kind: RelayKind,
     packet: &Packet,
     received: Instant,
 ) -> Result<Ack, EventError> {
-    let relay = parse(kind, packet)?;
-    let room = session.room.as_ref().ok_or(EventError::NotInRoom)?;
-    let member = relay.target != session.id()
-        && session
-            .state
-            .rooms
-            .is_member(&room.room_id, &relay.target)
-            .await?;
+    let (relay, room) = check(session, kind, packet)?;
+    let member = session
+        .state
+        .rooms
+        .is_member(&room.room_id, &relay.target)
+        .await?;
     deliver(session, kind, relay, member, received)
 }
 
 /// The same relay without waiting, for the hot path: `None` when the room
-/// store cannot answer at once (then [`relay`] is used from the socket's queue).
+/// store cannot answer at once (then [`relay`] runs from the socket's queue).
 pub fn relay_now(
     session: &Session,
     kind: RelayKind,
     packet: &Packet,
     received: Instant,
 ) -> Option<Result<Ack, EventError>> {
-    let relay = match parse(kind, packet) {
-        Ok(relay) => relay,
+    let (relay, room) = match check(session, kind, packet) {
+        Ok(checked) => checked,
         Err(e) => return Some(Err(e)),
     };
-    let Some(room) = &session.room else {
-        return Some(Err(EventError::NotInRoom));
-    };
-    let member = relay.target != session.id()
-        && session
-            .state
-            .rooms
-            .is_member_now(&room.room_id, &relay.target)?;
+    let member = session
+        .state
+        .rooms
+        .is_member_now(&room.room_id, &relay.target)?;
     Some(deliver(session, kind, relay, member, received))
 }
 
-/// Hands the relay to the target's socket, when the target is in the sender's room.
+/// The checks before the target's membership, in the contract's order: the
+/// payload's shape, then `NOT_IN_ROOM`.
+fn check<'s>(
+    session: &'s Session,
+    kind: RelayKind,
+    packet: &Packet,
+) -> Result<(RelayIn, &'s RoomInfo), EventError> {
+    let relay = parse(kind, packet)?;
+    let room = session.room.as_ref().ok_or(EventError::NotInRoom)?;
+    Ok((relay, room))
+}
+
+/// Hands the relay to the target's socket, when the target is another member
+/// of the sender's room.
 fn deliver(
     session: &Session,
     kind: RelayKind,
@@ -123,14 +98,14 @@ fn deliver(
     received: Instant,
 ) -> Result<Ack, EventError> {
     let RelayIn { target, body } = relay;
+    let from = session.id();
     let not_found = || EventError::PeerNotFound {
         target: Some(target.clone()),
     };
-    if !member {
+    if !member || target == from {
         return Err(not_found());
     }
     let sid = Sid::from_str(&target).map_err(|_| not_found())?;
-    let from = session.id();
     let message = Relayed {
         kind,
         from: &from,
@@ -178,7 +153,7 @@ pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn, EventError> {
             kind.field()
         ))
     };
-    let fields: Fields = packet.first_arg().map_err(|_| shape())?.ok_or_else(shape)?;
+    let fields: Fields = packet.object().map_err(|_| shape())?.ok_or_else(shape)?;
     let target = fields
         .target
         .and_then(|t| serde_json::from_str::<String>(t.get()).ok())
@@ -278,7 +253,7 @@ mod tests {
     }
 
     fn code_of(r: Result<(String, Value), EventError>) -> &'static str {
-        r.err().map_or("OK", |e| e.code())
+        r.err().map_or("OK", |e| e.code().as_str())
     }
 
     #[test]
@@ -324,6 +299,11 @@ mod tests {
     fn bad_shapes_and_sizes_are_invalid() {
         let cases = [
             (RelayKind::Offer, json!("not an object")),
+            (
+                RelayKind::Offer,
+                json!(["p", { "type": "offer", "sdp": "v=0" }, null, null]),
+            ),
+            (RelayKind::Ice, json!(["p", null, "candidate:1", null])),
             (RelayKind::Offer, json!(null)),
             (
                 RelayKind::Offer,

@@ -5,16 +5,23 @@
 //!
 //! [`RoomRegistry`]: crate::rooms::RoomRegistry
 
-use serde::Serialize;
-use serde_json::Value;
-use socketioxide::{BroadcastError, SocketError};
+use serde::{Deserialize, Serialize};
 
-use super::Ack;
+use super::broadcast;
 use super::error::EventError;
+use super::packet::Packet;
+use super::reply::Ack;
 use super::session::Session;
 use crate::auth::Identity;
 use crate::ice::IceServer;
-use crate::rooms::{CreateRoom, Member, RoomCode, RoomInfo, code};
+use crate::protocol::event;
+use crate::rooms::{CreateRoomRequest, Member, RoomCode, RoomInfo, code};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JoinRoom {
+    room_code: String,
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,23 +52,31 @@ struct RoomLeft<'a> {
     room_id: &'a str,
 }
 
-/// `{ roomCode?, maxPeers? }` → `room:created { roomId, roomCode }`. Does not join.
-pub async fn create(session: &mut Session, payload: Value) -> Result<Ack, EventError> {
-    let request = CreateRoom::from_json(&payload).map_err(EventError::InvalidPayload)?;
+/// `{ roomCode?, maxPeers? }` (or no payload) → `room:created { roomId, roomCode }`.
+/// Does not join.
+pub async fn create(session: &Session, packet: &Packet) -> Result<Ack, EventError> {
+    let request = packet
+        .object::<CreateRoomRequest>()
+        .map_err(|e| EventError::invalid(e.to_string()))?
+        .unwrap_or_default()
+        .validate()
+        .map_err(EventError::InvalidPayload)?;
     let info = request.create(session.state.rooms.as_ref()).await?;
-    let payload = serde_json::to_value(&info).map_err(internal)?;
-    let _ = session.socket.emit("room:created", &payload);
+    let payload = serde_json::to_value(&info).map_err(EventError::internal)?;
+    let _ = session.socket.emit(event::ROOM_CREATED, &payload);
     Ok(Ack::Payload(payload))
 }
 
 /// `{ roomCode }` → `room:joined` to the joiner, `peer:joined` to the others.
 /// Joining another room leaves the current one first (as seen by the client:
 /// `room:left` comes before `room:joined`).
-pub async fn join(session: &mut Session, payload: Value) -> Result<Ack, EventError> {
-    let code = match payload.get("roomCode") {
-        Some(v) => room_code(v)?,
-        None => return Err(EventError::invalid("roomCode is required")),
-    };
+pub async fn join(session: &mut Session, packet: &Packet) -> Result<Ack, EventError> {
+    let request: JoinRoom = packet
+        .object()
+        .map_err(|e| EventError::invalid(e.to_string()))?
+        .ok_or_else(|| EventError::invalid("roomCode is required"))?;
+    let code =
+        RoomCode::parse(&request.room_code).ok_or_else(|| EventError::invalid(code::RULE))?;
     let me = Member {
         id: session.id(),
         user_info: session.identity.clone(),
@@ -86,30 +101,38 @@ pub async fn join(session: &mut Session, payload: Value) -> Result<Ack, EventErr
         peers: &joined.peers,
         ice_servers: session.state.ice.servers_for(&session.identity.user_id),
     };
-    let payload = serde_json::to_value(&reply).map_err(internal)?;
-    let _ = session.socket.emit("room:joined", &payload);
+    let payload = serde_json::to_value(&reply).map_err(EventError::internal)?;
+    let _ = session.socket.emit(event::ROOM_JOINED, &payload);
     if !joined.rejoined {
         session.state.metrics.joins.inc();
         let news = PeerJoined {
             peer_id: &me.id,
             user_info: &me.user_info,
         };
-        broadcast(session.socket.to(room_id), "peer:joined", &news).await;
+        broadcast::to_others(&session.socket, &room_id, event::PEER_JOINED, &news).await;
     }
     Ok(Ack::Payload(payload))
 }
 
-/// `leave:room`: leaves the current room, if any; acked `{ ok: true }` either way.
+/// `leave:room`: leaves the current room, if any; acked `{ ok: true }` either
+/// way. Any payload is ignored.
 pub async fn leave(session: &mut Session) -> Result<Ack, EventError> {
     leave_and_tell(session).await?;
     Ok(Ack::Ok)
+}
+
+/// The socket is gone: out of its room, and the remaining peers are told.
+pub async fn on_disconnect(session: &mut Session) {
+    if let Err(e) = leave_current(session).await {
+        tracing::warn!(socket = %session.socket.id, error = %e, "cleanup after disconnect failed");
+    }
 }
 
 /// Leaves the current room: `peer:left` to the others, `room:left` to us.
 async fn leave_and_tell(session: &mut Session) -> Result<(), EventError> {
     if let Some(room) = leave_current(session).await? {
         let _ = session.socket.emit(
-            "room:left",
+            event::ROOM_LEFT,
             &RoomLeft {
                 room_id: &room.room_id,
             },
@@ -119,7 +142,7 @@ async fn leave_and_tell(session: &mut Session) -> Result<(), EventError> {
 }
 
 /// Takes the socket out of its room and tells the remaining peers.
-pub async fn leave_current(session: &mut Session) -> Result<Option<RoomInfo>, EventError> {
+async fn leave_current(session: &mut Session) -> Result<Option<RoomInfo>, EventError> {
     let Some(room) = session.room.take() else {
         return Ok(None);
     };
@@ -127,39 +150,13 @@ pub async fn leave_current(session: &mut Session) -> Result<Option<RoomInfo>, Ev
     let was_member = session.state.rooms.leave(&room.room_id, &id).await?;
     session.socket.leave(room.room_id.clone());
     if was_member {
-        // `socket.to` excludes the socket and, unlike `SocketIo`, still works
-        // while the server shuts down.
-        let others = session.socket.to(room.room_id.clone());
-        broadcast(others, "peer:left", &PeerLeft { peer_id: &id }).await;
+        broadcast::to_others(
+            &session.socket,
+            &room.room_id,
+            event::PEER_LEFT,
+            &PeerLeft { peer_id: &id },
+        )
+        .await;
     }
     Ok(Some(room))
-}
-
-/// Emits to the room's other peers. Peers that are closing are skipped
-/// quietly (they leave the room next); a full buffer is a lost message and
-/// worth a warning.
-pub(crate) async fn broadcast<T: Serialize + ?Sized>(
-    to: socketioxide::operators::BroadcastOperators,
-    event: &str,
-    payload: &T,
-) {
-    match to.emit(event, payload).await {
-        Ok(()) => {}
-        Err(BroadcastError::Socket(errors))
-            if errors.iter().all(|e| matches!(e, SocketError::Closed)) =>
-        {
-            tracing::debug!(event, closed = errors.len(), "peers already closing");
-        }
-        Err(e) => tracing::warn!(event, error = %e, "broadcast failed"),
-    }
-}
-
-fn room_code(v: &Value) -> Result<RoomCode, EventError> {
-    v.as_str()
-        .and_then(RoomCode::parse)
-        .ok_or_else(|| EventError::invalid(code::RULE))
-}
-
-fn internal(e: impl std::fmt::Display) -> EventError {
-    EventError::Internal(e.to_string())
 }

@@ -1,42 +1,51 @@
 //! The account routes of PROTOCOL.md §6, with the seed's Go server's paths,
 //! fields and statuses: `/register`, `/regenerate`, `/newpassword`, `/token`, `/me`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::HttpState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Caller, ClientAddr};
 use crate::accounts::User;
 use crate::auth::{Credential, Identity, credential};
 
-pub fn routes() -> Router<HttpState> {
-    Router::new()
-        .route("/register", post(register))
-        .route("/regenerate", post(regenerate))
-        .route("/newpassword", post(new_password))
-        .route("/token", post(token))
-        .route("/me", get(me))
+pub fn routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(regenerate))
+        .routes(routes!(new_password))
+        .routes(routes!(token))
+        .routes(routes!(me))
 }
 
 /// Username and password (keys match without case: `{"Username","Password"}` works).
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
 pub struct Credentials {
     username: String,
     password: String,
 }
 
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewPassword {
     username: String,
     old_password: String,
     new_password: String,
+}
+
+/// A password login for `POST /token`; the body may be empty when an API key
+/// is sent instead.
+#[derive(Deserialize, ToSchema)]
+pub struct TokenRequest {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -71,16 +80,16 @@ pub struct Me {
 }
 
 #[utoipa::path(post, path = "/register", request_body = Credentials, responses(
-    (status = 201, body = Registered), (status = 400, body = super::openapi::ErrorBody),
-    (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)))]
+    (status = 201, body = Registered), (status = 400, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn register(
     State(s): State<HttpState>,
-    body: Body,
+    Body(body): Body<Credentials>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let (user, api_key) = s
         .app
         .accounts
-        .register(body.text("username")?, body.text("password")?)
+        .register(&body.username, &body.password)
         .await?;
     tracing::info!(user_id = %user.id, "user registered");
     Ok((
@@ -94,46 +103,44 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/regenerate", request_body = Credentials, responses(
-    (status = 200, body = ApiKey), (status = 401, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
+    (status = 200, body = ApiKey), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn regenerate(
     State(s): State<HttpState>,
     ClientAddr(addr): ClientAddr,
-    body: Body,
+    Body(body): Body<Credentials>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let user = login(&s, &addr, body.text("username")?, body.text("password")?).await?;
+    let user = login(&s, &addr, &body.username, &body.password).await?;
     let api_key = s.app.accounts.regenerate_api_key(&user).await?;
     tracing::info!(user_id = %user.id, "API key regenerated");
     Ok(Json(ApiKey { api_key }))
 }
 
 #[utoipa::path(post, path = "/newpassword", request_body = NewPassword, responses(
-    (status = 200, body = Done), (status = 401, body = super::openapi::ErrorBody),
-    (status = 422, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
+    (status = 200, body = Done), (status = 401, body = ErrorBody),
+    (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn new_password(
     State(s): State<HttpState>,
     ClientAddr(addr): ClientAddr,
-    body: Body,
+    Body(body): Body<NewPassword>,
 ) -> Result<Json<Done>, ApiError> {
-    let (username, old, new) = (
-        body.text("username")?,
-        body.text("old_password")?,
-        body.text("new_password")?,
-    );
-    crate::accounts::validate_password(new)?;
-    let user = login(&s, &addr, username, old).await?;
-    s.app.accounts.set_password(&user, new).await?;
+    crate::accounts::validate_password(&body.new_password)?;
+    let user = login(&s, &addr, &body.username, &body.old_password).await?;
+    s.app
+        .accounts
+        .set_password(&user, &body.new_password)
+        .await?;
     tracing::info!(user_id = %user.id, "password changed");
     Ok(Json(Done { ok: true }))
 }
 
 /// A JWT for the handshake, for an `X-API-Key` (or Bearer key) or a username and password.
-#[utoipa::path(post, path = "/token", request_body(content = Option<Credentials>), responses(
-    (status = 200, body = Token), (status = 401, body = super::openapi::ErrorBody), (status = 429, body = super::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/token", request_body(content = Option<TokenRequest>), responses(
+    (status = 200, body = Token), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn token(
     State(s): State<HttpState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    body: Body,
+    Body(body): Body<TokenRequest>,
 ) -> Result<Json<Token>, ApiError> {
     let identity = match credential::find(None, &headers, None) {
         Ok(Some(c @ Credential::ApiKey(_))) => s
@@ -142,12 +149,13 @@ pub async fn token(
             .authenticate(Some(c))
             .await
             .map_err(|_| ApiError::Unauthorized)?,
-        _ if body.0.contains_key("username") => {
-            login(&s, &addr, body.text("username")?, body.text("password")?)
-                .await?
-                .into()
-        }
-        _ => return Err(ApiError::Unauthorized),
+        _ => match (&body.username, &body.password) {
+            (Some(username), Some(password)) => login(&s, &addr, username, password).await?.into(),
+            (Some(_), None) => {
+                return Err(ApiError::InvalidPayload("missing field `password`".into()));
+            }
+            (None, _) => return Err(ApiError::Unauthorized),
+        },
     };
     let token = s
         .app
@@ -161,7 +169,7 @@ pub async fn token(
 }
 
 /// Who the credential belongs to (the seed's "GET / with API-Key").
-#[utoipa::path(get, path = "/me", responses((status = 200, body = Me), (status = 401, body = super::openapi::ErrorBody)),
+#[utoipa::path(get, path = "/me", responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn me(Caller(who): Caller) -> Json<Me> {
     let Identity { user_id, username } = who;

@@ -6,15 +6,26 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::accounts::AccountError;
 use crate::rooms::RoomError;
 
+/// `{ "error": { "code", "message" } }`: the body of every REST failure.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[schema(value_type = Object, example = json!({ "code": "WRONG_CREDENTIALS", "message": "wrong username or password" }))]
+    error: serde_json::Value,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("request body is not valid JSON")]
+    #[error("request body is not a JSON object")]
     InvalidJson,
+    #[error("request body could not be read")]
+    UnreadableBody,
     #[error("{0}")]
     InvalidPayload(String),
     #[error("request body is too large")]
@@ -29,6 +40,8 @@ pub enum ApiError {
     UsernameTaken,
     #[error("room not found")]
     RoomNotFound,
+    #[error("no such route")]
+    NoRoute,
     #[error("room already exists")]
     RoomExists,
     #[error("too many failed attempts; retry later")]
@@ -42,6 +55,7 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::InvalidJson => (StatusCode::BAD_REQUEST, "INVALID_JSON"),
+            ApiError::UnreadableBody => (StatusCode::BAD_REQUEST, "INVALID_BODY"),
             ApiError::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "INVALID_PAYLOAD"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED"),
@@ -49,6 +63,7 @@ impl ApiError {
             ApiError::WrongCredentials => (StatusCode::UNAUTHORIZED, "WRONG_CREDENTIALS"),
             ApiError::UsernameTaken => (StatusCode::CONFLICT, "USERNAME_TAKEN"),
             ApiError::RoomNotFound => (StatusCode::NOT_FOUND, "ROOM_NOT_FOUND"),
+            ApiError::NoRoute => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             ApiError::RoomExists => (StatusCode::CONFLICT, "ROOM_EXISTS"),
             ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),

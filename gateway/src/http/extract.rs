@@ -1,23 +1,29 @@
-//! Request extractors of the REST API: JSON bodies whose keys match without
-//! case (the seed's Go client sends `{"Username","Password"}`), and the caller's
-//! identity from an API key or a bearer JWT.
+//! Request extractors of the REST API: typed JSON bodies whose keys match
+//! without case (the seed's Go client sends `{"Username","Password"}`), and the
+//! caller's identity from an API key or a bearer JWT.
 
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::HttpState;
 use super::error::ApiError;
 use crate::auth::{self, Identity};
 
-/// The JSON object of a request body, with each key renamed to the canonical
-/// field it matches ignoring case, `_` and `-` (`OldPassword` → `old_password`).
-pub struct Body(pub Map<String, Value>);
+/// A JSON object body read as a `T`, the route's request type (which is also
+/// its OpenAPI schema). Each key is first renamed to the canonical field it
+/// matches ignoring case, `_` and `-` (`OldPassword` → `old_password`); two
+/// keys naming one field are refused. An empty body reads as `{}`.
+pub struct Body<T>(pub T);
 
-const FIELDS: [&str; 6] = [
+/// Every field name of the REST request types, as the types spell them
+/// (a test checks that the schemas name no other).
+pub const FIELDS: [&str; 6] = [
     "username",
     "password",
     "old_password",
@@ -33,46 +39,55 @@ fn squash(key: &str) -> String {
         .collect()
 }
 
-impl<S: Send + Sync> FromRequest<S> for Body {
+/// Renames keys to their canonical spelling; unknown keys stay as sent.
+fn canonical(raw: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let mut fields = Map::with_capacity(raw.len());
+    for (key, value) in raw {
+        let name = FIELDS
+            .iter()
+            .find(|f| squash(f) == squash(&key))
+            .map_or(key, |f| (*f).to_owned());
+        if fields.contains_key(&name) {
+            return Err(ApiError::InvalidPayload(format!(
+                "{name} is given more than once"
+            )));
+        }
+        fields.insert(name, value);
+    }
+    Ok(fields)
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Body(Map::new()));
-        }
-        let Value::Object(raw) =
-            serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidJson)?
-        else {
-            return Err(ApiError::InvalidJson);
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::UnreadableBody
+            }
+        })?;
+        let object = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(Value::Object(object)) => object,
+                _ => return Err(ApiError::InvalidJson),
+            }
         };
-        let fields = raw
-            .into_iter()
-            .map(|(k, v)| {
-                let canonical = FIELDS.iter().find(|f| squash(f) == squash(&k));
-                (canonical.map_or(k, |f| (*f).to_owned()), v)
+        let value = Value::Object(canonical(object)?);
+        serde_path_to_error::deserialize(value)
+            .map(Body)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                ApiError::InvalidPayload(if path == "." {
+                    inner.to_string()
+                } else {
+                    format!("{path}: {inner}")
+                })
             })
-            .collect();
-        Ok(Body(fields))
-    }
-}
-
-impl Body {
-    /// A required string field.
-    pub fn text(&self, field: &str) -> Result<&str, ApiError> {
-        match self.0.get(field) {
-            Some(Value::String(s)) => Ok(s),
-            Some(_) => Err(ApiError::InvalidPayload(format!(
-                "{field} must be a string"
-            ))),
-            None => Err(ApiError::InvalidPayload(format!("{field} is required"))),
-        }
-    }
-
-    pub fn into_value(self) -> Value {
-        Value::Object(self.0)
     }
 }
 
@@ -118,6 +133,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -133,5 +150,20 @@ mod tests {
             let found = FIELDS.iter().find(|f| squash(f) == squash(sent));
             assert_eq!(found.copied(), Some(canonical), "{sent}");
         }
+    }
+
+    #[test]
+    fn one_field_given_twice_is_refused_not_last_wins() {
+        let Value::Object(raw) = json!({ "username": "a", "Username": "b" }) else {
+            unreachable!()
+        };
+        assert!(matches!(canonical(raw), Err(ApiError::InvalidPayload(_))));
+        let Value::Object(raw) = json!({ "Username": "a", "extra": 1 }) else {
+            unreachable!()
+        };
+        assert_eq!(
+            Value::Object(canonical(raw).unwrap()),
+            json!({ "username": "a", "extra": 1 })
+        );
     }
 }

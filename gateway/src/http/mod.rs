@@ -13,9 +13,11 @@ pub mod rooms;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 pub use ops::Readiness;
@@ -29,12 +31,17 @@ pub struct HttpState {
     pub ready: Readiness,
 }
 
+/// Every REST route, with `/openapi.json` describing exactly the routes
+/// registered here; anything else is a JSON 404.
 pub fn routes(state: HttpState) -> Router {
-    Router::new()
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(accounts::routes())
         .merge(rooms::routes())
         .merge(ops::routes())
-        .route("/openapi.json", get(openapi::serve))
+        .split_for_parts();
+    router
+        .route("/openapi.json", get(move || async move { Json(doc) }))
+        .fallback(|| async { error::ApiError::NoRoute })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -1,31 +1,24 @@
 //! Rooms and ICE servers over REST: `POST /rooms`, `GET /rooms/{code}`, `GET /ice-servers`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::HttpState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Caller};
 use crate::ice::IceServer;
-use crate::rooms::{CreateRoom, Member, RoomCode, RoomInfo};
+use crate::rooms::{CreateRoomRequest, Member, RoomCode, RoomInfo};
 
-pub fn routes() -> Router<HttpState> {
-    Router::new()
-        .route("/rooms", post(create_room))
-        .route("/rooms/{code}", get(get_room))
-        .route("/ice-servers", get(ice_servers))
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "camelCase")]
-pub struct CreateRoomBody {
-    room_code: Option<String>,
-    max_peers: Option<u32>,
+pub fn routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_room))
+        .routes(routes!(get_room))
+        .routes(routes!(ice_servers))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,16 +52,16 @@ pub struct IceServers {
     ice_servers: Vec<IceServer>,
 }
 
-#[utoipa::path(post, path = "/rooms", request_body = CreateRoomBody, responses(
-    (status = 201, body = RoomCreated), (status = 401, body = super::openapi::ErrorBody),
-    (status = 409, body = super::openapi::ErrorBody), (status = 422, body = super::openapi::ErrorBody)),
+#[utoipa::path(post, path = "/rooms", request_body = CreateRoomRequest, responses(
+    (status = 201, body = RoomCreated), (status = 401, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn create_room(
     State(s): State<HttpState>,
     _: Caller,
-    body: Body,
+    Body(body): Body<CreateRoomRequest>,
 ) -> Result<(StatusCode, Json<RoomCreated>), ApiError> {
-    let request = CreateRoom::from_json(&body.into_value()).map_err(ApiError::Validation)?;
+    let request = body.validate().map_err(ApiError::Validation)?;
     let RoomInfo {
         room_id, room_code, ..
     } = request.create(s.app.rooms.as_ref()).await?;
@@ -79,7 +72,7 @@ pub async fn create_room(
 }
 
 #[utoipa::path(get, path = "/rooms/{code}", params(("code" = String, Path)), responses(
-    (status = 200, body = RoomView), (status = 401, body = super::openapi::ErrorBody), (status = 404, body = super::openapi::ErrorBody)),
+    (status = 200, body = RoomView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn get_room(
     State(s): State<HttpState>,
@@ -111,7 +104,7 @@ pub async fn get_room(
     }))
 }
 
-#[utoipa::path(get, path = "/ice-servers", responses((status = 200, body = IceServers), (status = 401, body = super::openapi::ErrorBody)),
+#[utoipa::path(get, path = "/ice-servers", responses((status = 200, body = IceServers), (status = 401, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn ice_servers(State(s): State<HttpState>, Caller(who): Caller) -> Json<IceServers> {
     Json(IceServers {

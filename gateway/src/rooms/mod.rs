@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::auth::Identity;
 pub use code::RoomCode;
-pub use request::CreateRoom;
+pub use request::{CreateRoom, CreateRoomRequest};
 
 /// A room as the wire names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

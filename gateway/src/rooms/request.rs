@@ -1,41 +1,53 @@
-//! A request to create a room, as `create:room` and `POST /rooms` both take it.
+//! A request to create a room, as `create:room` and `POST /rooms` both take it:
+//! the payload as parsed ([`CreateRoomRequest`], also the REST schema), then
+//! checked against the contract's rules ([`CreateRoom`]).
 
-use serde_json::Value;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::{RoomCode, RoomError, RoomInfo, RoomRegistry, code};
 
+/// `{ roomCode?, maxPeers? }`; unknown fields are ignored.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRoomRequest {
+    /// 1–64 characters of `[A-Za-z0-9_-]`, kept as given; compared without
+    /// case. A fresh code is drawn when absent.
+    #[serde(default)]
+    pub room_code: Option<String>,
+    /// A positive integer; capped at `MAX_ROOM_SIZE`, the default.
+    #[serde(default)]
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    pub max_peers: Option<f64>,
+}
+
+/// A checked request to create a room.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CreateRoom {
     pub code: Option<RoomCode>,
     pub max_peers: Option<u32>,
 }
 
-impl CreateRoom {
-    /// Reads `{ roomCode?, maxPeers? }`; no payload at all means defaults.
-    pub fn from_json(payload: &Value) -> Result<Self, String> {
-        let fields = match payload {
-            Value::Null => return Ok(Self::default()),
-            Value::Object(fields) => fields,
-            _ => return Err("payload must be an object".into()),
+impl CreateRoomRequest {
+    /// Applies the room-code rule and `maxPeers` ≥ 1 (whole numbers only).
+    pub fn validate(self) -> Result<CreateRoom, String> {
+        let code = match self.room_code {
+            None => None,
+            Some(c) => Some(RoomCode::parse(&c).ok_or(code::RULE)?),
         };
-        let code = match fields.get("roomCode") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_str().and_then(RoomCode::parse).ok_or(code::RULE)?),
-        };
-        let max_peers = match fields.get("maxPeers") {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                let n = v.as_f64().filter(|n| n.fract() == 0.0 && *n >= 1.0);
+        let max_peers = match self.max_peers {
+            None => None,
+            Some(n) if n.fract() == 0.0 && n >= 1.0 => {
                 // Anything above the cap is capped by the registry.
-                Some(
-                    n.map(|n| n.min(f64::from(u32::MAX)) as u32)
-                        .ok_or("maxPeers must be a positive integer")?,
-                )
+                Some(n.min(f64::from(u32::MAX)) as u32)
             }
+            Some(_) => return Err("maxPeers must be a positive integer".into()),
         };
-        Ok(Self { code, max_peers })
+        Ok(CreateRoom { code, max_peers })
     }
+}
 
+impl CreateRoom {
     /// Creates the room, drawing a fresh code when none was asked for.
     pub async fn create(self, rooms: &dyn RoomRegistry) -> Result<RoomInfo, RoomError> {
         if let Some(code) = self.code {
@@ -56,28 +68,43 @@ impl CreateRoom {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
+    fn checked(payload: Value) -> Result<CreateRoom, String> {
+        serde_json::from_value::<CreateRoomRequest>(payload)
+            .map_err(|e| e.to_string())?
+            .validate()
+    }
+
     #[test]
     fn reads_codes_and_sizes() {
+        assert_eq!(checked(json!({})), Ok(CreateRoom::default()));
         assert_eq!(
-            CreateRoom::from_json(&Value::Null),
+            checked(json!({ "roomCode": null, "maxPeers": null })),
             Ok(CreateRoom::default())
         );
-        assert_eq!(CreateRoom::from_json(&json!({})), Ok(CreateRoom::default()));
-        let r = CreateRoom::from_json(&json!({ "roomCode": "ABC123", "maxPeers": 4 })).unwrap();
+        let r = checked(json!({ "roomCode": "ABC123", "maxPeers": 4, "x": 1 })).unwrap();
         assert_eq!((r.code.unwrap().as_str(), r.max_peers), ("ABC123", Some(4)));
+        assert_eq!(
+            checked(json!({ "maxPeers": 2.0 })).unwrap().max_peers,
+            Some(2)
+        );
+        assert_eq!(
+            checked(json!({ "maxPeers": 1e12 })).unwrap().max_peers,
+            Some(u32::MAX)
+        );
         for bad in [
-            json!([]),
             json!({ "roomCode": "a b" }),
+            json!({ "roomCode": "" }),
             json!({ "roomCode": 5 }),
             json!({ "maxPeers": 0 }),
+            json!({ "maxPeers": -3 }),
             json!({ "maxPeers": 2.5 }),
             json!({ "maxPeers": "3" }),
         ] {
-            assert!(CreateRoom::from_json(&bad).is_err(), "{bad}");
+            assert!(checked(bad.clone()).is_err(), "{bad}");
         }
     }
 }

@@ -1,0 +1,28 @@
+//! Room-wide events (`peer:joined`, `peer:left`, `media:state_changed`): to the
+//! room's other members, through the adapter, so they reach members on any node.
+
+use serde::Serialize;
+use socketioxide::extract::SocketRef;
+use socketioxide::{BroadcastError, SocketError};
+
+/// Emits `event` to every member of `room_id` but `socket` itself. Members
+/// that are closing are skipped quietly (they leave the room next); any other
+/// failure is a lost message and worth a warning.
+pub async fn to_others<T: Serialize + ?Sized>(
+    socket: &SocketRef,
+    room_id: &str,
+    event: &str,
+    payload: &T,
+) {
+    // `socket.to` excludes the socket and, unlike `SocketIo`, still works
+    // while the server shuts down.
+    match socket.to(room_id.to_owned()).emit(event, payload).await {
+        Ok(()) => {}
+        Err(BroadcastError::Socket(errors))
+            if errors.iter().all(|e| matches!(e, SocketError::Closed)) =>
+        {
+            tracing::debug!(event, closed = errors.len(), "peers already closing");
+        }
+        Err(e) => tracing::warn!(event, error = %e, "broadcast failed"),
+    }
+}

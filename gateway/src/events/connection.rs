@@ -1,0 +1,97 @@
+//! A socket's admission: who it is, decided before the CONNECT packet goes out
+//! (PROTOCOL.md §2), and the session and inbox it gets.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use socketioxide::extract::{SocketRef, State, TryData};
+use tokio_util::task::TaskTracker;
+
+use super::error::EventError;
+use super::inbox::{Dispatcher, InFlight, Inbox};
+use super::session::Session;
+use crate::auth::{self, Identity};
+use crate::protocol::event;
+use crate::state::AppState;
+
+/// The handshake refusal as the client sees it: the reason stays in the logs.
+#[derive(Debug, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
+
+/// Tasks of connected sockets and the events they hold, so that shutdown can
+/// let queued relays go out before closing sockets, then wait for the tasks.
+#[derive(Clone, Default)]
+pub struct Sessions {
+    pub tasks: TaskTracker,
+    /// Events queued or being handled, across all sockets.
+    pub in_flight: Arc<InFlight>,
+}
+
+impl Sessions {
+    /// Resolves once no event is queued or being handled.
+    pub async fn idle(&self) {
+        self.in_flight.idle().await;
+    }
+}
+
+/// Connect middleware: decides who the socket is, or refuses it with
+/// `connect_error` "Unauthorized" (PROTOCOL.md §2). An admitted socket gets its
+/// handlers and session here, because socketioxide awaits middlewares *before*
+/// sending the CONNECT packet, whereas the connect handler runs as a spawned
+/// task that a client emitting straight from its `connect` callback can outrun.
+pub async fn admit(
+    s: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(state): State<Arc<AppState>>,
+    State(sessions): State<Sessions>,
+) -> Result<(), Unauthorized> {
+    let parts = s.req_parts();
+    let result = match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query())
+    {
+        Ok(credential) => state.auth.authenticate(credential).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(identity) => {
+            start_session(s, identity, state, &sessions);
+            Ok(())
+        }
+        Err(e) => {
+            state.metrics.auth_failures.inc();
+            tracing::debug!(socket = %s.id, reason = %e, "handshake refused");
+            if state.auth_failure_as_event {
+                Ok(())
+            } else {
+                Err(Unauthorized)
+            }
+        }
+    }
+}
+
+/// Connect handler. Admitted sockets are already served (see [`admit`]); only a
+/// socket let in by `AUTH_FAILURE=event` reaches here without a session: it is
+/// told why, then disconnected.
+pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
+    if s.extensions.get::<Inbox>().is_none() {
+        EventError::Unauthorized.send(&s, event::CONNECTION, &state.errors, None);
+        let _ = s.disconnect();
+    }
+}
+
+fn start_session(s: SocketRef, identity: Identity, state: Arc<AppState>, sessions: &Sessions) {
+    state.metrics.sockets.inc();
+    let session = Session {
+        socket: s.clone(),
+        state,
+        identity,
+        room: None,
+    };
+    let inbox = Inbox::new(session, sessions.tasks.clone(), sessions.in_flight.clone());
+    s.extensions.insert(inbox.clone());
+    s.on_fallback(Dispatcher);
+    s.on_disconnect(move || {
+        inbox.close();
+        async {}
+    });
+}
