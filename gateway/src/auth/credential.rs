@@ -5,7 +5,7 @@
 use http::HeaderMap;
 use serde_json::Value;
 
-use super::AuthError;
+use super::error::AuthError;
 
 /// A credential as presented, not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

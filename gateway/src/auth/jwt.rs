@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Map, Value};
 
-use super::Identity;
+use super::identity::Identity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {

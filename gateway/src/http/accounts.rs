@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::HttpState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Caller, ClientAddr};
+use super::state::HttpState;
 use crate::accounts::User;
 use crate::auth::{Credential, Identity, credential};
 

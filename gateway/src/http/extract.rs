@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::HttpState;
 use super::error::ApiError;
+use super::state::HttpState;
 use crate::auth::{self, Identity};
 
 /// A JSON object body read as a `T`, the route's request type (which is also

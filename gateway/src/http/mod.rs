@@ -10,8 +10,7 @@ pub mod ops;
 pub mod origin;
 pub mod request_head;
 pub mod rooms;
-
-use std::sync::Arc;
+pub mod state;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -19,17 +18,10 @@ use axum::{Json, Router};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::state::AppState;
-pub use ops::Readiness;
+pub use state::{HttpState, Readiness};
 
 /// REST bodies are small JSON objects.
 const MAX_BODY_BYTES: usize = 16 * 1024;
-
-#[derive(Clone)]
-pub struct HttpState {
-    pub app: Arc<AppState>,
-    pub ready: Readiness,
-}
 
 /// Every REST route, with `/openapi.json` describing exactly the routes
 /// registered here; anything else is a JSON 404.

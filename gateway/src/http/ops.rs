@@ -1,7 +1,6 @@
 //! `/healthz`, `/readyz`, `/metrics`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
@@ -13,11 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::HttpState;
-
-/// Ready until shutdown begins, so a load balancer stops sending new clients.
-#[derive(Clone, Default)]
-pub struct Readiness(pub Arc<AtomicBool>);
+use super::state::HttpState;
 
 pub fn routes() -> OpenApiRouter<HttpState> {
     OpenApiRouter::new()

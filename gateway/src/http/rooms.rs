@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::HttpState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Caller};
+use super::state::HttpState;
 use crate::ice::IceServer;
 use crate::rooms::{CreateRoomRequest, Member, RoomCode, RoomInfo};
 

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{
-    Joined, Member, RoomCode, RoomError, RoomInfo, RoomPolicy, RoomRegistry, RoomSnapshot,
+use super::code::RoomCode;
+use super::registry::{
+    Joined, Member, RoomError, RoomInfo, RoomPolicy, RoomRegistry, RoomSnapshot,
 };
 
 struct Room {

@@ -5,7 +5,8 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{RoomCode, RoomError, RoomInfo, RoomRegistry, code};
+use super::code::{self, RoomCode};
+use super::registry::{RoomError, RoomInfo, RoomRegistry};
 
 /// `{ roomCode?, maxPeers? }`; unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, ToSchema)]

@@ -1,0 +1,11 @@
+//! Who is behind a socket or a REST call.
+
+use serde::Serialize;
+
+/// `userInfo` on the wire: `{ userId, username }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub user_id: String,
+    pub username: String,
+}

@@ -1,0 +1,16 @@
+//! What the REST handlers share: the gateway's state and its readiness.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::state::AppState;
+
+/// Ready until shutdown begins, so a load balancer stops sending new clients.
+#[derive(Clone, Default)]
+pub struct Readiness(pub Arc<AtomicBool>);
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: Arc<AppState>,
+    pub ready: Readiness,
+}

@@ -1,0 +1,90 @@
+//! The interface every room store implements, and the data it speaks in:
+//! [`RoomInfo`], [`Member`], [`Joined`], [`RoomSnapshot`], [`RoomError`], and
+//! the rules ([`RoomPolicy`]) every store applies.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::code::RoomCode;
+use crate::auth::Identity;
+
+/// A room as the wire names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomInfo {
+    pub room_id: String,
+    pub room_code: String,
+    #[serde(skip)]
+    pub max_peers: u32,
+}
+
+/// A socket in a room, with the user behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub id: String,
+    pub user_info: Identity,
+}
+
+/// What a successful join returns: the room and the members already there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub room: RoomInfo,
+    /// The other members, in join order.
+    pub peers: Vec<Member>,
+    /// The socket was already a member (a rejoin): nobody else is told.
+    pub rejoined: bool,
+}
+
+/// A room's state for `GET /rooms/{code}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSnapshot {
+    pub room: RoomInfo,
+    pub peers: Vec<Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    #[error("room not found")]
+    NotFound,
+    #[error("room already exists")]
+    Exists,
+    #[error("room is full")]
+    Full,
+    #[error("room store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The rules every registry applies.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomPolicy {
+    /// How long a room survives once empty.
+    pub ttl: Duration,
+    /// `join` creates a missing room instead of failing.
+    pub auto_create: bool,
+    /// Default and cap of a room's `maxPeers`.
+    pub max_room_size: u32,
+}
+
+#[async_trait]
+pub trait RoomRegistry: Send + Sync + 'static {
+    /// Creates an empty room; `max_peers` is capped by the policy.
+    async fn create(&self, code: RoomCode, max_peers: Option<u32>) -> Result<RoomInfo, RoomError>;
+    /// Adds `member` to the room of `code`.
+    async fn join(&self, code: &RoomCode, member: Member) -> Result<Joined, RoomError>;
+    /// Removes `peer_id` from `room_id`; true when it was a member.
+    async fn leave(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError>;
+    /// Whether `peer_id` is currently in `room_id` (the relay check).
+    async fn is_member(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError>;
+    /// The same answer without waiting, when the store can give it (the
+    /// in-memory one can; a networked one answers `None`).
+    fn is_member_now(&self, _room_id: &str, _peer_id: &str) -> Option<bool> {
+        None
+    }
+    /// The room of `code` and its members, when it exists.
+    async fn snapshot(&self, code: &RoomCode) -> Result<Option<RoomSnapshot>, RoomError>;
+    /// Number of live rooms.
+    async fn count(&self) -> Result<usize, RoomError>;
+}
