@@ -48,20 +48,41 @@ impl ClientConfig {
 
 /// A stream of values from the client (also usable with [`Subscription::recv`]).
 pub struct Subscription<T> {
-    rx: mpsc::UnboundedReceiver<T>,
+    rx: Rx<T>,
+}
+
+enum Rx<T> {
+    /// Peer messages: delivery waits while the queue is full.
+    Bounded(mpsc::Receiver<T>),
+    /// Events: few, and the peer actor never waits on a reader.
+    Unbounded(mpsc::UnboundedReceiver<T>),
 }
 
 impl<T> Subscription<T> {
     /// The next value; `None` once the client is closed.
     pub async fn recv(&mut self) -> Option<T> {
-        self.rx.recv().await
+        match &mut self.rx {
+            Rx::Bounded(rx) => rx.recv().await,
+            Rx::Unbounded(rx) => rx.recv().await,
+        }
+    }
+
+    /// The next value if one is waiting.
+    pub fn try_recv(&mut self) -> Option<T> {
+        match &mut self.rx {
+            Rx::Bounded(rx) => rx.try_recv().ok(),
+            Rx::Unbounded(rx) => rx.try_recv().ok(),
+        }
     }
 }
 
 impl<T> Stream for Subscription<T> {
     type Item = T;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_recv(cx)
+        match &mut self.rx {
+            Rx::Bounded(rx) => rx.poll_recv(cx),
+            Rx::Unbounded(rx) => rx.poll_recv(cx),
+        }
     }
 }
 
@@ -131,6 +152,7 @@ impl Client {
     /// already open.
     pub async fn data_channel_opened(&self) -> Result<Subscription<PeerId>, ClientError> {
         let mut events = self.peers.events().await?;
+        // Unbounded like the events it filters.
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -141,13 +163,17 @@ impl Client {
                 }
             }
         });
-        Ok(Subscription { rx })
+        Ok(Subscription {
+            rx: Rx::Unbounded(rx),
+        })
     }
 
-    /// Messages from peers, `{ from, data }`, each as the peer sent it.
+    /// Messages from peers, `{ from, data, kind }`, each as the peer sent it.
+    /// Read it or drop it: once its queue is full, an unread subscription
+    /// holds back every peer's messages (and, through SCTP, the senders).
     pub async fn peer_messages(&self) -> Result<Subscription<PeerMessage>, ClientError> {
         Ok(Subscription {
-            rx: self.peers.messages().await?,
+            rx: Rx::Bounded(self.peers.messages().await?),
         })
     }
 
@@ -155,7 +181,7 @@ impl Client {
     /// from the gateway.
     pub async fn events(&self) -> Result<Subscription<PeerEvent>, ClientError> {
         Ok(Subscription {
-            rx: self.peers.events().await?,
+            rx: Rx::Unbounded(self.peers.events().await?),
         })
     }
 
@@ -169,17 +195,43 @@ impl Client {
         Ok(self.peers.send(peer, data.into()).await?)
     }
 
+    /// Sends `text` to one peer as one text message (whole, at most
+    /// [`framing::MAX_TEXT`](crate::peer_manager::framing::MAX_TEXT) bytes).
+    pub async fn send_text_to_peer(&self, peer: &str, text: &str) -> Result<(), ClientError> {
+        Ok(self.peers.send_text(peer, text.to_owned()).await?)
+    }
+
     /// Sends `data` to every peer whose channel is open; returns how many.
     pub async fn broadcast(&self, data: impl Into<Bytes>) -> Result<usize, ClientError> {
         let data = data.into();
+        self.to_every_open_peer(|pm, p| {
+            let data = data.clone();
+            async move { pm.send(&p, data).await }
+        })
+        .await
+    }
+
+    /// Sends `text` as a text message to every open peer; returns how many.
+    pub async fn broadcast_text(&self, text: &str) -> Result<usize, ClientError> {
+        self.to_every_open_peer(|pm, p| {
+            let text = text.to_owned();
+            async move { pm.send_text(&p, text).await }
+        })
+        .await
+    }
+
+    async fn to_every_open_peer<F, Fut>(&self, send: F) -> Result<usize, ClientError>
+    where
+        F: Fn(PeerManager, PeerId) -> Fut,
+        Fut: std::future::Future<Output = Result<(), PeerError>>,
+    {
         let peers = self.peers.open_peers().await?;
-        let sends = peers.iter().map(|p| self.peers.send(p, data.clone()));
-        let results = futures_util::future::join_all(sends).await;
+        let sends = peers.into_iter().map(|p| send(self.peers.clone(), p));
         let mut sent = 0;
-        for r in results {
+        for r in futures_util::future::join_all(sends).await {
             match r {
                 Ok(()) => sent += 1,
-                Err(e) => tracing::debug!(error = %e, "broadcast to one peer failed"),
+                Err(e) => tracing::debug!(error = %e, "a send to one peer failed"),
             }
         }
         Ok(sent)

@@ -17,21 +17,43 @@
 
 mod actor;
 pub mod framing;
+mod negotiation;
 mod peer;
 mod runtime;
+mod subscribers;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::signaling::{OutgoingSignal, PeerId, SignalingEvent};
+use crate::signaling::{IceServer, OutgoingSignal, PeerId, SignalingEvent};
 
 /// A message received from a peer over its data channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerMessage {
     pub from: PeerId,
+    /// The bytes; UTF-8 when `kind` is [`MessageKind::Text`].
     pub data: Bytes,
+    pub kind: MessageKind,
+}
+
+/// Whether a message went as text or binary (`docs/DATA-CHANNELS.md` §3:
+/// text messages go whole, binary ones are framed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Binary,
+    Text,
+}
+
+impl PeerMessage {
+    /// The text of a text message.
+    pub fn text(&self) -> Option<&str> {
+        match self.kind {
+            MessageKind::Text => std::str::from_utf8(&self.data).ok(),
+            MessageKind::Binary => None,
+        }
+    }
 }
 
 /// What happens to peers, as subscribers see it.
@@ -93,25 +115,40 @@ impl Default for PeerConfig {
 pub enum PeerError {
     #[error("no open data channel with peer {0}")]
     NotConnected(PeerId),
-    #[error("message of {size} bytes is too large for peer {peer}'s channel (no chunking)")]
-    TooLarge { peer: PeerId, size: usize },
+    #[error("message of {size} bytes is over the {limit}-byte limit of peer {peer}'s channel")]
+    TooLarge {
+        peer: PeerId,
+        size: usize,
+        limit: usize,
+    },
     #[error("data channel: {0}")]
     Channel(String),
     #[error("the peer manager has stopped")]
     Stopped,
 }
 
+/// One message for a peer's writer task.
+pub(crate) enum Outgoing {
+    Binary(Bytes),
+    Text(String),
+}
+
 pub(crate) struct WriteRequest {
-    pub data: Bytes,
+    pub data: Outgoing,
     pub done: oneshot::Sender<Result<(), PeerError>>,
 }
 
+/// Gateway events waiting for the actor. The signaling reader waits when it
+/// is full, which holds back the socket rather than growing memory.
+pub const SIGNALING_QUEUE: usize = 1024;
+
 pub(crate) enum Command {
-    SubscribeMessages(oneshot::Sender<mpsc::UnboundedReceiver<PeerMessage>>),
+    SubscribeMessages(oneshot::Sender<mpsc::Receiver<PeerMessage>>),
     SubscribeEvents(oneshot::Sender<mpsc::UnboundedReceiver<PeerEvent>>),
     Writer(PeerId, oneshot::Sender<Option<mpsc::Sender<WriteRequest>>>),
     OpenPeers(oneshot::Sender<Vec<PeerId>>),
     LocalId(oneshot::Sender<Option<PeerId>>),
+    IceServers(PeerId, oneshot::Sender<Option<Vec<IceServer>>>),
     Signal(SignalingEvent),
     Close(oneshot::Sender<()>),
 }
@@ -124,14 +161,18 @@ pub struct PeerManager {
 
 impl PeerManager {
     /// Starts the actor. It reads the gateway's events from `signaling_in`
-    /// and writes offers, answers and candidates to `signaling_out`.
+    /// (see [`SIGNALING_QUEUE`] for a size) and writes offers, answers and
+    /// candidates to `signaling_out`.
     pub fn spawn(
         config: PeerConfig,
-        signaling_in: mpsc::UnboundedReceiver<SignalingEvent>,
+        signaling_in: mpsc::Receiver<SignalingEvent>,
         signaling_out: mpsc::UnboundedSender<OutgoingSignal>,
     ) -> PeerManager {
+        // Unbounded: every caller but `inject` waits for the answer to its
+        // command, so the queue holds at most one command per waiting task.
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        tokio::spawn(actor::Actor::new(config, signaling_out).run(signaling_in, commands_rx));
+        let (actor, reports) = actor::Actor::new(config, signaling_out);
+        tokio::spawn(actor.run(reports, signaling_in, commands_rx));
         PeerManager { commands }
     }
 
@@ -147,8 +188,10 @@ impl PeerManager {
     }
 
     /// Every message from every peer, from now on (messages that arrived
-    /// while nobody subscribed are delivered to the first subscriber).
-    pub async fn messages(&self) -> Result<mpsc::UnboundedReceiver<PeerMessage>, PeerError> {
+    /// while nobody subscribed are delivered to the first subscriber). Read
+    /// it or drop it: a subscription left unread holds back every peer's
+    /// messages once its queue is full.
+    pub async fn messages(&self) -> Result<mpsc::Receiver<PeerMessage>, PeerError> {
         self.ask(Command::SubscribeMessages).await
     }
 
@@ -168,6 +211,13 @@ impl PeerManager {
         self.ask(Command::LocalId).await
     }
 
+    /// The ICE servers the connection with `peer` was configured with, read
+    /// back from its `RTCPeerConnection`; `None` without a connection.
+    pub async fn ice_servers_of(&self, peer: &str) -> Result<Option<Vec<IceServer>>, PeerError> {
+        self.ask(|tx| Command::IceServers(peer.to_owned(), tx))
+            .await
+    }
+
     /// Injects a signaling event as if it came from the gateway.
     pub fn inject(&self, event: SignalingEvent) -> Result<(), PeerError> {
         self.commands
@@ -175,10 +225,21 @@ impl PeerManager {
             .map_err(|_| PeerError::Stopped)
     }
 
-    /// Sends one message to a peer; large messages are chunked. Resolves once
-    /// the message is queued on the data channel. A peer whose connection is
-    /// still being set up is waited for (at most the connect timeout).
+    /// Sends one binary message to a peer; large messages are chunked.
+    /// Resolves once the message is queued on the data channel. A peer whose
+    /// connection is still being set up is waited for (at most the connect
+    /// timeout).
     pub async fn send(&self, peer: &str, data: Bytes) -> Result<(), PeerError> {
+        self.write(peer, Outgoing::Binary(data)).await
+    }
+
+    /// Sends one text message to a peer, whole (at most
+    /// [`framing::MAX_TEXT`] bytes of UTF-8).
+    pub async fn send_text(&self, peer: &str, text: String) -> Result<(), PeerError> {
+        self.write(peer, Outgoing::Text(text)).await
+    }
+
+    async fn write(&self, peer: &str, data: Outgoing) -> Result<(), PeerError> {
         let writer = self
             .ask(|tx| Command::Writer(peer.to_owned(), tx))
             .await?

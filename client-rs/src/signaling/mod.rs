@@ -84,8 +84,10 @@ impl Default for SignalingOptions {
 }
 
 /// The stream of events from the gateway. It ends when the connection is gone
-/// (after a final [`SignalingEvent::Disconnected`]).
-pub type SignalingEvents = mpsc::UnboundedReceiver<SignalingEvent>;
+/// (after a final [`SignalingEvent::Disconnected`]). Bounded
+/// ([`crate::peer_manager::SIGNALING_QUEUE`]): the socket's reader waits while
+/// it is full.
+pub type SignalingEvents = mpsc::Receiver<SignalingEvent>;
 
 /// A connected signaling client. Cheap to clone; every clone drives the same
 /// socket.
@@ -105,13 +107,15 @@ impl SignalingClient {
         credential: &Credential,
         options: SignalingOptions,
     ) -> Result<(SignalingClient, SignalingEvents), SignalingError> {
-        let (events_tx, events_rx) = mpsc::unbounded_channel::<SignalingEvent>();
-        let (conn_tx, mut conn_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+        let (events_tx, events_rx) =
+            mpsc::channel::<SignalingEvent>(crate::peer_manager::SIGNALING_QUEUE);
+        // At most one outcome matters; later ones are dropped.
+        let (conn_tx, mut conn_rx) = mpsc::channel::<Result<(), String>>(1);
 
         let on_connect = {
             let conn_tx = conn_tx.clone();
             move |_: Payload, _: SioClient| {
-                let _ = conn_tx.send(Ok(()));
+                let _ = conn_tx.try_send(Ok(()));
                 async {}.boxed()
             }
         };
@@ -119,39 +123,53 @@ impl SignalingClient {
             let events_tx = events_tx.clone();
             let conn_tx = conn_tx.clone();
             move |payload: Payload, _: SioClient| {
+                let events_tx = events_tx.clone();
+                let mut errors = Vec::new();
                 for value in payload_values(payload) {
                     match value {
-                        Value::String(s) if s.starts_with(CONNECT_ERROR_PREFIX) => {
-                            let _ = conn_tx.send(Err(connect_error_message(&s)));
-                        }
-                        Value::String(s) => {
+                        Value::String(s) => match refusal(&s) {
+                            Some(message) => {
+                                let _ = conn_tx.try_send(Err(message));
+                            }
                             // A transport error reported by the library.
-                            tracing::debug!(error = %s, "socket.io transport error");
-                        }
-                        other => {
-                            let _ = events_tx.send(SignalingEvent::parse("error", other));
-                        }
+                            None => tracing::debug!(error = %s, "socket.io transport error"),
+                        },
+                        other => errors.push(SignalingEvent::parse("error", other)),
                     }
                 }
-                async {}.boxed()
+                async move {
+                    for e in errors {
+                        let _ = events_tx.send(e).await;
+                    }
+                }
+                .boxed()
             }
         };
         let on_close = {
             let events_tx = events_tx.clone();
             move |_: Payload, _: SioClient| {
-                let _ = events_tx.send(SignalingEvent::Disconnected {
-                    reason: "server disconnect".into(),
-                });
-                async {}.boxed()
+                let events_tx = events_tx.clone();
+                async move {
+                    let _ = events_tx
+                        .send(SignalingEvent::Disconnected {
+                            reason: "server disconnect".into(),
+                        })
+                        .await;
+                }
+                .boxed()
             }
         };
         let on_any = {
             let events_tx = events_tx.clone();
             move |event: Event, payload: Payload, _: SioClient| {
+                let events_tx = events_tx.clone();
                 let name = event.as_str().to_owned();
                 let value = payload_values(payload).into_iter().next();
-                let _ = events_tx.send(SignalingEvent::parse(&name, value.unwrap_or(Value::Null)));
-                async {}.boxed()
+                let event = SignalingEvent::parse(&name, value.unwrap_or(Value::Null));
+                async move {
+                    let _ = events_tx.send(event).await;
+                }
+                .boxed()
             }
         };
 
@@ -323,10 +341,16 @@ fn payload_values(payload: Payload) -> Vec<Value> {
     }
 }
 
-/// `Received an ConnectError frame: {"message":"Unauthorized"}` → `Unauthorized`.
-fn connect_error_message(raw: &str) -> String {
-    let data = raw.trim_start_matches(CONNECT_ERROR_PREFIX);
-    match serde_json::from_str::<Value>(data) {
+/// The one place that knows how rust_socketio reports a refused handshake:
+/// it has no structural signal for a CONNECT_ERROR packet, only this text on
+/// the error callback (`Received an ConnectError frame: ` + the packet's
+/// data, in `asynchronous/client/client.rs` of rust_socketio 0.6). Returns the
+/// gateway's message (`{"message":"Unauthorized"}` → `Unauthorized`), or
+/// `None` for any other error text. The tests below pin the upstream text, and
+/// `churn::signaling_errors_are_typed` checks it against the real library.
+fn refusal(error_text: &str) -> Option<String> {
+    let data = error_text.strip_prefix(CONNECT_ERROR_PREFIX)?;
+    Some(match serde_json::from_str::<Value>(data) {
         Ok(Value::Object(o)) => o
             .get("message")
             .and_then(Value::as_str)
@@ -334,7 +358,7 @@ fn connect_error_message(raw: &str) -> String {
             .to_owned(),
         Ok(Value::String(s)) => s,
         _ => data.to_owned(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -342,14 +366,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn connect_error_message_is_extracted() {
+    fn a_refusal_is_recognised_by_rust_socketios_text() {
+        // The exact strings rust_socketio 0.6 passes to the error callback.
         assert_eq!(
-            connect_error_message(r#"Received an ConnectError frame: {"message":"Unauthorized"}"#),
-            "Unauthorized"
+            refusal(r#"Received an ConnectError frame: {"message":"Unauthorized"}"#).as_deref(),
+            Some("Unauthorized")
         );
         assert_eq!(
-            connect_error_message("Received an ConnectError frame: \"No error message provided\""),
-            "No error message provided"
+            refusal("Received an ConnectError frame: \"No error message provided\"").as_deref(),
+            Some("No error message provided")
         );
+        assert_eq!(refusal("EngineIO Error: connection reset"), None);
     }
 }

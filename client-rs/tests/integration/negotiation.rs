@@ -24,13 +24,13 @@ enum Mode {
 struct Node {
     id: String,
     pm: PeerManager,
-    input: mpsc::UnboundedSender<SignalingEvent>,
+    input: mpsc::Sender<SignalingEvent>,
     output: Option<mpsc::UnboundedReceiver<OutgoingSignal>>,
 }
 
 fn node(id: &str) -> Node {
     init_logs();
-    let (input, input_rx) = mpsc::unbounded_channel();
+    let (input, input_rx) = mpsc::channel(webrtc_signaling_client::peer_manager::SIGNALING_QUEUE);
     let (out_tx, output) = mpsc::unbounded_channel();
     let config = PeerConfig {
         newcomer_offer_after: None,
@@ -38,7 +38,7 @@ fn node(id: &str) -> Node {
     };
     let pm = PeerManager::spawn(config, input_rx, out_tx);
     input
-        .send(SignalingEvent::RoomJoined(RoomJoined {
+        .try_send(SignalingEvent::RoomJoined(RoomJoined {
             room_id: "room_test".into(),
             room_code: "TEST".into(),
             peer_id: id.into(),
@@ -63,7 +63,7 @@ fn pump(from: &mut Node, to: &Node, mode: Mode) {
         let mut held_offer: Option<OutgoingSignal> = None;
         let mut crossed = false;
         while let Some(signal) = output.recv().await {
-            let relay = |s: &OutgoingSignal| input.send(s.relayed_from(&from_id)).is_ok();
+            let relay = |s: &OutgoingSignal| input.try_send(s.relayed_from(&from_id)).is_ok();
             match (&mode, &signal) {
                 (Mode::Duplicate, _) => {
                     let _ = relay(&signal);
@@ -147,7 +147,7 @@ async fn candidates_arriving_before_the_offer_are_kept() {
     let (mut a, mut b) = (node("peer-a"), node("peer-b"));
     pump(&mut a, &b, Mode::IceBeforeOffer);
     pump(&mut b, &a, Mode::Normal);
-    a.input.send(joined("peer-b")).expect("input");
+    a.input.try_send(joined("peer-b")).expect("input");
     connected(&a, &b).await;
     close([a, b]).await;
 }
@@ -157,7 +157,7 @@ async fn duplicated_signaling_is_ignored() {
     let (mut a, mut b) = (node("peer-a"), node("peer-b"));
     pump(&mut a, &b, Mode::Duplicate);
     pump(&mut b, &a, Mode::Duplicate);
-    a.input.send(joined("peer-b")).expect("input");
+    a.input.try_send(joined("peer-b")).expect("input");
     connected(&a, &b).await;
     close([a, b]).await;
 }
@@ -169,8 +169,8 @@ async fn simultaneous_offers_resolve() {
     pump(&mut a, &b, Mode::Crossing(barrier.clone()));
     pump(&mut b, &a, Mode::Crossing(barrier));
     // Both believe the other is the newcomer: both offer.
-    a.input.send(joined("peer-b")).expect("input");
-    b.input.send(joined("peer-a")).expect("input");
+    a.input.try_send(joined("peer-b")).expect("input");
+    b.input.try_send(joined("peer-a")).expect("input");
     connected(&a, &b).await;
     close([a, b]).await;
 }
@@ -180,7 +180,7 @@ async fn a_closed_peer_is_cleaned_up() {
     let (mut a, mut b) = (node("peer-a"), node("peer-b"));
     pump(&mut a, &b, Mode::Normal);
     pump(&mut b, &a, Mode::Normal);
-    a.input.send(joined("peer-b")).expect("input");
+    a.input.try_send(joined("peer-b")).expect("input");
     connected(&a, &b).await;
     let mut events = a.pm.events().await.expect("events");
     // b goes away without any signaling: a notices from the connection.
