@@ -554,19 +554,8 @@ impl Negotiator {
             .await?;
         self.attach(peer, generation, channel, true);
         let offer = pc.create_offer(None).await?;
-        let (sdp, local) = set_local(&*pc, offer).await?;
-        if let Some(conn) = self.conn_at(peer, generation) {
-            conn.signaling = Signaling::Offering;
-            conn.local = local;
-        }
-        tracing::debug!(me = ?self.local_id, peer = %peer, generation, "offer sent");
-        let _ = self.out.send(OutgoingSignal::Offer {
-            to: peer.to_owned(),
-            description: SessionDescription {
-                kind: "offer".into(),
-                sdp,
-            },
-        });
+        let applied = set_local(&*pc, offer).await?;
+        self.send_description(peer, Signaling::Offering, applied);
         Ok(())
     }
 
@@ -607,21 +596,37 @@ impl Negotiator {
         pc.set_remote_description(RTCSessionDescription::offer(description.sdp)?)
             .await?;
         let answer = pc.create_answer(None).await?;
-        let (sdp, local) = set_local(&*pc, answer).await?;
-        if let Some(conn) = self.peers.get_mut(from).and_then(|p| p.conn.as_mut()) {
-            conn.signaling = Signaling::Stable;
-            conn.local = local;
-        }
-        tracing::debug!(me = ?self.local_id, peer = %from, fresh, "answer sent");
-        let _ = self.out.send(OutgoingSignal::Answer {
-            to: from.to_owned(),
-            description: SessionDescription {
-                kind: "answer".into(),
-                sdp,
-            },
-        });
+        let applied = set_local(&*pc, answer).await?;
+        tracing::debug!(peer = %from, fresh, "answering");
+        self.send_description(from, Signaling::Stable, applied);
         self.apply_pending(from).await;
         Ok(())
+    }
+
+    /// Records the local description just applied to `peer`'s connection
+    /// (an offer when `signaling` is `Offering`, else an answer) and sends it.
+    fn send_description(
+        &mut self,
+        peer: &str,
+        signaling: Signaling,
+        (sdp, local): (String, Local),
+    ) {
+        let offering = matches!(signaling, Signaling::Offering);
+        if let Some(conn) = self.peers.get_mut(peer).and_then(|p| p.conn.as_mut()) {
+            conn.signaling = signaling;
+            conn.local = local;
+        }
+        let (to, kind) = (peer.to_owned(), if offering { "offer" } else { "answer" });
+        tracing::debug!(me = ?self.local_id, peer = %peer, kind, "description sent");
+        let description = SessionDescription {
+            kind: kind.into(),
+            sdp,
+        };
+        let _ = self.out.send(if offering {
+            OutgoingSignal::Offer { to, description }
+        } else {
+            OutgoingSignal::Answer { to, description }
+        });
     }
 
     /// The remote description is set: add the candidates that waited for it.

@@ -48,28 +48,15 @@ pub async fn gateway() -> TestGateway {
     }
 }
 
+/// A JWT for user `sub` (also its username), signed as the gateway's own
+/// `POST /token` signs them.
 pub fn jwt(sub: &str) -> String {
-    #[derive(serde::Serialize)]
-    struct Claims<'a> {
-        sub: &'a str,
-        username: &'a str,
-        exp: u64,
-    }
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 3600;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &Claims {
-            sub,
-            username: sub,
-            exp,
-        },
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("jwt")
+    gateway::auth::jwt::TokenIssuer::new(SECRET.as_bytes(), Duration::from_secs(3600))
+        .issue(&gateway::auth::Identity {
+            user_id: sub.into(),
+            username: sub.into(),
+        })
+        .expect("jwt")
 }
 
 pub fn peer_config() -> PeerConfig {

@@ -142,37 +142,40 @@ async fn close(nodes: [Node; 2]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn candidates_arriving_before_the_offer_are_kept() {
+/// Wires a and b under the given modes, tells a (and with `both_offer`, b
+/// too) that the other joined, and checks they connect both ways.
+async fn pair_connects(a_to_b: Mode, b_to_a: Mode, both_offer: bool) {
     let (mut a, mut b) = (node("peer-a"), node("peer-b"));
-    pump(&mut a, &b, Mode::IceBeforeOffer);
-    pump(&mut b, &a, Mode::Normal);
+    pump(&mut a, &b, a_to_b);
+    pump(&mut b, &a, b_to_a);
     a.input.try_send(joined("peer-b")).expect("input");
+    if both_offer {
+        b.input.try_send(joined("peer-a")).expect("input");
+    }
     connected(&a, &b).await;
     close([a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_arriving_before_the_offer_are_kept() {
+    pair_connects(Mode::IceBeforeOffer, Mode::Normal, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_signaling_is_ignored() {
-    let (mut a, mut b) = (node("peer-a"), node("peer-b"));
-    pump(&mut a, &b, Mode::Duplicate);
-    pump(&mut b, &a, Mode::Duplicate);
-    a.input.try_send(joined("peer-b")).expect("input");
-    connected(&a, &b).await;
-    close([a, b]).await;
+    pair_connects(Mode::Duplicate, Mode::Duplicate, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_offers_resolve() {
-    let (mut a, mut b) = (node("peer-a"), node("peer-b"));
-    let barrier = Arc::new(Barrier::new(2));
-    pump(&mut a, &b, Mode::Crossing(barrier.clone()));
-    pump(&mut b, &a, Mode::Crossing(barrier));
     // Both believe the other is the newcomer: both offer.
-    a.input.try_send(joined("peer-b")).expect("input");
-    b.input.try_send(joined("peer-a")).expect("input");
-    connected(&a, &b).await;
-    close([a, b]).await;
+    let barrier = Arc::new(Barrier::new(2));
+    pair_connects(
+        Mode::Crossing(barrier.clone()),
+        Mode::Crossing(barrier),
+        true,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
