@@ -3,7 +3,6 @@
 //! `data_channel_opened`, `peer_messages`, `send_to_peer`, `client_id`).
 
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -91,7 +90,6 @@ pub struct Client {
     signaling: SignalingClient,
     peers: PeerManager,
     forwarder: JoinHandle<()>,
-    client_id: OnceLock<PeerId>,
 }
 
 impl Client {
@@ -120,7 +118,6 @@ impl Client {
             signaling,
             peers,
             forwarder,
-            client_id: OnceLock::new(),
         })
     }
 
@@ -133,9 +130,7 @@ impl Client {
     /// us, and their data channels open as [`Client::data_channel_opened`]
     /// reports.
     pub async fn join_room(&self, room_code: &str) -> Result<RoomJoined, ClientError> {
-        let joined = self.signaling.join_room(room_code).await?;
-        let _ = self.client_id.set(joined.peer_id.clone());
-        Ok(joined)
+        Ok(self.signaling.join_room(room_code).await?)
     }
 
     /// Leaves the current room; every peer connection is closed.
@@ -143,9 +138,11 @@ impl Client {
         Ok(self.signaling.leave_room().await?)
     }
 
-    /// Our peer id (the socket id), known once a room was joined.
-    pub fn client_id(&self) -> Option<PeerId> {
-        self.client_id.get().cloned()
+    /// Our peer id: the socket id from the gateway's CONNECT packet, known
+    /// from the start (before any join). It changes when the client
+    /// reconnects after a dropped connection.
+    pub fn client_id(&self) -> PeerId {
+        self.signaling.peer_id()
     }
 
     /// Peers whose data channel opens, from now on, starting with those

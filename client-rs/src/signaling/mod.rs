@@ -3,18 +3,23 @@
 //! [`SignalingClient::connect`] authenticates (JWT or API key), waits until the
 //! namespace is really connected and returns the client together with a
 //! [`SignalingEvents`] stream carrying every event the gateway sends, typed
-//! ([`SignalingEvent`]). Room operations wait for the gateway's ack.
+//! ([`SignalingEvent`]). Room operations wait for the gateway's ack. A
+//! dropped connection is reconnected (with backoff) and the room rejoined:
+//! the stream then carries [`SignalingEvent::Disconnected`],
+//! [`SignalingEvent::Reconnected`] with the new socket id, and the new
+//! `room:joined`.
 
+mod socket;
 mod types;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use rust_socketio::asynchronous::{Client as SioClient, ClientBuilder};
-use rust_socketio::{Event, Payload, TransportType};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use socket::{Incoming, Socket};
 pub use types::*;
 
 /// How the connection authenticates (`docs/PROTOCOL.md` §2).
@@ -38,8 +43,8 @@ impl Credential {
 /// Failures of the signaling layer.
 #[derive(Debug, thiserror::Error)]
 pub enum SignalingError {
-    /// The gateway refused the handshake (`connect_error`); `message` is its
-    /// message, `"Unauthorized"` for a bad credential.
+    /// The gateway refused the handshake (a CONNECT_ERROR packet); `message`
+    /// is its message, `"Unauthorized"` for a bad credential.
     #[error("connection refused: {message}")]
     ConnectRefused { message: String },
     /// The gateway could not be reached or the transport failed.
@@ -62,42 +67,53 @@ pub enum SignalingError {
     Closed,
 }
 
-impl From<rust_socketio::Error> for SignalingError {
-    fn from(e: rust_socketio::Error) -> Self {
-        SignalingError::Transport(e.to_string())
-    }
-}
-
 /// Connection options.
 #[derive(Debug, Clone)]
 pub struct SignalingOptions {
     /// How long to wait for the handshake and for each ack.
     pub timeout: Duration,
+    /// Reconnect after a dropped connection (not after [`SignalingClient::disconnect`]
+    /// or a refused handshake), and rejoin the room.
+    pub reconnect: bool,
+    /// The longest wait between two reconnection attempts (the first waits
+    /// 250 ms, then each twice the last).
+    pub reconnect_max_delay: Duration,
 }
 
 impl Default for SignalingOptions {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(10),
+            reconnect: true,
+            reconnect_max_delay: Duration::from_secs(5),
         }
     }
 }
 
 /// The stream of events from the gateway. It ends when the connection is gone
-/// (after a final [`SignalingEvent::Disconnected`]). Bounded
+/// for good (after a final [`SignalingEvent::Disconnected`]). Bounded
 /// ([`crate::peer_manager::SIGNALING_QUEUE`]): the socket's reader waits while
 /// it is full.
 pub type SignalingEvents = mpsc::Receiver<SignalingEvent>;
 
 /// A connected signaling client. Cheap to clone; every clone drives the same
-/// socket.
+/// connection.
 #[derive(Clone)]
 pub struct SignalingClient {
-    socket: SioClient,
-    timeout: Duration,
+    inner: Arc<Inner>,
 }
 
-const CONNECT_ERROR_PREFIX: &str = "Received an ConnectError frame: ";
+struct Inner {
+    url: String,
+    auth: Value,
+    options: SignalingOptions,
+    /// The current socket (replaced on reconnection).
+    socket: RwLock<Socket>,
+    /// The room to rejoin after a reconnection.
+    room: Mutex<Option<String>>,
+    /// Set by `disconnect`: no reconnection.
+    closing: AtomicBool,
+}
 
 impl SignalingClient {
     /// Connects to the gateway at `url` (`http://host:port`) and waits for the
@@ -107,108 +123,142 @@ impl SignalingClient {
         credential: &Credential,
         options: SignalingOptions,
     ) -> Result<(SignalingClient, SignalingEvents), SignalingError> {
-        let (events_tx, events_rx) =
-            mpsc::channel::<SignalingEvent>(crate::peer_manager::SIGNALING_QUEUE);
-        // At most one outcome matters; later ones are dropped.
-        let (conn_tx, mut conn_rx) = mpsc::channel::<Result<(), String>>(1);
+        let queue = crate::peer_manager::SIGNALING_QUEUE;
+        let (incoming_tx, incoming) = mpsc::channel(queue);
+        let auth = credential.auth_payload();
+        let socket = Socket::connect(url, &auth, options.timeout, incoming_tx.clone()).await?;
+        let (events_tx, events) = mpsc::channel(queue);
+        let client = SignalingClient {
+            inner: Arc::new(Inner {
+                url: url.to_owned(),
+                auth,
+                options,
+                socket: RwLock::new(socket),
+                room: Mutex::new(None),
+                closing: AtomicBool::new(false),
+            }),
+        };
+        tokio::spawn(client.clone().supervise(incoming, incoming_tx, events_tx));
+        Ok((client, events))
+    }
 
-        let on_connect = {
-            let conn_tx = conn_tx.clone();
-            move |_: Payload, _: SioClient| {
-                let _ = conn_tx.try_send(Ok(()));
-                async {}.boxed()
-            }
-        };
-        let on_error = {
-            let events_tx = events_tx.clone();
-            let conn_tx = conn_tx.clone();
-            move |payload: Payload, _: SioClient| {
-                let events_tx = events_tx.clone();
-                let mut errors = Vec::new();
-                for value in payload_values(payload) {
-                    match value {
-                        Value::String(s) => match refusal(&s) {
-                            Some(message) => {
-                                let _ = conn_tx.try_send(Err(message));
-                            }
-                            // A transport error reported by the library.
-                            None => tracing::debug!(error = %s, "socket.io transport error"),
-                        },
-                        other => errors.push(SignalingEvent::parse("error", other)),
+    /// Our peer id: the socket id of the current connection (it changes when
+    /// the client reconnects).
+    pub fn peer_id(&self) -> PeerId {
+        self.socket().sid
+    }
+
+    fn socket(&self) -> Socket {
+        self.inner
+            .socket
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn remember_room(&self, code: Option<String>) {
+        *self.inner.room.lock().unwrap_or_else(|p| p.into_inner()) = code;
+    }
+
+    /// Hands the sockets' events up, typed; on a dropped connection,
+    /// reconnects and rejoins.
+    async fn supervise(
+        self,
+        mut incoming: mpsc::Receiver<Incoming>,
+        incoming_tx: mpsc::Sender<Incoming>,
+        events: mpsc::Sender<SignalingEvent>,
+    ) {
+        while let Some(next) = incoming.recv().await {
+            match next {
+                Incoming::Event { name, payload } => {
+                    if events
+                        .send(SignalingEvent::parse(&name, payload))
+                        .await
+                        .is_err()
+                    {
+                        self.socket().disconnect().await;
+                        return;
                     }
                 }
-                async move {
-                    for e in errors {
-                        let _ = events_tx.send(e).await;
-                    }
-                }
-                .boxed()
-            }
-        };
-        let on_close = {
-            let events_tx = events_tx.clone();
-            move |_: Payload, _: SioClient| {
-                let events_tx = events_tx.clone();
-                async move {
-                    let _ = events_tx
+                Incoming::Closed { reason } => {
+                    let _ = events
                         .send(SignalingEvent::Disconnected {
-                            reason: "server disconnect".into(),
+                            reason: reason.clone(),
                         })
                         .await;
+                    let again =
+                        self.inner.options.reconnect && !self.inner.closing.load(Ordering::Acquire);
+                    if !again || !self.reconnect(&incoming_tx, &events).await {
+                        return;
+                    }
                 }
-                .boxed()
-            }
-        };
-        let on_any = {
-            let events_tx = events_tx.clone();
-            move |event: Event, payload: Payload, _: SioClient| {
-                let events_tx = events_tx.clone();
-                let name = event.as_str().to_owned();
-                let value = payload_values(payload).into_iter().next();
-                let event = SignalingEvent::parse(&name, value.unwrap_or(Value::Null));
-                async move {
-                    let _ = events_tx.send(event).await;
-                }
-                .boxed()
-            }
-        };
-
-        let connecting = ClientBuilder::new(url)
-            .namespace("/")
-            .auth(credential.auth_payload())
-            .transport_type(TransportType::Websocket)
-            .reconnect(false)
-            .reconnect_on_disconnect(false)
-            .on(Event::Connect, on_connect)
-            .on(Event::Error, on_error)
-            .on(Event::Close, on_close)
-            .on_any(on_any)
-            .connect();
-        let socket = tokio::time::timeout(options.timeout, connecting)
-            .await
-            .map_err(|_| SignalingError::Timeout("the handshake"))??;
-
-        // `connect()` returns before the namespace is connected: wait for the
-        // Connect packet (or a connect_error).
-        let outcome = tokio::time::timeout(options.timeout, conn_rx.recv()).await;
-        match outcome {
-            Ok(Some(Ok(()))) => Ok((
-                SignalingClient {
-                    socket,
-                    timeout: options.timeout,
-                },
-                events_rx,
-            )),
-            Ok(Some(Err(message))) => {
-                let _ = socket.disconnect().await;
-                Err(SignalingError::ConnectRefused { message })
-            }
-            Ok(None) => Err(SignalingError::Closed),
-            Err(_) => {
-                let _ = socket.disconnect().await;
-                Err(SignalingError::Timeout("the namespace connection"))
             }
         }
+    }
+
+    /// Tries until connected (true), refused or closed (false).
+    async fn reconnect(
+        &self,
+        incoming_tx: &mpsc::Sender<Incoming>,
+        events: &mpsc::Sender<SignalingEvent>,
+    ) -> bool {
+        let options = &self.inner.options;
+        let mut delay = Duration::from_millis(250);
+        loop {
+            tokio::time::sleep(delay).await;
+            if self.inner.closing.load(Ordering::Acquire) || events.is_closed() {
+                return false;
+            }
+            let attempt = Socket::connect(
+                &self.inner.url,
+                &self.inner.auth,
+                options.timeout,
+                incoming_tx.clone(),
+            )
+            .await;
+            match attempt {
+                Ok(socket) => {
+                    let peer_id = socket.sid.clone();
+                    *self.inner.socket.write().unwrap_or_else(|p| p.into_inner()) = socket;
+                    tracing::info!(%peer_id, "reconnected to the gateway");
+                    let _ = events.send(SignalingEvent::Reconnected { peer_id }).await;
+                    self.rejoin();
+                    return true;
+                }
+                Err(SignalingError::ConnectRefused { message }) => {
+                    tracing::warn!(%message, "reconnection refused; giving up");
+                    let _ = events
+                        .send(SignalingEvent::Disconnected {
+                            reason: format!("reconnection refused: {message}"),
+                        })
+                        .await;
+                    return false;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, ?delay, "reconnection failed; trying again");
+                    delay = (delay * 2).min(options.reconnect_max_delay);
+                }
+            }
+        }
+    }
+
+    /// Joins the remembered room again, off the supervisor (its ack comes
+    /// through the reader the supervisor drains).
+    fn rejoin(&self) {
+        let room = self
+            .inner
+            .room
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(code) = room else { return };
+        let client = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = client.join_room(&code).await {
+                tracing::warn!(room = %code, error = %e, "could not rejoin the room");
+                client.remember_room(None);
+            }
+        });
     }
 
     /// Creates a room (`create:room`); `None` lets the gateway pick a code.
@@ -236,11 +286,14 @@ impl SignalingClient {
         let reply = self
             .request("join:room", json!({ "roomCode": room_code }), "join:room")
             .await?;
-        parse_reply(reply, "join:room")
+        let joined: RoomJoined = parse_reply(reply, "join:room")?;
+        self.remember_room(Some(room_code.to_owned()));
+        Ok(joined)
     }
 
     /// Leaves the current room (`leave:room`); a no-op outside a room.
     pub async fn leave_room(&self) -> Result<(), SignalingError> {
+        self.remember_room(None);
         self.request("leave:room", json!({}), "leave:room")
             .await
             .map(|_| ())
@@ -271,19 +324,18 @@ impl SignalingClient {
     /// ack (failures come back as [`SignalingEvent::Error`]).
     pub async fn send_signal(&self, signal: &OutgoingSignal) -> Result<(), SignalingError> {
         let (event, payload) = signal.to_wire();
-        self.socket.emit(event, payload).await?;
-        Ok(())
+        self.socket().emit(event, &payload).await
     }
 
     /// Emits any event, without an ack.
     pub async fn emit(&self, event: &str, payload: Value) -> Result<(), SignalingError> {
-        self.socket.emit(event, payload).await?;
-        Ok(())
+        self.socket().emit(event, &payload).await
     }
 
-    /// Disconnects.
+    /// Disconnects (for good: no reconnection).
     pub async fn disconnect(&self) -> Result<(), SignalingError> {
-        self.socket.disconnect().await?;
+        self.inner.closing.store(true, Ordering::Release);
+        self.socket().disconnect().await;
         Ok(())
     }
 
@@ -295,25 +347,19 @@ impl SignalingClient {
         payload: Value,
         what: &'static str,
     ) -> Result<Value, SignalingError> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
-        let callback = move |payload: Payload, _: SioClient| {
-            // Ack payloads arrive as the array of ack arguments: unwrap it.
-            let first = payload_values(payload).into_iter().next();
-            let value = match first {
-                Some(Value::Array(mut args)) if !args.is_empty() => args.swap_remove(0),
-                Some(v) => v,
-                None => Value::Null,
-            };
-            let _ = tx.send(value);
-            async {}.boxed()
-        };
-        self.socket
-            .emit_with_ack(event, payload, self.timeout, callback)
-            .await?;
-        let reply = tokio::time::timeout(self.timeout, rx.recv())
+        let args = self
+            .socket()
+            .emit_with_ack(event, &payload, self.inner.options.timeout)
             .await
-            .map_err(|_| SignalingError::Timeout(what))?
-            .ok_or(SignalingError::Closed)?;
+            .map_err(|e| match e {
+                SignalingError::Timeout(_) => SignalingError::Timeout(what),
+                other => other,
+            })?;
+        // The ack's arguments: the gateway passes one.
+        let reply = match args {
+            Value::Array(mut args) if !args.is_empty() => args.swap_remove(0),
+            other => other,
+        };
         if let Some(err) = reply.get("error") {
             let (code, message) = crate::wire::error_parts(err);
             return Err(SignalingError::Server { code, message });
@@ -330,52 +376,4 @@ fn parse_reply<T: serde::de::DeserializeOwned>(
         event,
         payload: reply.to_string(),
     })
-}
-
-#[allow(deprecated)]
-fn payload_values(payload: Payload) -> Vec<Value> {
-    match payload {
-        Payload::Text(values) => values,
-        Payload::String(s) => vec![serde_json::from_str(&s).unwrap_or(Value::String(s))],
-        Payload::Binary(_) => Vec::new(),
-    }
-}
-
-/// The one place that knows how rust_socketio reports a refused handshake:
-/// it has no structural signal for a CONNECT_ERROR packet, only this text on
-/// the error callback (`Received an ConnectError frame: ` + the packet's
-/// data, in `asynchronous/client/client.rs` of rust_socketio 0.6). Returns the
-/// gateway's message (`{"message":"Unauthorized"}` → `Unauthorized`), or
-/// `None` for any other error text. The tests below pin the upstream text, and
-/// `churn::signaling_errors_are_typed` checks it against the real library.
-fn refusal(error_text: &str) -> Option<String> {
-    let data = error_text.strip_prefix(CONNECT_ERROR_PREFIX)?;
-    Some(match serde_json::from_str::<Value>(data) {
-        Ok(Value::Object(o)) => o
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or(data)
-            .to_owned(),
-        Ok(Value::String(s)) => s,
-        _ => data.to_owned(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_refusal_is_recognised_by_rust_socketios_text() {
-        // The exact strings rust_socketio 0.6 passes to the error callback.
-        assert_eq!(
-            refusal(r#"Received an ConnectError frame: {"message":"Unauthorized"}"#).as_deref(),
-            Some("Unauthorized")
-        );
-        assert_eq!(
-            refusal("Received an ConnectError frame: \"No error message provided\"").as_deref(),
-            Some("No error message provided")
-        );
-        assert_eq!(refusal("EngineIO Error: connection reset"), None);
-    }
 }
