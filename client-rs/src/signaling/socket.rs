@@ -280,7 +280,7 @@ async fn run(
             frame = out.recv() => match frame {
                 Some(Outgoing::Frame(f)) => {
                     if let Err(e) = ws.send(Message::text(f)).await {
-                        break format!("transport error: {e}");
+                        break lost(e);
                     }
                 }
                 Some(Outgoing::Close) | None => {
@@ -292,14 +292,14 @@ async fn run(
                 let text = match read {
                     Err(_) => break "ping timeout".to_owned(),
                     Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break "transport close".to_owned(),
-                    Ok(Some(Err(e))) => break format!("transport error: {e}"),
+                    Ok(Some(Err(e))) => break lost(e),
                     Ok(Some(Ok(Message::Text(t)))) => t,
                     Ok(Some(Ok(_))) => continue,
                 };
                 match on_frame(text.as_str(), &acks) {
                     Frame::Ping => {
                         if let Err(e) = ws.send(Message::text("3")).await {
-                            break format!("transport error: {e}");
+                            break lost(e);
                         }
                     }
                     Frame::Event(name, payload) => {
@@ -318,6 +318,22 @@ async fn run(
     // Pending requests end with `Closed`.
     acks.lock().unwrap_or_else(|p| p.into_inner()).clear();
     let _ = events.send(Incoming::Closed { reason }).await;
+}
+
+/// The reason a broken WebSocket is reported with, in socket.io-client's
+/// words: `transport close` when the connection went away (reset, EOF),
+/// `transport error` for anything else.
+fn lost(e: tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error as E;
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    tracing::debug!(error = %e, "signaling connection lost");
+    match e {
+        E::ConnectionClosed
+        | E::AlreadyClosed
+        | E::Io(_)
+        | E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => "transport close".into(),
+        _ => "transport error".into(),
+    }
 }
 
 enum Frame {
