@@ -54,7 +54,7 @@ async fn a_dropped_connection_reconnects_rejoins_and_renegotiates() {
     a.join_room(&room.room_code).await.expect("join a");
     b.join_room(&room.room_code).await.expect("join b");
     let old_a = a.client_id();
-    assert_eq!(opened(&mut b_open, 1).await, [old_a.clone()]);
+    assert_eq!(opened(&mut b_open, 1).await, vec![old_a.clone()]);
     ping(&a, &b, &b.client_id(), b"before").await;
 
     let mut a_events = a.events().await.expect("events");
@@ -117,7 +117,7 @@ async fn a_dropped_connection_reconnects_rejoins_and_renegotiates() {
     })
     .await;
     assert_eq!(reopened, new_a);
-    assert_eq!(b.open_peers().await.expect("peers"), [new_a.clone()]);
+    assert_eq!(b.open_peers().await.expect("peers"), vec![new_a.clone()]);
     eventually("a's channel to b is open", || async {
         a.open_peers().await.expect("peers") == [b.client_id()]
     })
