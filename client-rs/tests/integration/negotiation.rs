@@ -19,6 +19,8 @@ enum Mode {
     IceBeforeOffer,
     /// Hold the first offer until the other side produced its own (glare).
     Crossing(Arc<Barrier>),
+    /// Forward everything, and a copy here.
+    Tap(mpsc::UnboundedSender<OutgoingSignal>),
 }
 
 struct Node {
@@ -77,6 +79,10 @@ fn pump(from: &mut Node, to: &Node, mode: Mode) {
                     if let Some(offer) = held_offer.take() {
                         let _ = relay(&offer);
                     }
+                }
+                (Mode::Tap(copy), _) => {
+                    let _ = copy.send(signal.clone());
+                    let _ = relay(&signal);
                 }
                 (Mode::Crossing(barrier), OutgoingSignal::Offer { .. }) if !crossed => {
                     crossed = true;
@@ -201,4 +207,74 @@ async fn a_closed_peer_is_cleaned_up() {
     .expect("a drops b");
     assert!(a.pm.open_peers().await.expect("peers").is_empty());
     let _ = a.pm.close().await;
+}
+
+/// What Chromium needs of a native peer: the answerer takes the DTLS server
+/// role, and candidates go out as `RTCIceCandidateInit` with the mid and
+/// ufrag of the local description.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_take_the_dtls_server_role_and_candidates_keep_the_browser_shape() {
+    let (mut a, mut b) = (node("peer-a"), node("peer-b"));
+    let (a_tx, mut from_a) = mpsc::unbounded_channel();
+    let (b_tx, mut from_b) = mpsc::unbounded_channel();
+    pump(&mut a, &b, Mode::Tap(a_tx));
+    pump(&mut b, &a, Mode::Tap(b_tx));
+    a.input.try_send(joined("peer-b")).expect("input");
+    connected(&a, &b).await;
+    let mut signals = |rx: &mut mpsc::UnboundedReceiver<OutgoingSignal>| {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect::<Vec<_>>()
+    };
+    let (from_a, from_b) = (signals(&mut from_a), signals(&mut from_b));
+    let sdp_of = |signals: &[OutgoingSignal]| {
+        signals.iter().find_map(|s| match s {
+            OutgoingSignal::Offer { description, .. }
+            | OutgoingSignal::Answer { description, .. } => Some(description.clone()),
+            _ => None,
+        })
+    };
+    let offer = sdp_of(&from_a).expect("a offered");
+    let answer = sdp_of(&from_b).expect("b answered");
+    assert_eq!(
+        (offer.kind.as_str(), answer.kind.as_str()),
+        ("offer", "answer")
+    );
+    assert!(offer.sdp.contains("a=setup:actpass"), "{}", offer.sdp);
+    assert!(answer.sdp.contains("a=setup:passive"), "{}", answer.sdp);
+    for (signals, sdp) in [(&from_a, &offer.sdp), (&from_b, &answer.sdp)] {
+        let line = |prefix: &str| {
+            sdp.lines()
+                .find_map(|l| l.trim_end().strip_prefix(prefix).map(str::to_owned))
+        };
+        let (mid, ufrag) = (line("a=mid:"), line("a=ice-ufrag:"));
+        let candidates: Vec<_> = signals
+            .iter()
+            .filter_map(|s| match s {
+                OutgoingSignal::Ice { candidate, .. } => Some(candidate.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(!candidates.is_empty());
+        for c in &candidates {
+            assert!(c.candidate.starts_with("candidate:"), "{c:?}");
+            assert_eq!((&c.sdp_mid, c.sdp_m_line_index), (&mid, Some(0)));
+            assert_eq!(c.username_fragment, ufrag);
+        }
+        let (_, wire) = signals
+            .iter()
+            .find(|s| matches!(s, OutgoingSignal::Ice { .. }))
+            .map(OutgoingSignal::to_wire)
+            .expect("a candidate");
+        let mut keys: Vec<_> = wire["candidate"]
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["candidate", "sdpMLineIndex", "sdpMid", "usernameFragment"]
+        );
+    }
+    close([a, b]).await;
 }
