@@ -606,7 +606,7 @@ fn progress(total: u64, out: &Output) -> ProgressBar {
 async fn chat(client: &Client, room: &RoomArgs, out: &Output) -> Result<(), CliError> {
     let mut events = client.events().await?;
     let mut inbox = client.peer_messages().await?;
-    let mut session = Session::enter(client, room, out, None, None, 0).await?;
+    let mut session = Session::enter(client, room, out, None, None, u64::MAX).await?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         tokio::select! {
@@ -663,7 +663,7 @@ async fn send_file(
     let offer = transfer::offer_for(path).await?;
     let mut events = client.events().await?;
     let mut inbox = client.peer_messages().await?;
-    let mut session = Session::enter(client, room, out, None, None, 0).await?;
+    let mut session = Session::enter(client, room, out, None, None, u64::MAX).await?;
     let targets = wait_for_peers(&mut session, &mut events, want).await?;
 
     // Acks that came back, by peer.
