@@ -427,6 +427,10 @@ impl<'a> Session<'a> {
                 .say(json!({ "event": "disconnected", "reason": reason }), || {
                     format!("! disconnected from the gateway: {reason}")
                 }),
+            PeerEvent::Signaling(SignalingEvent::Reconnected { peer_id }) => out
+                .say(json!({ "event": "reconnected", "peerId": peer_id }), || {
+                    format!("* reconnected to the gateway as {peer_id}")
+                }),
             PeerEvent::Signaling(_) => {}
         }
     }
