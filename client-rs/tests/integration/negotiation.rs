@@ -221,7 +221,7 @@ async fn answers_take_the_dtls_server_role_and_candidates_keep_the_browser_shape
     pump(&mut b, &a, Mode::Tap(b_tx));
     a.input.try_send(joined("peer-b")).expect("input");
     connected(&a, &b).await;
-    let mut signals = |rx: &mut mpsc::UnboundedReceiver<OutgoingSignal>| {
+    let signals = |rx: &mut mpsc::UnboundedReceiver<OutgoingSignal>| {
         std::iter::from_fn(|| rx.try_recv().ok()).collect::<Vec<_>>()
     };
     let (from_a, from_b) = (signals(&mut from_a), signals(&mut from_b));
