@@ -148,8 +148,11 @@ enum CliError {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // webrtc-rs warns about every DTLS extension Chromium offers
+                // and it skips: noise for a CLI user.
+                tracing_subscriber::EnvFilter::new("warn,rtc_dtls=error,rtc_ice=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
