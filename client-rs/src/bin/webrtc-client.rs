@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use webrtc_signaling_client::signaling::SignalingError;
-use webrtc_signaling_client::transfer::{self, AppMessage, FileAck, Inbound, PIECE, Received};
+use webrtc_signaling_client::transfer::{
+    self, AppMessage, Downloads, FileAck, Outcome, PIECE, Target,
+};
 use webrtc_signaling_client::{
     AuthClient, Client, ClientConfig, ClientError, Credential, MdnsMode, PeerEvent, PeerId,
     PeerMessage, SignalingEvent, Subscription,
@@ -346,28 +348,9 @@ struct Session<'a> {
     client: &'a Client,
     out: &'a Output,
     names: HashMap<PeerId, String>,
-    inbound: Inbound,
-    /// Where received files go; `None`: files are refused.
-    target: Option<Target>,
-    /// Files still wanted (`None`: any number).
-    wanted: Option<usize>,
-    incoming: HashMap<PeerId, Incoming>,
-    received: usize,
-}
-
-#[derive(Clone)]
-enum Target {
-    File(PathBuf),
-    Dir(PathBuf),
-}
-
-struct Incoming {
-    id: String,
-    name: String,
-    path: PathBuf,
-    file: tokio::fs::File,
-    bar: ProgressBar,
-    started: Instant,
+    downloads: Downloads,
+    /// Progress bars of files arriving, by sender.
+    bars: HashMap<PeerId, ProgressBar>,
 }
 
 impl<'a> Session<'a> {
@@ -375,19 +358,14 @@ impl<'a> Session<'a> {
         client: &'a Client,
         room: &RoomArgs,
         out: &'a Output,
-        target: Option<Target>,
-        wanted: Option<usize>,
-        max_size: u64,
+        downloads: Downloads,
     ) -> Result<Session<'a>, CliError> {
         Ok(Session {
             names: enter(client, room, out).await?,
             client,
             out,
-            inbound: Inbound::new(max_size),
-            target,
-            wanted,
-            incoming: HashMap::new(),
-            received: 0,
+            downloads,
+            bars: HashMap::new(),
         })
     }
 
@@ -410,8 +388,8 @@ impl<'a> Session<'a> {
                 );
             }
             PeerEvent::PeerGone(id) => {
-                if let Some(Received::Discard { .. }) = self.inbound.peer_gone(&id) {
-                    self.drop_incoming(&id).await;
+                if let Some(outcome) = self.downloads.peer_gone(&id).await {
+                    self.report(&id, outcome);
                 }
                 let name = self.name_of(&id);
                 out.say(
@@ -438,163 +416,96 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Handles one peer message; returns the acks of files we sent.
-    async fn on_message(
-        &mut self,
-        msg: PeerMessage,
-    ) -> Result<Option<(PeerId, FileAck)>, CliError> {
-        let accepting = self.target.is_some() && self.wanted.is_none_or(|w| w > 0);
-        let steps = self.inbound.on_message(&msg, |_| accepting);
-        let from = msg.from;
-        let who = self.name_of(&from);
-        let out = self.out;
-        let mut ack_for_us = None;
-        for step in steps {
-            match step {
-                Received::Chat(text) => out.say(
-                    json!({ "event": "message", "from": from, "username": who, "text": text }),
-                    || format!("[{who}] {text}"),
-                ),
-                Received::Ack(ack) => ack_for_us = Some((from.clone(), ack)),
-                Received::Open { id, name, size } => self.open(&from, id, name, size).await?,
-                Received::Write(data) => {
-                    let written = match self.incoming.get_mut(&from) {
-                        Some(inc) => {
-                            let r = inc.file.write_all(&data).await;
-                            inc.bar.inc(data.len() as u64);
-                            r
-                        }
-                        None => Ok(()),
-                    };
-                    if let Err(e) = written
-                        && let Some(ack) = self.inbound.write_failed(&from, &e.to_string())
-                    {
-                        self.drop_incoming(&from).await;
-                        self.reply(&from, ack).await?;
-                    }
-                }
-                Received::Complete(ack) => self.complete(&from, ack).await?,
-                Received::Fail(ack) => {
-                    self.drop_incoming(&from).await;
-                    out.say(
-                        json!({ "event": "file_failed", "from": from, "id": ack.id, "error": ack.error }),
-                        || format!("! a file from {who} failed: {:?}", ack.error),
-                    );
-                    self.reply(&from, ack).await?;
-                }
-                Received::Reply(ack) => {
-                    out.say(
-                        json!({ "event": "file_refused", "from": from, "id": ack.id, "error": ack.error }),
-                        || format!("! refused a file from {who}: {:?}", ack.error),
-                    );
-                    self.reply(&from, ack).await?;
-                }
-                Received::Discard { .. } => self.drop_incoming(&from).await,
-                Received::Bad(reason) => out.say(
-                    json!({ "event": "bad_message", "from": from, "reason": reason }),
-                    || format!("! ignored a message from {who}: {reason}"),
-                ),
+    /// Handles one peer message: prints what happened, sends the acks it
+    /// calls for, and returns the verdicts on files we sent.
+    async fn on_message(&mut self, msg: PeerMessage) -> Result<Vec<(PeerId, FileAck)>, CliError> {
+        let mut verdicts = Vec::new();
+        for outcome in self.downloads.on_message(&msg).await {
+            if let Some(ack) = outcome.reply() {
+                let reply = AppMessage::FileAck(ack.clone()).to_text();
+                self.client.send_text_to_peer(&msg.from, &reply).await?;
+            }
+            if let Outcome::Ack(ack) = outcome {
+                verdicts.push((msg.from.clone(), ack));
+            } else {
+                self.report(&msg.from, outcome);
             }
         }
-        Ok(ack_for_us)
+        Ok(verdicts)
     }
 
-    async fn open(
-        &mut self,
-        from: &str,
-        id: String,
-        name: String,
-        size: u64,
-    ) -> Result<(), CliError> {
-        let path = match &self.target {
-            Some(Target::File(p)) => p.clone(),
-            Some(Target::Dir(d)) => d.join(&name),
-            None => return Ok(()),
-        };
-        let file = match tokio::fs::File::create(&path).await {
-            Ok(f) => f,
-            Err(e) => {
-                if let Some(ack) = self.inbound.write_failed(from, &e.to_string()) {
-                    self.reply(from, ack).await?;
-                }
-                return Ok(());
+    fn report(&mut self, from: &str, outcome: Outcome) {
+        let (out, who) = (self.out, self.name_of(from));
+        match outcome {
+            Outcome::Chat(text) => out.say(
+                json!({ "event": "message", "from": from, "username": who, "text": text }),
+                || format!("[{who}] {text}"),
+            ),
+            Outcome::Started { id, name, size, .. } => {
+                self.bars.insert(from.to_owned(), progress(size, out));
+                out.say(
+                    json!({ "event": "file_incoming", "from": from, "id": id, "name": name, "size": size }),
+                    || format!("receiving {name} ({size} bytes) from {who}"),
+                );
             }
-        };
-        self.out.say(
-            json!({ "event": "file_incoming", "from": from, "id": id, "name": name, "size": size }),
-            || {
-                format!(
-                    "receiving {name} ({size} bytes) from {}",
-                    self.name_of(from)
-                )
-            },
-        );
-        self.incoming.insert(
-            from.to_owned(),
-            Incoming {
-                id,
+            Outcome::Progress { got, .. } => {
+                if let Some(bar) = self.bars.get(from) {
+                    bar.set_position(got);
+                }
+            }
+            Outcome::Received {
                 name,
                 path,
-                file,
-                bar: progress(size, self.out),
-                started: Instant::now(),
-            },
-        );
-        Ok(())
-    }
-
-    async fn complete(&mut self, from: &str, ack: FileAck) -> Result<(), CliError> {
-        let Some(mut inc) = self.incoming.remove(from) else {
-            return Ok(());
-        };
-        inc.file.flush().await?;
-        drop(inc.file);
-        inc.bar.finish_and_clear();
-        if !ack.ok {
-            // Nothing unverified is left under the sender's name.
-            let _ = tokio::fs::remove_file(&inc.path).await;
-        }
-        let secs = inc.started.elapsed().as_secs_f64();
-        let who = self.name_of(from);
-        let digest = ack.sha256.clone().unwrap_or_default();
-        self.out.say(
-            json!({ "event": "file_received", "from": from, "id": inc.id, "name": inc.name,
-                    "path": inc.path.display().to_string(), "size": ack.size,
-                    "sha256": digest, "ok": ack.ok, "seconds": secs }),
-            || {
-                format!(
-                    "received {} ({} bytes) from {who} in {secs:.2}s -> {}, sha256 {digest} {}",
-                    inc.name,
-                    ack.size,
-                    inc.path.display(),
-                    if ack.ok { "verified" } else { "MISMATCH" }
-                )
-            },
-        );
-        self.received += 1;
-        if let Some(w) = self.wanted.as_mut() {
-            *w = w.saturating_sub(1);
-        }
-        self.reply(from, ack).await
-    }
-
-    async fn drop_incoming(&mut self, from: &str) {
-        if let Some(inc) = self.incoming.remove(from) {
-            inc.bar.finish_and_clear();
-            drop(inc.file);
-            let _ = tokio::fs::remove_file(&inc.path).await;
+                ack,
+                seconds,
+            } => {
+                self.finish_bar(from);
+                let digest = ack.sha256.clone().unwrap_or_default();
+                out.say(
+                    json!({ "event": "file_received", "from": from, "id": ack.id, "name": name,
+                            "path": path.display().to_string(), "size": ack.size,
+                            "sha256": digest, "ok": ack.ok, "seconds": seconds }),
+                    || {
+                        format!(
+                            "received {name} ({} bytes) from {who} in {seconds:.2}s -> {}, sha256 {digest} {}",
+                            ack.size,
+                            path.display(),
+                            if ack.ok { "verified" } else { "MISMATCH (deleted)" }
+                        )
+                    },
+                );
+            }
+            Outcome::Failed(ack) => {
+                self.finish_bar(from);
+                out.say(
+                    json!({ "event": "file_failed", "from": from, "id": ack.id, "error": ack.error }),
+                    || format!("! a file from {who} failed: {:?}", ack.error),
+                );
+            }
+            Outcome::Refused(ack) => out.say(
+                json!({ "event": "file_refused", "from": from, "id": ack.id, "error": ack.error }),
+                || format!("! refused a file from {who}: {:?}", ack.error),
+            ),
+            Outcome::Discarded { id } => {
+                self.finish_bar(from);
+                out.say(
+                    json!({ "event": "file_failed", "from": from, "id": id,
+                            "error": { "code": "ABORTED", "message": "the sender gave up or left" } }),
+                    || format!("! {who} gave up on a file"),
+                );
+            }
+            Outcome::Bad(reason) => out.say(
+                json!({ "event": "bad_message", "from": from, "reason": reason }),
+                || format!("! ignored a message from {who}: {reason}"),
+            ),
+            Outcome::Ack(_) => {}
         }
     }
 
-    async fn reply(&self, to: &str, ack: FileAck) -> Result<(), CliError> {
-        self.send(to, &AppMessage::FileAck(ack)).await
-    }
-
-    async fn send(&self, to: &str, message: &AppMessage) -> Result<(), CliError> {
-        Ok(self
-            .client
-            .send_text_to_peer(to, &message.to_text())
-            .await?)
+    fn finish_bar(&mut self, from: &str) {
+        if let Some(bar) = self.bars.remove(from) {
+            bar.finish_and_clear();
+        }
     }
 }
 
@@ -613,7 +524,8 @@ fn progress(total: u64, out: &Output) -> ProgressBar {
 async fn chat(client: &Client, room: &RoomArgs, out: &Output) -> Result<(), CliError> {
     let mut events = client.events().await?;
     let mut inbox = client.peer_messages().await?;
-    let mut session = Session::enter(client, room, out, None, None, u64::MAX).await?;
+    let mut session =
+        Session::enter(client, room, out, Downloads::new(None, None, u64::MAX)).await?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         tokio::select! {
@@ -670,17 +582,17 @@ async fn send_file(
     let offer = transfer::offer_for(path).await?;
     let mut events = client.events().await?;
     let mut inbox = client.peer_messages().await?;
-    let mut session = Session::enter(client, room, out, None, None, u64::MAX).await?;
+    let mut session =
+        Session::enter(client, room, out, Downloads::new(None, None, u64::MAX)).await?;
     let targets = wait_for_peers(&mut session, &mut events, want).await?;
 
     // Acks that came back, by peer.
     let mut verdicts: HashMap<PeerId, FileAck> = HashMap::new();
-    let take_ack = |verdicts: &mut HashMap<PeerId, FileAck>, got: Option<(PeerId, FileAck)>| {
-        if let Some((from, ack)) = got
-            && ack.id == offer.id
-            && targets.contains(&from)
-        {
-            verdicts.insert(from, ack);
+    let take_ack = |verdicts: &mut HashMap<PeerId, FileAck>, got: Vec<(PeerId, FileAck)>| {
+        for (from, ack) in got {
+            if ack.id == offer.id && targets.contains(&from) {
+                verdicts.insert(from, ack);
+            }
         }
     };
     let offer_text = AppMessage::File(offer.clone()).to_text();
@@ -773,11 +685,12 @@ async fn receive_files(
     let mut events = client.events().await?;
     let mut inbox = client.peer_messages().await?;
     let wanted = (count > 0).then_some(count);
-    let mut session = Session::enter(client, room, out, Some(target), wanted, max_size).await?;
+    let downloads = Downloads::new(Some(target), wanted, max_size);
+    let mut session = Session::enter(client, room, out, downloads).await?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     // With no count, the session lasts until stdin closes.
     let stdin_open = count == 0;
-    while session.wanted != Some(0) {
+    while !session.downloads.done() {
         tokio::select! {
             Some(event) = events.recv() => session.on_event(event).await,
             msg = inbox.recv() => {
@@ -796,7 +709,7 @@ async fn receive_files(
     // Let the last acknowledgement leave before closing.
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.leave_room().await?;
-    if session.received == 0 && count > 0 {
+    if session.downloads.verified == 0 && count > 0 {
         return Err(CliError::Transfer("no file received".into()));
     }
     Ok(())

@@ -5,10 +5,12 @@
 //!
 //! - [`messages`]: the typed messages, their rules and parsing;
 //! - [`receive`]: the receiving side as a state machine ([`Inbound`]);
+//! - [`store`]: that state machine storing files on disk ([`Downloads`]);
 //! - here: what a sender needs ([`offer_for`], [`PIECE`], [`new_id`]).
 
 pub mod messages;
 pub mod receive;
+pub mod store;
 
 use std::path::Path;
 
@@ -17,6 +19,7 @@ use tokio::io::AsyncReadExt;
 
 pub use messages::{AckCode, AckError, AppMessage, FileAck, FileOffer, Parsed, parse, safe_name};
 pub use receive::{Inbound, Received};
+pub use store::{Downloads, Outcome, Target};
 
 /// The size of the binary messages a sender cuts a file into.
 pub const PIECE: usize = 64 * 1024;
