@@ -159,25 +159,19 @@ async fn the_rooms_ice_servers_configure_the_peer_connections() {
     );
     opened(&mut b_open, 1).await;
     // Each side's RTCPeerConnection carries exactly its own room:joined list.
-    let in_b = b
-        .peer_manager()
-        .ice_servers_of(&a.client_id())
-        .await
-        .expect("actor");
-    assert_eq!(in_b, Some(b_joined.ice_servers.clone()));
-    let in_a = a
-        .peer_manager()
-        .ice_servers_of(&b.client_id())
-        .await
-        .expect("actor");
-    assert_eq!(in_a, Some(a_joined.ice_servers.clone()));
+    let configured = |c: &Client, peer: String| {
+        let pm = c.peer_manager().clone();
+        async move { pm.ice_servers_of(&peer).await.expect("actor") }
+    };
     assert_eq!(
-        a.peer_manager()
-            .ice_servers_of("nobody")
-            .await
-            .expect("actor"),
-        None
+        configured(&b, a.client_id()).await,
+        Some(b_joined.ice_servers.clone())
     );
+    assert_eq!(
+        configured(&a, b.client_id()).await,
+        Some(a_joined.ice_servers.clone())
+    );
+    assert_eq!(configured(&a, "nobody".into()).await, None);
     let _ = a.close().await;
     let _ = b.close().await;
 }
