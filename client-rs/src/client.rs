@@ -102,6 +102,9 @@ impl Client {
     pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
         let (signaling, events) =
             SignalingClient::connect(&config.url, &config.credential, config.signaling).await?;
+        // Unbounded: the peer actor must not wait on the socket, and what it
+        // sends is a handful of signals per connection (an offer or answer,
+        // its candidates), themselves bounded by the peers in the room.
         let (out_tx, mut out_rx) = mpsc::unbounded_channel();
         let peers = PeerManager::spawn(config.peers, events, out_tx);
         let forwarder = tokio::spawn({

@@ -31,6 +31,7 @@ impl Actor {
     ) -> (Self, mpsc::UnboundedReceiver<Report>) {
         let (reports, reports_rx) = mpsc::unbounded_channel();
         let (messages, messages_rx) = mpsc::channel(MESSAGE_QUEUE);
+        // One request per `messages()` call, each awaiting its answer.
         let (subscribe, subscribe_rx) = mpsc::unbounded_channel();
         tokio::spawn(subscribers::deliver(messages_rx, subscribe_rx));
         let actor = Self {
