@@ -709,7 +709,15 @@ async fn receive_files(
     // Let the last acknowledgement leave before closing.
     tokio::time::sleep(Duration::from_millis(300)).await;
     client.leave_room().await?;
-    if session.downloads.verified == 0 && count > 0 {
+    let d = &session.downloads;
+    if d.verified < d.completed {
+        return Err(CliError::Transfer(format!(
+            "{} of {} file(s) failed the checksum",
+            d.completed - d.verified,
+            d.completed
+        )));
+    }
+    if d.completed == 0 && count > 0 {
         return Err(CliError::Transfer("no file received".into()));
     }
     Ok(())

@@ -88,7 +88,9 @@ pub struct Downloads {
     /// Files still wanted (`None`: any number).
     wanted: Option<usize>,
     open: HashMap<PeerId, Open>,
-    /// Files received and verified.
+    /// Files received whole (verified or not).
+    pub completed: usize,
+    /// Of those, the ones whose checksum matched.
     pub verified: usize,
 }
 
@@ -101,11 +103,12 @@ impl Downloads {
             target,
             wanted,
             open: HashMap::new(),
+            completed: 0,
             verified: 0,
         }
     }
 
-    /// Every wanted file is in.
+    /// As many files as wanted are complete (verified or not).
     pub fn done(&self) -> bool {
         self.wanted == Some(0)
     }
@@ -206,11 +209,12 @@ impl Downloads {
             )));
         }
         drop(open.file);
+        self.completed += 1;
+        if let Some(w) = self.wanted.as_mut() {
+            *w = w.saturating_sub(1);
+        }
         if ack.ok {
             self.verified += 1;
-            if let Some(w) = self.wanted.as_mut() {
-                *w = w.saturating_sub(1);
-            }
         } else {
             // Nothing unverified is left under the sender's name.
             let _ = tokio::fs::remove_file(&open.path).await;
@@ -290,7 +294,7 @@ mod tests {
         );
         assert_eq!(std::fs::read(&path).expect("stored"), b"hello\n");
         assert!(d.done());
-        assert_eq!(d.verified, 1);
+        assert_eq!((d.completed, d.verified), (1, 1));
         // The count is reached: the next file is refused.
         let o = d.on_message(&offer("t2", "more.txt", HELLO_SHA)).await;
         assert_eq!(code(&o[0]), Some(AckCode::Refused));
@@ -306,6 +310,7 @@ mod tests {
         assert!(matches!(&o[1], Outcome::Received { ack, .. } if !ack.ok));
         assert_eq!(code(&o[1]), Some(AckCode::ChecksumMismatch));
         assert!(!path.exists(), "a file that failed its checksum is deleted");
+        assert_eq!((d.completed, d.verified), (1, 0));
         // The sender leaves halfway.
         d.on_message(&offer("t2", "x", HELLO_SHA)).await;
         d.on_message(&data(b"hel")).await;
