@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use webrtc_signaling_client::peer_manager::framing::MAX_TEXT;
 use webrtc_signaling_client::signaling::SignalingError;
 use webrtc_signaling_client::transfer::{
     self, AppMessage, Downloads, FileAck, Outcome, PIECE, Target,
@@ -532,6 +533,13 @@ async fn chat(client: &Client, room: &RoomArgs, out: &Output) -> Result<(), CliE
             line = lines.next_line() => match line? {
                 Some(line) => {
                     let text = AppMessage::Chat { text: line.clone() }.to_text();
+                    if text.len() > MAX_TEXT {
+                        out.say(
+                            json!({ "event": "error", "message": format!("line too long (a chat message is at most {MAX_TEXT} bytes)") }),
+                            || format!("(line too long: a chat message is at most {MAX_TEXT} bytes; not sent)"),
+                        );
+                        continue;
+                    }
                     let sent = client.broadcast_text(&text).await?;
                     if sent == 0 && !out.json {
                         eprintln!("(no peer connected yet; not sent)");
