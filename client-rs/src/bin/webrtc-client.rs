@@ -535,7 +535,7 @@ async fn chat(client: &Client, room: &RoomArgs, out: &Output) -> Result<(), CliE
                     let text = AppMessage::Chat { text: line.clone() }.to_text();
                     if text.len() > MAX_TEXT {
                         out.say(
-                            json!({ "event": "error", "message": format!("line too long (a chat message is at most {MAX_TEXT} bytes)") }),
+                            json!({ "event": "not_sent", "reason": format!("line too long (a chat message is at most {MAX_TEXT} bytes)") }),
                             || format!("(line too long: a chat message is at most {MAX_TEXT} bytes; not sent)"),
                         );
                         continue;
