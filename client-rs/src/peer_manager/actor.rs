@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 
+use super::command::Command;
+use super::config::PeerConfig;
+use super::events::PeerEvent;
 use super::negotiation::{Change, Negotiator, Writer};
 use super::peer::Report;
 use super::subscribers::{self, EventSubscribers, MESSAGE_QUEUE, Subscribe};
-use super::{Command, PeerConfig, PeerEvent};
 use crate::signaling::{OutgoingSignal, PeerId, SignalingEvent};
 
 type WriterReply = tokio::sync::oneshot::Sender<Option<Writer>>;

@@ -15,8 +15,11 @@ use webrtc::peer_connection::{
     PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
 };
 
+use super::command::WriteRequest;
+use super::config::PeerConfig;
+use super::events::PeerMessage;
+use super::framing;
 use super::peer::{self, Builder, Handler, Report};
-use super::{PeerConfig, PeerMessage, WriteRequest, framing};
 use crate::signaling::{
     IceCandidate, IceServer, OutgoingSignal, PeerId, RoomJoined, SessionDescription,
 };

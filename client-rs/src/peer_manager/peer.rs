@@ -13,8 +13,11 @@ use webrtc::peer_connection::{
     RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
 };
 
+use super::command::{Outgoing, WriteRequest};
+use super::config::{MdnsMode, PeerConfig};
+use super::events::{MessageKind, PeerError, PeerMessage};
 use super::framing::{self, Reassembler};
-use super::{MessageKind, Outgoing, PeerError, PeerMessage, WriteRequest};
+use super::runtime::BufferedRuntime;
 use crate::signaling::{IceServer, PeerId};
 
 /// What a peer connection's driver and channel tasks report to the actor.
@@ -108,16 +111,16 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    pub fn new(config: &super::PeerConfig) -> Self {
+    pub fn new(config: &PeerConfig) -> Self {
         let udp_addrs = if config.udp_addrs.is_empty() {
             default_udp_addrs()
         } else {
             config.udp_addrs.clone()
         };
         let mdns = match config.mdns {
-            super::MdnsMode::Auto => None,
-            super::MdnsMode::QueryOnly => Some(true),
-            super::MdnsMode::Disabled => Some(false),
+            MdnsMode::Auto => None,
+            MdnsMode::QueryOnly => Some(true),
+            MdnsMode::Disabled => Some(false),
         };
         Self {
             udp_addrs,
@@ -182,7 +185,7 @@ impl Builder {
             )
             .build();
         let mut builder = PeerConnectionBuilder::new();
-        if let Some(runtime) = super::runtime::BufferedRuntime::shared() {
+        if let Some(runtime) = BufferedRuntime::shared() {
             builder = builder.with_runtime(runtime);
         }
         let pc = builder

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{PeerEvent, PeerId, PeerMessage};
+use super::events::{PeerEvent, PeerMessage};
+use crate::signaling::PeerId;
 
 /// Messages waiting between the channels' readers and the delivery task.
 pub(crate) const MESSAGE_QUEUE: usize = 256;

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::SignalingError;
+use super::error::SignalingError;
 
 /// Frames waiting to be written before `emit` waits.
 const OUT_QUEUE: usize = 256;

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use super::messages::{AckCode, AppMessage, FileAck, FileOffer, Parsed, parse, safe_name};
+use super::messages::{
+    AckCode, AckError, AppMessage, FileAck, FileOffer, Parsed, parse, safe_name,
+};
 use crate::peer_manager::{MessageKind, PeerMessage};
 use crate::signaling::PeerId;
 
@@ -240,7 +242,7 @@ impl FromPeer {
                 ok,
                 size: *got,
                 sha256: Some(digest),
-                error: (!ok).then(|| super::messages::AckError {
+                error: (!ok).then(|| AckError {
                     code: AckCode::ChecksumMismatch,
                     message: "the SHA-256 of the data is not the offer's".into(),
                 }),

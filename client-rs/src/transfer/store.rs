@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::io::AsyncWriteExt;
 
-use super::messages::FileAck;
+use super::messages::{AckCode, FileAck};
 use super::receive::{Inbound, Received};
 use crate::peer_manager::PeerMessage;
 use crate::signaling::PeerId;
@@ -204,7 +204,7 @@ impl Downloads {
             return Some(Outcome::Failed(FileAck::failed(
                 &ack.id,
                 ack.size,
-                super::AckCode::WriteFailed,
+                AckCode::WriteFailed,
                 e.to_string(),
             )));
         }
@@ -245,7 +245,7 @@ impl Downloads {
 mod tests {
     use super::*;
     use crate::peer_manager::MessageKind;
-    use crate::transfer::{AckCode, AppMessage, FileOffer};
+    use crate::transfer::{AppMessage, FileOffer};
 
     const HELLO_SHA: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
 

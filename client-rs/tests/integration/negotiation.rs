@@ -32,7 +32,7 @@ struct Node {
 
 fn node(id: &str) -> Node {
     init_logs();
-    let (input, input_rx) = mpsc::channel(webrtc_signaling_client::peer_manager::SIGNALING_QUEUE);
+    let (input, input_rx) = mpsc::channel(webrtc_signaling_client::signaling::EVENT_QUEUE);
     let (out_tx, output) = mpsc::unbounded_channel();
     let config = PeerConfig {
         newcomer_offer_after: None,
