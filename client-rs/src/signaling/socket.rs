@@ -275,6 +275,9 @@ async fn run(
     events: mpsc::Sender<Incoming>,
     heartbeat: Heartbeat,
 ) {
+    // Silence is counted from the last frame the server sent, whatever we
+    // send meanwhile.
+    let mut last_heard = tokio::time::Instant::now();
     let reason = loop {
         tokio::select! {
             frame = out.recv() => match frame {
@@ -288,13 +291,16 @@ async fn run(
                     break "client disconnect".to_owned();
                 }
             },
-            read = tokio::time::timeout(heartbeat.silence, ws.next()) => {
+            _ = tokio::time::sleep_until(last_heard + heartbeat.silence) => {
+                break "ping timeout".to_owned();
+            }
+            read = ws.next() => {
+                last_heard = tokio::time::Instant::now();
                 let text = match read {
-                    Err(_) => break "ping timeout".to_owned(),
-                    Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break "transport close".to_owned(),
-                    Ok(Some(Err(e))) => break lost(e),
-                    Ok(Some(Ok(Message::Text(t)))) => t,
-                    Ok(Some(Ok(_))) => continue,
+                    None | Some(Ok(Message::Close(_))) => break "transport close".to_owned(),
+                    Some(Err(e)) => break lost(e),
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(_)) => continue,
                 };
                 match on_frame(text.as_str(), &acks) {
                     Frame::Ping => {
@@ -432,6 +438,62 @@ mod tests {
         assert!(matches!(on_frame("1", &acks), Frame::Close));
         assert!(matches!(on_frame("42not json", &acks), Frame::Other));
         assert!(matches!(on_frame("6", &acks), Frame::Other));
+    }
+
+    /// A server that opens (pings every 100 ms, 100 ms to answer), answers the
+    /// CONNECT, relays one event and then says nothing more.
+    async fn silent_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("ws");
+            let open = r#"0{"sid":"e1","upgrades":[],"pingInterval":100,"pingTimeout":100,"maxPayload":1000000}"#;
+            ws.send(Message::text(open)).await.expect("open");
+            let connect = ws.next().await.expect("frame").expect("frame");
+            assert_eq!(connect.to_text().ok(), Some(r#"40{"token":"t"}"#));
+            ws.send(Message::text(r#"40{"sid":"s1"}"#))
+                .await
+                .expect("connect");
+            ws.send(Message::text(r#"42["pong",{"timestamp":"x"}]"#))
+                .await
+                .expect("event");
+            // Keep the TCP connection, send nothing.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(ws);
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_a_ping_timeout_even_while_we_send() {
+        let url = silent_server().await;
+        let (tx, mut rx) = mpsc::channel(8);
+        let auth = serde_json::json!({ "token": "t" });
+        let socket = Socket::connect(&url, &auth, Duration::from_secs(5), tx)
+            .await
+            .expect("connects");
+        assert_eq!(socket.sid, "s1");
+        let chatter = socket.clone();
+        tokio::spawn(async move {
+            while chatter.emit("ping", &Value::Null).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let first = rx.recv().await;
+        assert!(
+            matches!(first, Some(Incoming::Event { ref name, .. }) if name == "pong"),
+            "{first:?}"
+        );
+        let closed = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("noticed in time");
+        assert!(
+            matches!(closed, Some(Incoming::Closed { ref reason }) if reason == "ping timeout"),
+            "{closed:?}"
+        );
     }
 
     #[test]
