@@ -151,10 +151,8 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<bool> {
     let root = root();
-    let out = cli
-        .out
-        .clone()
-        .unwrap_or_else(|| root.join("bench/results"));
+    let results = root.join("bench/results");
+    let out = cli.out.clone().unwrap_or_else(|| results.clone());
     std::fs::create_dir_all(&out)?;
     if cli.scenario == Scenario::Report {
         report::write(&root, &out)?;
@@ -222,8 +220,14 @@ async fn run(cli: Cli) -> Result<bool> {
     }
     if cli.scenario == Scenario::Smoke {
         ok &= runner.run::<smoke::Scen>(smoke::Params::default()).await?;
-    } else {
+    } else if out == results {
         report::write(&root, &out)?;
+    } else {
+        // Results elsewhere (CI, profiling) leave BENCHMARKS.md alone.
+        eprintln!(
+            "BENCHMARKS.md not rewritten (results in {}; `bench report --out` does it)",
+            out.display()
+        );
     }
     Ok(ok)
 }

@@ -131,6 +131,7 @@ struct Msg {
     from: String,
     to: String,
     room: String,
+    sent_at: Instant,
     /// `Some(true)`: accepted (ack ok); `Some(false)`: refused.
     acked: Option<bool>,
     received: bool,
@@ -406,8 +407,8 @@ impl Ledger {
         self.socks.get(to).is_some_and(|s| !s.closing)
     }
 
-    /// Records a relay; returns its id.
-    pub fn sent(&mut self, from: &str, to: &str, room: &str) -> u64 {
+    /// Records a relay sent `now`; returns its id.
+    pub fn sent(&mut self, from: &str, to: &str, room: &str, now: Instant) -> u64 {
         self.tally.relays_sent += 1;
         let id = self.next_msg;
         self.next_msg += 1;
@@ -420,6 +421,7 @@ impl Ledger {
                 from: from.to_owned(),
                 to: to.to_owned(),
                 room: room.to_owned(),
+                sent_at: now,
                 acked: None,
                 received: false,
             },
@@ -427,18 +429,16 @@ impl Ledger {
         id
     }
 
-    fn settle(&mut self, id: u64) {
-        if let Some(m) = self.msgs.remove(&id)
-            && let Some(s) = self.socks.get_mut(&m.to)
-        {
+    /// One relay to `to` fewer that may still arrive.
+    fn arrived_or_refused(&mut self, to: &str) {
+        if let Some(s) = self.socks.get_mut(to) {
             s.inbound_open = s.inbound_open.saturating_sub(1);
         }
     }
 
     /// The server's answer to relay `id`: accepted, or refused with
-    /// PEER_NOT_FOUND (`target_leaving`: whether the target had begun to
-    /// leave or close by now; if not, the refusal was wrong).
-    pub fn acked(&mut self, id: u64, accepted: bool, target_leaving: bool) {
+    /// PEER_NOT_FOUND (`explained`: see [`Ledger::refusal_explained`]).
+    pub fn acked(&mut self, id: u64, accepted: bool, explained: bool) {
         let Some(m) = self.msgs.get_mut(&id) else {
             return;
         };
@@ -447,39 +447,40 @@ impl Ledger {
             return;
         }
         m.acked = Some(accepted);
-        let received = m.received;
+        let (received, to) = (m.received, m.to.clone());
         if accepted {
             if received {
-                self.settle(id);
+                self.msgs.remove(&id);
             }
             return;
         }
         self.tally.relays_refused += 1;
-        if !target_leaving {
+        if !explained {
             self.tally.wrongly_refused += 1;
         }
         if received {
             self.tally.misrouted += 1; // delivered though refused
+        } else {
+            self.arrived_or_refused(&to);
         }
-        self.settle(id);
+        self.msgs.remove(&id);
     }
 
-    /// The target whose leaving or closing explains a refusal of relay `id`.
-    pub fn target_of(&self, id: u64) -> Option<(String, String)> {
-        self.msgs.get(&id).map(|m| (m.to.clone(), m.room.clone()))
-    }
-
-    /// Whether `sid`'s latest stay in `code` had begun to end.
-    pub fn leaving(&self, sid: &str, code: &str) -> bool {
-        let Some(b) = self.books.get(code) else {
+    /// Whether a refusal of relay `id` is explained: a refusal is wrong only
+    /// when the target had its `room:joined` before the relay was sent (the
+    /// server had let it in) and has not begun to leave or close since.
+    pub fn refusal_explained(&self, id: u64) -> bool {
+        let Some(m) = self.msgs.get(&id) else {
             return true;
         };
-        b.stays
-            .iter()
-            .rev()
-            .find(|m| m.sid == sid)
-            .is_none_or(|m| m.leave_started.is_some() || m.refused)
-            || self.socks.get(sid).is_none_or(|s| s.closing)
+        let stay = self
+            .books
+            .get(&m.room)
+            .and_then(|b| b.stays.iter().rev().find(|s| s.sid == m.to));
+        let stayed = stay.is_some_and(|s| {
+            s.confirmed.is_some_and(|c| c < m.sent_at) && s.leave_started.is_none() && !s.refused
+        });
+        !stayed || self.socks.get(&m.to).is_none_or(|s| s.closing)
     }
 
     /// Relay `id` arrived at `me`, in `my_room`, claiming to come from
@@ -506,9 +507,7 @@ impl Ledger {
         m.received = true;
         let answered = m.acked.is_some();
         self.tally.relays_delivered += 1;
-        if let Some(s) = self.socks.get_mut(me) {
-            s.inbound_open = s.inbound_open.saturating_sub(1);
-        }
+        self.arrived_or_refused(me);
         if answered {
             // Accepted (a refused relay is settled when refused: arriving
             // after that, it is unknown above).
@@ -563,7 +562,7 @@ mod tests {
     #[test]
     fn an_accepted_relay_that_arrives_is_delivered_and_settled() {
         let mut l = two_in_a_room();
-        let id = l.sent("a", "b", "r");
+        let id = l.sent("a", "b", "r", t(15));
         assert_eq!(l.inbound_open("b"), 1);
         l.acked(id, true, false);
         assert!(l.received(id, "b", Some("r"), "a", "b"));
@@ -574,11 +573,30 @@ mod tests {
     }
 
     #[test]
+    fn a_relay_is_open_for_its_target_until_it_arrives_or_is_refused() {
+        let mut l = two_in_a_room();
+        let early = l.sent("a", "b", "r", t(15));
+        let late = l.sent("a", "b", "r", t(15));
+        let refused = l.sent("a", "b", "r", t(15));
+        assert_eq!(l.inbound_open("b"), 3);
+        // Arrives before its ack: counted once, whichever comes first.
+        assert!(l.received(early, "b", Some("r"), "a", "b"));
+        l.acked(early, true, false);
+        assert_eq!(l.inbound_open("b"), 2);
+        l.acked(late, true, false);
+        assert_eq!(l.inbound_open("b"), 2, "accepted, not arrived");
+        l.acked(refused, false, true);
+        assert_eq!(l.inbound_open("b"), 1);
+        assert!(l.received(late, "b", Some("r"), "a", "b"));
+        assert_eq!(l.inbound_open("b"), 0);
+    }
+
+    #[test]
     fn an_accepted_relay_that_never_arrives_is_lost() {
         let mut l = two_in_a_room();
-        let id = l.sent("a", "b", "r");
+        let id = l.sent("a", "b", "r", t(15));
         l.acked(id, true, false);
-        let unanswered = l.sent("a", "b", "r");
+        let unanswered = l.sent("a", "b", "r", t(15));
         let _ = unanswered;
         l.finish();
         assert_eq!(l.tally.lost, 2);
@@ -589,7 +607,7 @@ mod tests {
     fn a_relay_at_the_wrong_socket_or_from_the_wrong_sender_is_misrouted() {
         let mut l = two_in_a_room();
         l.connected("c");
-        let id = l.sent("a", "b", "r");
+        let id = l.sent("a", "b", "r", t(15));
         assert!(!l.received(id, "c", Some("r"), "a", "b"));
         assert!(!l.received(id, "b", Some("r"), "c", "b"));
         assert!(l.received(id, "b", Some("r"), "a", "b"));
@@ -601,9 +619,9 @@ mod tests {
     #[test]
     fn a_relay_arriving_outside_its_room_is_cross_room() {
         let mut l = two_in_a_room();
-        let id = l.sent("a", "b", "r");
+        let id = l.sent("a", "b", "r", t(15));
         assert!(l.received(id, "b", Some("other"), "a", "b"));
-        let id = l.sent("a", "b", "r");
+        let id = l.sent("a", "b", "r", t(15));
         assert!(l.received(id, "b", None, "a", "b"));
         assert_eq!(l.tally.cross_room, 2);
     }
@@ -611,21 +629,44 @@ mod tests {
     #[test]
     fn a_refusal_is_expected_only_when_the_target_was_leaving() {
         let mut l = two_in_a_room();
-        let id = l.sent("a", "b", "r");
-        assert!(!l.leaving("b", "r"));
-        l.acked(id, false, l.leaving("b", "r"));
+        let id = l.sent("a", "b", "r", t(15));
+        assert!(!l.refusal_explained(id));
+        l.acked(id, false, l.refusal_explained(id));
         assert_eq!(l.tally.wrongly_refused, 1);
+        let id = l.sent("a", "b", "r", t(15));
         l.leave_sent("b", "r", t(20));
-        let id = l.sent("a", "b", "r");
-        l.acked(id, false, l.leaving("b", "r"));
+        l.acked(id, false, l.refusal_explained(id));
         assert_eq!(l.tally.wrongly_refused, 1);
         assert_eq!(l.tally.relays_refused, 2);
         assert_eq!(l.inbound_open("b"), 0);
         // Refused, then delivered anyway.
-        let id = l.sent("a", "b", "r");
+        let id = l.sent("a", "b", "r", t(15));
         l.acked(id, false, true);
         let _ = l.received(id, "b", Some("r"), "a", "b");
         assert_eq!(l.tally.misrouted, 1);
+    }
+
+    #[test]
+    fn a_refusal_sent_to_a_stay_that_ended_is_expected_though_the_target_came_back() {
+        let mut l = two_in_a_room();
+        let id = l.sent("a", "b", "r", t(15));
+        l.leave_sent("b", "r", t(20));
+        l.left("b", "r", t(21));
+        l.join_sent("b", "r", t(22));
+        l.joined("b", "r", t(23));
+        assert!(l.refusal_explained(id));
+        l.acked(id, false, l.refusal_explained(id));
+        assert_eq!(l.tally.wrongly_refused, 0);
+        // Back in before a relay is sent: that one is due.
+        let id = l.sent("a", "b", "r", t(24));
+        assert!(!l.refusal_explained(id));
+        // In again after the relay was sent: not known to be due.
+        l.leave_sent("b", "r", t(25));
+        l.left("b", "r", t(26));
+        l.join_sent("b", "r", t(27));
+        let id = l.sent("a", "b", "r", t(28));
+        l.joined("b", "r", t(29));
+        assert!(l.refusal_explained(id));
     }
 
     #[test]

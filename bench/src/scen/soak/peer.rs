@@ -256,7 +256,7 @@ impl<'a> Sock<'a> {
             return;
         }
         let to = targets[self.rng.random_range(0..targets.len())].clone();
-        let id = l.sent(&self.sid, &to, &room);
+        let id = l.sent(&self.sid, &to, &room, Instant::now());
         drop(l);
         let ack = self.next_ack;
         self.next_ack += 1;
@@ -400,10 +400,8 @@ impl<'a> Sock<'a> {
                 match (ok, code.as_deref()) {
                     (true, _) => l.acked(msg, true, false),
                     (false, Some("PEER_NOT_FOUND")) => {
-                        let leaving = l
-                            .target_of(msg)
-                            .is_none_or(|(to, room)| l.leaving(&to, &room));
-                        l.acked(msg, false, leaving);
+                        let explained = l.refusal_explained(msg);
+                        l.acked(msg, false, explained);
                     }
                     _ => {
                         l.acked(msg, false, true);
