@@ -1,6 +1,6 @@
 //! The capacity scenario in BENCHMARKS.md.
 
-use super::table::{both, cell, failures, fmt_ratio, met, num, ratio, raw, row, target};
+use super::table::{both, cell, compared, failures, fmt_ratio, met, num, ratio, raw, row, target};
 use crate::results::Doc;
 use crate::scen::capacity::{Capacity, Params};
 use crate::server::Kind;
@@ -10,16 +10,13 @@ type D = Doc<Params, Capacity>;
 pub fn targets(md: &mut String, d: &D) {
     let (gs, rs) = both(d, |r| Some(r.max_sockets as f64));
     let goal = d.params.steps.iter().copied().max().unwrap_or(0) as f64;
-    target(
+    compared(
         md,
         "Capacity: concurrent sockets reached (fd cap 20,000 per process)",
-        [
-            &cell(gs, 1.0),
-            &cell(rs, 1.0),
-            &fmt_ratio(ratio(gs, rs, false)),
-            &num(goal),
-            met(gs.map(|s| s.med >= goal)),
-        ],
+        (gs, rs),
+        false,
+        &num(goal),
+        met(gs.map(|s| s.med >= goal)),
     );
     let (gf, rf) = both(d, |r| r.probe_p99_first_ms);
     let (gla, rla) = both(d, |r| r.probe_p99_last_ms);

@@ -1,74 +1,63 @@
 //! The join scenario in BENCHMARKS.md.
 
 use super::table::{
-    Fig, MaybeFig, Part, both, cell, failures, fmt_ratio, met, num, ratio, raw, row, section_head,
-    target,
+    Fig, MaybeFig, Part, both, compared, failures, met, num, phase_rows, ratio, raw, row,
+    section_head,
 };
 use crate::results::Doc;
 use crate::scen::join::{Join, JoinPhase, Params};
+use crate::stats::Stat;
 
 type D = Doc<Params, Join>;
 
 pub fn targets(md: &mut String, d: &D) {
     let p = &d.params;
     let (gj, rj) = both(d, |r| Some(r.storm.joins_per_s));
-    let x = ratio(gj, rj, false);
-    target(
+    compared(
         md,
         &format!("Join storm ({} sockets, rooms of 2–10), joins/s", p.sockets),
-        [
-            &cell(gj, 1.0),
-            &cell(rj, 1.0),
-            &fmt_ratio(x),
-            "≥ 5×",
-            met(x.map(|x| x >= 5.0)),
-        ],
+        (gj, rj),
+        false,
+        "≥ 5×",
+        met(ratio(gj, rj, false).map(|x| x >= 5.0)),
     );
-    let (gl, rl) = both(d, |r| Some(r.storm.latency.p99_ms));
-    target(
+    compared(
         md,
         &format!(
             "Join storm `room:joined` p99 at saturation ({} sockets, closed loop: scheduling order, see the analysis), ms",
             p.sockets
         ),
-        [
-            &cell(gl, 1.0),
-            &cell(rl, 1.0),
-            &fmt_ratio(ratio(gl, rl, true)),
-            "–",
-            "–",
-        ],
+        both(d, |r| Some(r.storm.latency.p99_ms)),
+        true,
+        "–",
+        "–",
     );
-    let (gl, rl) = both(d, |r| Some(r.paced.latency.p99_ms));
-    target(
+    let under_10_ms =
+        |(g, r): (Option<Stat>, Option<Stat>)| ((g, r), met(g.map(|s| s.med <= 10.0)));
+    let (paced, verdict) = under_10_ms(both(d, |r| Some(r.paced.latency.p99_ms)));
+    compared(
         md,
         &format!(
             "Join storm `room:joined` p99 at {} joins/s offered ({} sockets, open loop), ms",
             num(p.paced_joins_per_s),
             p.sockets
         ),
-        [
-            &cell(gl, 1.0),
-            &cell(rl, 1.0),
-            &fmt_ratio(ratio(gl, rl, true)),
-            "≤ 10 ms",
-            met(gl.map(|s| s.med <= 10.0)),
-        ],
+        paced,
+        true,
+        "≤ 10 ms",
+        verdict,
     );
-    let (gl, rl) = both(d, |r| Some(r.light.latency.p99_ms));
-    target(
+    let (light, verdict) = under_10_ms(both(d, |r| Some(r.light.latency.p99_ms)));
+    compared(
         md,
         &format!(
             "Join `room:joined` p99, light phase ({} sockets), ms",
             p.light_sockets
         ),
-        [
-            &cell(gl, 1.0),
-            &cell(rl, 1.0),
-            &fmt_ratio(ratio(gl, rl, true)),
-            "≤ 10 ms",
-            met(gl.map(|s| s.med <= 10.0)),
-        ],
+        light,
+        true,
+        "≤ 10 ms",
+        verdict,
     );
 }
 
@@ -91,21 +80,17 @@ pub fn section(md: &mut String, d: &D) {
         ("light", |r| &r.light),
         ("paced", |r| &r.paced),
     ];
-    for (name, ph) in phases {
-        let mut fig = |label: &str, invert: bool, f: Fig<JoinPhase>| {
-            row(md, d, &format!("{name}: {label}"), 1.0, invert, |r| {
-                Some(f(ph(r)))
-            })
-        };
-        fig("joins/s", false, |p| p.joins_per_s);
-        fig("`room:joined` p50, ms", true, |p| p.latency.p50_ms);
-        fig("`room:joined` p99, ms", true, |p| p.latency.p99_ms);
-        fig("`room:joined` p99.9, ms", true, |p| p.latency.p999_ms);
-        fig("server CPU per join+leave, µs", true, |p| {
+    let figs: [(&str, bool, Fig<JoinPhase>); 6] = [
+        ("joins/s", false, |p| p.joins_per_s),
+        ("`room:joined` p50, ms", true, |p| p.latency.p50_ms),
+        ("`room:joined` p99, ms", true, |p| p.latency.p99_ms),
+        ("`room:joined` p99.9, ms", true, |p| p.latency.p999_ms),
+        ("server CPU per join+leave, µs", true, |p| {
             p.server_cpu_us_per_join_leave
-        });
-        fig("server CPU use (cores)", false, |p| p.server_cpu_util);
-    }
+        }),
+        ("server CPU use (cores)", false, |p| p.server_cpu_util),
+    ];
+    phase_rows(md, d, &phases, &figs);
     let burst: [(&str, MaybeFig<JoinPhase>); 3] = [
         ("p50", |p| p.burst_latency.as_ref().map(|l| l.p50_ms)),
         ("p99", |p| p.burst_latency.as_ref().map(|l| l.p99_ms)),

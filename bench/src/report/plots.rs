@@ -9,8 +9,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::Results;
-use super::table::raw;
+use super::table::{num, raw};
 use crate::results::{Doc, Latency, Outcome};
+use crate::scen::capacity::Capacity;
+use crate::scen::soak::Soak;
 use crate::server::Kind;
 
 const SERVERS: [(Kind, RGBColor); 2] = [
@@ -233,35 +235,46 @@ fn curves(
     Ok(())
 }
 
+/// One of two panels of curves, one curve per run: title, axes, log y, and
+/// a run's points.
+struct Panel2<'a, O> {
+    title: String,
+    axes: (&'a str, &'a str),
+    log_y: bool,
+    pts: fn(&O) -> Vec<(f64, f64)>,
+}
+
+fn side_by_side<P, O: Outcome>(
+    path: &Path,
+    d: &Doc<P, O>,
+    panels: [Panel2<'_, O>; 2],
+) -> Result<()> {
+    let root = BitMapBackend::new(path, (800, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(400);
+    for (area, p) in [left, right].iter().zip(panels) {
+        let runs: Vec<Curve> = SERVERS
+            .iter()
+            .flat_map(|&(kind, color)| {
+                d.results(kind).map(move |run| Curve {
+                    kind,
+                    color,
+                    pts: (p.pts)(run),
+                })
+            })
+            .collect();
+        curves(area, &p.title, p.axes, &runs, p.log_y)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
 /// RSS against sockets (capacity), with the idle per-socket figure in the
 /// caption, beside the probe relay's p99.
 fn memory(out: &Path, res: &Results) -> Result<bool> {
     let Some(d) = &res.capacity else {
         return Ok(false);
     };
-    let path = out.join("memory.png");
-    let root = BitMapBackend::new(&path, (800, 420)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(400);
-    let mut rss = Vec::new();
-    let mut p99 = Vec::new();
-    for (kind, color) in SERVERS {
-        for run in d.results(kind) {
-            let pts = |f: fn(&crate::scen::capacity::Step) -> f64| {
-                run.steps.iter().map(|s| (s.sockets as f64, f(s))).collect()
-            };
-            rss.push(Curve {
-                kind,
-                color,
-                pts: pts(|s| s.rss_kb as f64 / 1024.0),
-            });
-            p99.push(Curve {
-                kind,
-                color,
-                pts: pts(|s| s.probe.latency.p99_ms),
-            });
-        }
-    }
     let per = |k: Kind| {
         res.idle
             .as_ref()
@@ -269,20 +282,33 @@ fn memory(out: &Path, res: &Results) -> Result<bool> {
             .map(|s| format!("{:.1} KB", s.med / 1024.0))
             .unwrap_or_else(|| "–".into())
     };
-    let title = format!(
-        "server RSS (idle: gateway {}/socket, reference {})",
-        per(Kind::Gateway),
-        per(Kind::Reference)
-    );
-    curves(&left, &title, ("sockets", "RSS, MB"), &rss, false)?;
-    curves(
-        &right,
-        "probe relay p99 vs sockets",
-        ("sockets", "p99, ms (log)"),
-        &p99,
-        true,
-    )?;
-    root.present()?;
+    let rss = Panel2 {
+        title: format!(
+            "server RSS (idle: gateway {}/socket, reference {})",
+            per(Kind::Gateway),
+            per(Kind::Reference)
+        ),
+        axes: ("sockets", "RSS, MB"),
+        log_y: false,
+        pts: |r: &Capacity| {
+            r.steps
+                .iter()
+                .map(|s| (s.sockets as f64, s.rss_kb as f64 / 1024.0))
+                .collect()
+        },
+    };
+    let p99 = Panel2 {
+        title: "probe relay p99 vs sockets".into(),
+        axes: ("sockets", "p99, ms (log)"),
+        log_y: true,
+        pts: |r: &Capacity| {
+            r.steps
+                .iter()
+                .map(|s| (s.sockets as f64, s.probe.latency.p99_ms))
+                .collect()
+        },
+    };
+    side_by_side(&out.join("memory.png"), &**d, [rss, p99])?;
     Ok(true)
 }
 
@@ -291,42 +317,32 @@ fn soak(out: &Path, res: &Results) -> Result<bool> {
     let Some(d) = &res.soak else {
         return Ok(false);
     };
-    let path = out.join("soak.png");
-    let root = BitMapBackend::new(&path, (800, 420)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(400);
-    let mut rss = Vec::new();
-    let mut fds = Vec::new();
-    for (kind, color) in SERVERS {
-        for run in d.results(kind) {
-            let pts = |f: fn(&crate::scen::soak::Sample) -> f64| {
-                run.samples.iter().map(|s| (s.t_s, f(s))).collect()
-            };
-            rss.push(Curve {
-                kind,
-                color,
-                pts: pts(|s| s.rss_kb as f64 / 1024.0),
-            });
-            fds.push(Curve {
-                kind,
-                color,
-                pts: pts(|s| s.open_fds as f64),
-            });
-        }
-    }
-    let title = format!(
-        "soak: server RSS over {} s (warm-up {} s)",
-        raw(d.params.secs),
-        raw(d.params.warmup_secs)
-    );
-    curves(&left, &title, ("seconds", "RSS, MB"), &rss, false)?;
-    curves(
-        &right,
-        "soak: server open files",
-        ("seconds", "fds"),
-        &fds,
-        false,
-    )?;
-    root.present()?;
+    let rss = Panel2 {
+        title: format!(
+            "soak: server RSS over {} s (warm-up {} s)",
+            num(d.params.secs),
+            num(d.params.warmup_secs)
+        ),
+        axes: ("seconds", "RSS, MB"),
+        log_y: false,
+        pts: |r: &Soak| {
+            r.samples
+                .iter()
+                .map(|s| (s.t_s, s.rss_kb as f64 / 1024.0))
+                .collect()
+        },
+    };
+    let fds = Panel2 {
+        title: "soak: server open files".into(),
+        axes: ("seconds", "fds"),
+        log_y: false,
+        pts: |r: &Soak| {
+            r.samples
+                .iter()
+                .map(|s| (s.t_s, s.open_fds as f64))
+                .collect()
+        },
+    };
+    side_by_side(&out.join("soak.png"), &**d, [rss, fds])?;
     Ok(true)
 }

@@ -1,40 +1,35 @@
 //! The relay scenario in BENCHMARKS.md.
 
 use super::table::{
-    Fig, Part, both, cell, failures, fmt_ratio, met, num, ratio, row, section_head, target,
+    Fig, Part, both, compared, failures, met, num, phase_rows, ratio, section_head, target,
 };
 use crate::results::Doc;
 use crate::scen::relay::{Params, Relay, RelayPhase};
 use crate::server::Kind;
+use crate::stats::Stat;
 
 type D = Doc<Params, Relay>;
 
 pub fn targets(md: &mut String, d: &D) {
+    let ratio_at_least =
+        |g: Option<Stat>, r: Option<Stat>, x: f64| met(ratio(g, r, false).map(|y| y >= x));
     let (ge, re) = both(d, |r| Some(r.saturation.msgs_per_server_cpu_s));
-    let x = ratio(ge, re, false);
-    target(
+    compared(
         md,
         "Relay efficiency at saturation (messages per server CPU-second)",
-        [
-            &cell(ge, 1.0),
-            &cell(re, 1.0),
-            &fmt_ratio(x),
-            "≥ 10×",
-            met(x.map(|x| x >= 10.0)),
-        ],
+        (ge, re),
+        false,
+        "≥ 10×",
+        ratio_at_least(ge, re, 10.0),
     );
     let (gt, rt) = both(d, |r| Some(r.saturation.throughput_per_s));
-    let x = ratio(gt, rt, false);
-    target(
+    compared(
         md,
         "Relay throughput at saturation (delivered messages/s)",
-        [
-            &cell(gt, 1.0),
-            &cell(rt, 1.0),
-            &fmt_ratio(x),
-            "≥ 5×",
-            met(x.map(|x| x >= 5.0)),
-        ],
+        (gt, rt),
+        false,
+        "≥ 5×",
+        ratio_at_least(gt, rt, 5.0),
     );
     let bad = |k: Kind| d.total(k, |r| (r.fixed.bad() + r.saturation.bad()) as f64);
     let gbad = bad(Kind::Gateway);
@@ -50,20 +45,17 @@ pub fn targets(md: &mut String, d: &D) {
         ],
     );
     let (gl, rl) = both(d, |r| Some(r.fixed.latency.p99_ms));
-    target(
+    compared(
         md,
         &format!(
             "Relay latency p99 at {} msg/s offered ({} rooms of 2), ms",
             num(d.params.rate),
             d.params.pairs
         ),
-        [
-            &cell(gl, 1.0),
-            &cell(rl, 1.0),
-            &fmt_ratio(ratio(gl, rl, true)),
-            "≤ 1 ms",
-            met(gl.map(|s| s.med <= 1.0)),
-        ],
+        (gl, rl),
+        true,
+        "≤ 1 ms",
+        met(gl.map(|s| s.med <= 1.0)),
     );
 }
 
@@ -84,29 +76,25 @@ pub fn section(md: &mut String, d: &D) {
         ("fixed rate", |r| &r.fixed),
         ("saturation", |r| &r.saturation),
     ];
-    for (name, ph) in phases {
-        let mut fig = |label: &str, invert: bool, f: Fig<RelayPhase>| {
-            row(md, d, &format!("{name}: {label}"), 1.0, invert, |r| {
-                Some(f(ph(r)))
-            })
-        };
-        fig("delivered msg/s", false, |p| p.throughput_per_s);
-        fig("latency p50, ms", true, |p| p.latency.p50_ms);
-        fig("latency p99, ms", true, |p| p.latency.p99_ms);
-        fig("latency p99.9, ms", true, |p| p.latency.p999_ms);
-        fig("latency max, ms", true, |p| p.latency.max_ms);
-        fig("server CPU µs per message", true, |p| {
+    let figs: [(&str, bool, Fig<RelayPhase>); 10] = [
+        ("delivered msg/s", false, |p| p.throughput_per_s),
+        ("latency p50, ms", true, |p| p.latency.p50_ms),
+        ("latency p99, ms", true, |p| p.latency.p99_ms),
+        ("latency p99.9, ms", true, |p| p.latency.p999_ms),
+        ("latency max, ms", true, |p| p.latency.max_ms),
+        ("server CPU µs per message", true, |p| {
             p.server_cpu_us_per_msg
-        });
-        fig("messages per server CPU-second", false, |p| {
+        }),
+        ("messages per server CPU-second", false, |p| {
             p.msgs_per_server_cpu_s
-        });
-        fig("server CPU use (cores)", false, |p| p.server_cpu_util);
-        fig("generator CPU µs per message", true, |p| {
+        }),
+        ("server CPU use (cores)", false, |p| p.server_cpu_util),
+        ("generator CPU µs per message", true, |p| {
             p.bench_cpu_us_per_msg
-        });
-        fig("lost + misrouted + out of order", false, |p| p.bad() as f64);
-    }
+        }),
+        ("lost + misrouted + out of order", false, |p| p.bad() as f64),
+    ];
+    phase_rows(md, d, &phases, &figs);
     md.push('\n');
     failures(md, d);
 }

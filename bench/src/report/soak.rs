@@ -1,6 +1,6 @@
 //! The soak scenario in BENCHMARKS.md.
 
-use super::table::{Fig, both, cell, failures, met, num, raw, row, section_head, target};
+use super::table::{Fig, both, cell, failures, met, num, row, row_plain, section_head, target};
 use crate::results::Doc;
 use crate::scen::soak::{Params, Soak, Tally};
 use crate::server::Kind;
@@ -21,7 +21,7 @@ pub fn targets(md: &mut String, d: &D) {
         md,
         &format!(
             "Soak ({} s, {} sockets joining, leaving, reconnecting, relaying): deliveries lost, misrouted, cross-room or out of order, room views wrong, errors (all runs)",
-            raw(p.secs),
+            num(p.secs),
             p.sockets
         ),
         [
@@ -42,7 +42,7 @@ pub fn targets(md: &mut String, d: &D) {
         md,
         &format!(
             "Soak: server RSS after the {} s warm-up: highest minus warm, MB; slope, MB/h",
-            raw(p.warmup_secs)
+            num(p.warmup_secs)
         ),
         [
             &format!("{}; {}", cell(gg, MB), cell(gs, 60.0 * MB)),
@@ -66,11 +66,11 @@ pub fn section(md: &mut String, d: &D) {
         &format!(
             "{} sockets for {} s (the first {} s are warm-up: left out of the rates and the memory verdict, not of the checks). Each socket loops: connect, join 1 to {} rooms in turn (rooms of up to 10 from {} slots; a slot's room is replaced by a new one every {} s or when empty, and the servers run with `ROOM_TTL={}s`, so rooms are created and expire all through the run), stay {}–{} ms in each sending `webrtc:ice` with an ack to a random peer of the room ({} msg/s offered over all sockets), then leave and close, or, for {} % of the connections, close without leaving; reconnect at once. The generator keeps a ledger of who is in which room and of every relay: a relay the server accepted (ack `{{ ok: true }}`) must reach its target, once, in order, from the right sender, while the target is in the sender's room; a refusal (`PEER_NOT_FOUND`) is expected only when the target had begun to leave; every socket's view of its room (`room:joined`, `peer:joined`, `peer:left`) is checked when it leaves. RSS (`VmRSS`), open files and CPU are sampled every second; **flat RSS** means the least-squares slope of RSS after the warm-up and the highest RSS after the warm-up minus the RSS at its end (mean of its last 5 s) both stay under their bounds ({} MB/h, {} MB). Open files are also compared before the first socket and 2 s after the last closed.",
             p.sockets,
-            raw(p.secs),
-            raw(p.warmup_secs),
+            num(p.secs),
+            num(p.warmup_secs),
             p.rooms_per_connection,
             p.rooms,
-            raw(p.rotate_secs),
+            num(p.rotate_secs),
             p.room_ttl_secs,
             p.dwell_min_ms,
             p.dwell_max_ms,
@@ -80,60 +80,74 @@ pub fn section(md: &mut String, d: &D) {
             num(p.max_growth_mb),
         ),
     );
-    let figs: [(&str, f64, bool, Fig<Soak>); 19] = [
+    // (label, scale, lower is better or None for no ratio, figure)
+    let figs: [(&str, f64, Option<bool>, Fig<Soak>); 19] = [
         (
             "requests handled/s (handshakes, creates, joins, leaves, closes, relays)",
             1.0,
-            false,
+            None,
             |r| r.ops_per_s,
         ),
-        ("server CPU per request, µs", 1.0, true, |r| {
+        ("server CPU per request, µs", 1.0, Some(true), |r| {
             r.server_cpu_us_per_op
         }),
-        ("server CPU use (cores)", 1.0, false, |r| r.server_cpu_util),
-        ("generator CPU use (cores)", 1.0, false, |r| {
-            r.bench_cpu_util
+        ("server CPU use (cores)", 1.0, Some(true), |r| {
+            r.server_cpu_util
         }),
-        ("connects/s", 1.0, false, |r| r.connects_per_s),
-        ("joins/s", 1.0, false, |r| r.joins_per_s),
-        ("relays delivered/s", 1.0, false, |r| r.relays_per_s),
-        ("relay latency p50, ms", 1.0, true, |r| {
+        ("generator CPU use (cores)", 1.0, None, |r| r.bench_cpu_util),
+        ("connects/s", 1.0, None, |r| r.connects_per_s),
+        ("joins/s", 1.0, None, |r| r.joins_per_s),
+        ("relays delivered/s", 1.0, None, |r| r.relays_per_s),
+        ("relay latency p50, ms", 1.0, Some(true), |r| {
             r.relay_latency.p50_ms
         }),
-        ("relay latency p99, ms", 1.0, true, |r| {
+        ("relay latency p99, ms", 1.0, Some(true), |r| {
             r.relay_latency.p99_ms
         }),
-        ("relay latency max, ms", 1.0, true, |r| {
+        ("relay latency max, ms", 1.0, Some(true), |r| {
             r.relay_latency.max_ms
         }),
-        ("`room:joined` p50, ms", 1.0, true, |r| {
+        ("`room:joined` p50, ms", 1.0, Some(true), |r| {
             r.join_latency.p50_ms
         }),
-        ("`room:joined` p99, ms", 1.0, true, |r| {
+        ("`room:joined` p99, ms", 1.0, Some(true), |r| {
             r.join_latency.p99_ms
         }),
-        ("handshake p99, ms", 1.0, true, |r| r.connect_latency.p99_ms),
-        ("RSS at the end of the warm-up, MB", MB, true, |r| {
+        ("handshake p99, ms", 1.0, Some(true), |r| {
+            r.connect_latency.p99_ms
+        }),
+        ("RSS at the end of the warm-up, MB", MB, Some(true), |r| {
             r.rss.warm_kb as f64
         }),
-        ("RSS highest after the warm-up, MB", MB, true, |r| {
+        ("RSS highest after the warm-up, MB", MB, Some(true), |r| {
             r.rss.max_kb as f64
         }),
-        ("RSS highest minus warm, MB", MB, true, |r| {
+        ("RSS highest minus warm, MB", MB, None, |r| {
             r.rss.growth_kb as f64
         }),
-        ("RSS slope after the warm-up, MB/h", 60.0 * MB, true, |r| {
+        ("RSS slope after the warm-up, MB/h", 60.0 * MB, None, |r| {
             r.rss.slope_kb_per_min
         }),
-        ("open files before the first socket", 1.0, true, |r| {
+        ("open files before the first socket", 1.0, None, |r| {
             r.fds_before as f64
         }),
-        ("open files after the last socket closed", 1.0, true, |r| {
+        ("open files after the last socket closed", 1.0, None, |r| {
             r.fds_after as f64
         }),
     ];
-    for (label, scale, invert, f) in figs {
-        row(md, d, label, scale, invert, |r| Some(f(r)));
+    for (label, scale, lower_better, f) in figs {
+        match lower_better {
+            Some(invert) => row(md, d, label, scale, invert, |r| Some(f(r))),
+            None => row_plain(md, d, label, scale, |r| Some(f(r))),
+        }
+    }
+    for k in [Kind::Gateway, Kind::Reference] {
+        if d.results(k).any(|r| r.bench_cpu_util >= 0.8) {
+            md.push_str(&format!(
+                "\nThe generator used ≥ 0.8 core in a {} run: it, not the server, may have set the pace there.\n",
+                k.name()
+            ));
+        }
     }
     md.push_str("\nCounts (all runs):\n\n| | Gateway | Reference |\n|---|---|---|\n");
     let counts: [(&str, Count); 16] = [

@@ -70,11 +70,8 @@ pub fn cell(s: Option<Stat>, scale: f64) -> String {
 /// where lower is better), on medians.
 pub fn ratio(g: Option<Stat>, r: Option<Stat>, invert: bool) -> Option<f64> {
     let (g, r) = (g?.med, r?.med);
-    if invert {
-        (g > 0.0).then(|| r / g)
-    } else {
-        (r > 0.0).then(|| g / r)
-    }
+    // Only between two positive figures (a growth or a slope may be negative).
+    (g > 0.0 && r > 0.0).then(|| if invert { r / g } else { g / r })
 }
 
 pub fn fmt_ratio(x: Option<f64>) -> String {
@@ -127,13 +124,76 @@ pub fn row<P, O: Outcome>(
     invert: bool,
     f: impl Fn(&O) -> Option<f64>,
 ) {
+    line(md, d, label, scale, Some(invert), f);
+}
+
+/// A row without a ratio (a figure both servers are given, or one where
+/// "better" means nothing).
+pub fn row_plain<P, O: Outcome>(
+    md: &mut String,
+    d: &Doc<P, O>,
+    label: &str,
+    scale: f64,
+    f: impl Fn(&O) -> Option<f64>,
+) {
+    line(md, d, label, scale, None, f);
+}
+
+fn line<P, O: Outcome>(
+    md: &mut String,
+    d: &Doc<P, O>,
+    label: &str,
+    scale: f64,
+    invert: Option<bool>,
+    f: impl Fn(&O) -> Option<f64>,
+) {
     let (a, b) = both(d, f);
+    let x = invert.map_or_else(|| "–".to_owned(), |i| fmt_ratio(ratio(a, b, i)));
     md.push_str(&format!(
-        "| {label} | {} | {} | {} |\n",
+        "| {label} | {} | {} | {x} |\n",
         cell(a, scale),
-        cell(b, scale),
-        fmt_ratio(ratio(a, b, invert))
+        cell(b, scale)
     ));
+}
+
+/// The rows `<phase>: <label>` of each phase of an outcome: `(label, lower
+/// is better, figure)`.
+pub fn phase_rows<P, O: Outcome, Ph>(
+    md: &mut String,
+    d: &Doc<P, O>,
+    phases: &[(&str, Part<O, Ph>)],
+    figs: &[(&str, bool, Fig<Ph>)],
+) {
+    for (name, part) in phases {
+        for (label, invert, f) in figs {
+            row(md, d, &format!("{name}: {label}"), 1.0, *invert, |r| {
+                Some(f(part(r)))
+            });
+        }
+    }
+}
+
+/// A Targets row comparing both servers' medians: cells, ratio (`invert`:
+/// lower is better), the goal and whether it is met.
+pub fn compared(
+    md: &mut String,
+    label: &str,
+    (g, r): (Option<Stat>, Option<Stat>),
+    invert: bool,
+    goal: &str,
+    verdict: &str,
+) {
+    target(
+        md,
+        label,
+        [
+            &cell(g, 1.0),
+            &cell(r, 1.0),
+            &fmt_ratio(ratio(g, r, invert)),
+            goal,
+            verdict,
+        ],
+    );
 }
 
 /// The failed runs of a results file, after its tables.
@@ -181,6 +241,7 @@ mod tests {
         assert_eq!(ratio(Some(s(10.0)), Some(s(5.0)), false), Some(2.0));
         assert_eq!(ratio(Some(s(10.0)), Some(s(5.0)), true), Some(0.5));
         assert_eq!(ratio(Some(s(10.0)), Some(s(0.0)), false), None);
+        assert_eq!(ratio(Some(s(10.0)), Some(s(-5.0)), true), None);
         assert_eq!(fmt_ratio(Some(8.44)), "8.44×");
     }
 

@@ -112,7 +112,7 @@ pub struct Params {
     #[arg(
         id = "soak_max_slope_mb_per_hour",
         long = "soak-max-slope-mb-per-hour",
-        default_value_t = 24.0
+        default_value_t = 30.0
     )]
     pub max_slope_mb_per_hour: f64,
 }
