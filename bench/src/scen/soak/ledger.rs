@@ -120,7 +120,6 @@ struct Slot {
 }
 
 struct Sock {
-    room: Option<String>,
     /// Stops being a target (it is about to close).
     closing: bool,
     /// Relays sent to it that may still arrive.
@@ -194,7 +193,6 @@ impl Ledger {
         self.socks.insert(
             sid.to_owned(),
             Sock {
-                room: None,
                 closing: false,
                 inbound_open: 0,
             },
@@ -213,12 +211,19 @@ impl Ledger {
         self.socks.get(sid).map_or(0, |s| s.inbound_open)
     }
 
-    /// The connection is closed (in a room: without leaving it).
+    /// The connection is closed: a stay still open (in a room, or joining
+    /// one, when the connection failed) ended without `leave:room`.
     pub fn closed(&mut self, sid: &str, now: Instant) {
-        let Some(s) = self.socks.remove(sid) else {
+        if self.socks.remove(sid).is_none() {
             return;
-        };
-        if let Some(code) = s.room {
+        }
+        let open: Vec<String> = self
+            .books
+            .iter()
+            .filter(|(_, b)| b.stays.iter().any(|m| m.sid == sid && m.gone.is_none()))
+            .map(|(code, _)| code.clone())
+            .collect();
+        for code in open {
             self.tally.drops += 1;
             self.end_stay(sid, &code, now, Some(now + CLOSE_SLACK));
         }
@@ -305,9 +310,6 @@ impl Ledger {
         if let Some(m) = self.stay(sid, code) {
             m.confirmed = Some(now);
         }
-        if let Some(s) = self.socks.get_mut(sid) {
-            s.room = Some(code.to_owned());
-        }
     }
 
     /// ROOM_FULL: never in.
@@ -323,9 +325,6 @@ impl Ledger {
     pub fn leave_sent(&mut self, sid: &str, code: &str, now: Instant) {
         if let Some(m) = self.stay(sid, code) {
             m.leave_started = Some(now);
-        }
-        if let Some(s) = self.socks.get_mut(sid) {
-            s.room = None;
         }
     }
 
@@ -713,6 +712,25 @@ mod tests {
         assert_eq!(l.check_view("a", "r", &view(&["b"]), shortly, shortly), 0);
         assert_eq!(l.check_view("a", "r", &view(&[]), shortly, shortly), 0);
         assert_eq!(l.check_view("a", "r", &view(&["b"]), later, later), 1);
+    }
+
+    #[test]
+    fn a_connection_that_fails_while_joining_frees_its_place() {
+        let mut l = Ledger::new(1, Duration::from_secs(60), t(0));
+        l.connected("a");
+        l.join_sent("a", "r", t(1));
+        l.closed("a", t(2));
+        assert_eq!(l.books["r"].occupancy, 0);
+        assert_eq!(l.tally.drops, 1);
+        // A stay that ended with room:left is not ended again.
+        l.connected("b");
+        l.join_sent("b", "r", t(3));
+        l.joined("b", "r", t(4));
+        l.leave_sent("b", "r", t(5));
+        l.left("b", "r", t(6));
+        l.closed("b", t(7));
+        assert_eq!(l.tally.drops, 1);
+        assert_eq!(l.books["r"].occupancy, 0);
     }
 
     #[test]

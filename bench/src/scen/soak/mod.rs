@@ -42,16 +42,12 @@ pub struct Params {
     #[arg(id = "soak_secs", long = "soak-secs", default_value_t = 600.0)]
     pub secs: f64,
     /// First part of the soak left out of the memory verdict and the rates.
-    #[arg(
-        id = "soak_warmup_secs",
-        long = "soak-warmup-secs",
-        default_value_t = 60.0
-    )]
+    #[arg(long = "soak-warmup-secs", default_value_t = 60.0)]
     pub warmup_secs: f64,
     #[arg(id = "soak_sockets", long = "soak-sockets", default_value_t = 200)]
     pub sockets: usize,
     /// Room slots the sockets spread over (rooms hold 10).
-    #[arg(id = "soak_rooms", long = "soak-rooms", default_value_t = 40)]
+    #[arg(long = "soak-rooms", default_value_t = 40)]
     pub rooms: usize,
     /// Relays per second offered by all sockets together (each socket sends
     /// its share while it has peers).
@@ -61,59 +57,27 @@ pub struct Params {
         default_value_t = 1_000.0
     )]
     pub relay_rate: f64,
-    #[arg(
-        id = "soak_dwell_min_ms",
-        long = "soak-dwell-min-ms",
-        default_value_t = 500
-    )]
+    #[arg(long = "soak-dwell-min-ms", default_value_t = 500)]
     pub dwell_min_ms: u64,
-    #[arg(
-        id = "soak_dwell_max_ms",
-        long = "soak-dwell-max-ms",
-        default_value_t = 3_000
-    )]
+    #[arg(long = "soak-dwell-max-ms", default_value_t = 3_000)]
     pub dwell_max_ms: u64,
     /// Rooms joined per connection: 1 to this.
-    #[arg(
-        id = "soak_rooms_per_connection",
-        long = "soak-rooms-per-connection",
-        default_value_t = 3
-    )]
+    #[arg(long = "soak-rooms-per-connection", default_value_t = 3)]
     pub rooms_per_connection: u32,
     /// Share of connections, in percent, that close without `leave:room`.
-    #[arg(
-        id = "soak_drop_percent",
-        long = "soak-drop-percent",
-        default_value_t = 30.0
-    )]
+    #[arg(long = "soak-drop-percent", default_value_t = 30.0)]
     pub drop_percent: f64,
     /// A slot's room is replaced by a new one after this long.
-    #[arg(
-        id = "soak_rotate_secs",
-        long = "soak-rotate-secs",
-        default_value_t = 10.0
-    )]
+    #[arg(long = "soak-rotate-secs", default_value_t = 10.0)]
     pub rotate_secs: f64,
     /// `ROOM_TTL` of the servers during the soak.
-    #[arg(
-        id = "soak_room_ttl_secs",
-        long = "soak-room-ttl-secs",
-        default_value_t = 5
-    )]
+    #[arg(long = "soak-room-ttl-secs", default_value_t = 5)]
     pub room_ttl_secs: u64,
     /// Bound on the highest RSS after the warm-up minus the RSS at its end.
-    #[arg(
-        id = "soak_max_growth_mb",
-        long = "soak-max-growth-mb",
-        default_value_t = 8.0
-    )]
+    #[arg(long = "soak-max-growth-mb", default_value_t = 8.0)]
     pub max_growth_mb: f64,
     /// Bound on the RSS slope after the warm-up.
-    #[arg(
-        id = "soak_max_slope_mb_per_hour",
-        long = "soak-max-slope-mb-per-hour",
-        default_value_t = 30.0
-    )]
+    #[arg(long = "soak-max-slope-mb-per-hour", default_value_t = 30.0)]
     pub max_slope_mb_per_hour: f64,
 }
 
