@@ -8,7 +8,7 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::Results;
+use super::loaded::Results;
 use super::table::{num, raw};
 use crate::results::{Doc, Latency, Outcome};
 use crate::scen::capacity::Capacity;
