@@ -14,11 +14,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::AccountStore;
+use crate::accounts::hashing::HashPool;
 use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::auth::jwt::TokenIssuer;
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
 use crate::config::{AuthFailure, Config};
 use crate::events::connection::{self, Sessions};
+use crate::http::limits::RestLimits;
 use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
@@ -60,7 +62,13 @@ impl Gateway {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let accounts = AccountStore::connect(&config.database_url()).await?;
+        let hashing = match config.hash_concurrency {
+            Some(n) => HashPool::new(n.get(), config.hash_queue),
+            None => HashPool::per_core(config.hash_queue),
+        };
+        let accounts = AccountStore::connect(&config.database_url())
+            .await?
+            .with_hashing(hashing);
         let state = Arc::new(AppState {
             rooms: memory_rooms(config),
             auth: Authenticator::new(
@@ -69,7 +77,8 @@ impl Gateway {
             ),
             accounts,
             throttle: LoginThrottle::new(ThrottlePolicy {
-                per_username: config.login_max_failures,
+                per_pair: config.login_max_failures,
+                backoff: config.login_backoff,
                 per_address: config.login_max_failures_per_address,
                 window: config.login_window,
             }),
@@ -90,6 +99,7 @@ impl Gateway {
                 rate_limit_per_sec: config.rate_limit_per_sec,
             },
             auth_failure_as_event: config.auth_failure == AuthFailure::Event,
+            trusted_proxies: config.trusted_proxies.clone(),
         });
         let sessions = Sessions::default();
         let payload_cap = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
@@ -110,10 +120,13 @@ impl Gateway {
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);
         let origins = Origins::new(&config.client_urls);
+        let limits = Arc::new(RestLimits::new(config));
+        housekeeping(&limits);
         let router = Router::new()
             .merge(http::routes(HttpState {
                 app: state.clone(),
                 ready: ready.clone(),
+                limits,
             }))
             .layer(layer)
             // Before engineioxide keeps the request parts for a socket's life.
@@ -225,6 +238,21 @@ fn memory_rooms(config: &Config) -> Arc<dyn RoomRegistry> {
         }
     });
     rooms
+}
+
+/// Frees the rate limiters' memory of addresses that are back to full.
+fn housekeeping(limits: &Arc<RestLimits>) {
+    let limits = Arc::downgrade(limits);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(limits) = limits.upgrade() else {
+                break;
+            };
+            limits.housekeeping();
+        }
+    });
 }
 
 fn jwt_secret(config: &Config) -> Result<String, StartError> {

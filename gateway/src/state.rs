@@ -38,4 +38,7 @@ pub struct AppState {
     pub limits: Limits,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client
+    /// (read by [`client_ip`](crate::http::client_addr::client_ip)).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }

@@ -1,7 +1,7 @@
 //! Rooms and ICE servers over REST: `POST /rooms`, `GET /rooms/{code}`, `GET /ice-servers`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, PathText};
 use super::state::HttpState;
 use crate::ice::IceServer;
 use crate::rooms::{CreateRoomRequest, Member, RoomCode, RoomInfo};
@@ -77,7 +77,7 @@ pub async fn create_room(
 pub async fn get_room(
     State(s): State<HttpState>,
     _: Caller,
-    Path(code): Path<String>,
+    PathText(code): PathText,
 ) -> Result<Json<RoomView>, ApiError> {
     let code = RoomCode::parse(&code).ok_or(ApiError::RoomNotFound)?;
     let snapshot = s

@@ -53,6 +53,9 @@ pub enum RoomError {
     Exists,
     #[error("room is full")]
     Full,
+    /// A cap on live rooms (in all, or of one user) is reached.
+    #[error("too many rooms")]
+    TooMany,
     #[error("room store unavailable: {0}")]
     Unavailable(String),
 }
