@@ -26,7 +26,7 @@ use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::rooms::memory::MemoryRooms;
-use crate::rooms::{RoomPolicy, RoomRegistry};
+use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry};
 use crate::secret;
 use crate::state::{AppState, ErrorReporting, Limits};
 
@@ -71,6 +71,11 @@ impl Gateway {
             .with_hashing(hashing);
         let state = Arc::new(AppState {
             rooms: memory_rooms(config),
+            room_quota: RoomQuota::new(RoomCaps {
+                max_rooms: config.max_rooms,
+                per_user: config.max_rooms_per_user,
+                auto_create: config.auto_create_rooms,
+            }),
             auth: Authenticator::new(
                 jwt_verifier(config, &secret)?,
                 Some(Arc::new(accounts.clone())),
@@ -121,7 +126,7 @@ impl Gateway {
         ready.0.store(true, Ordering::Relaxed);
         let origins = Origins::new(&config.client_urls);
         let limits = Arc::new(RestLimits::new(config));
-        housekeeping(&limits);
+        housekeeping(&limits, &state);
         let router = Router::new()
             .merge(http::routes(HttpState {
                 app: state.clone(),
@@ -240,17 +245,21 @@ fn memory_rooms(config: &Config) -> Arc<dyn RoomRegistry> {
     rooms
 }
 
-/// Frees the rate limiters' memory of addresses that are back to full.
-fn housekeeping(limits: &Arc<RestLimits>) {
-    let limits = Arc::downgrade(limits);
+/// Once a minute: forgets addresses whose rate limits are back to full, and
+/// rooms the quota tracks that are gone.
+fn housekeeping(limits: &Arc<RestLimits>, state: &Arc<AppState>) {
+    let (limits, state) = (Arc::downgrade(limits), Arc::downgrade(state));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let Some(limits) = limits.upgrade() else {
+            let (Some(limits), Some(state)) = (limits.upgrade(), state.upgrade()) else {
                 break;
             };
             limits.housekeeping();
+            if let Err(e) = state.room_quota.sweep(state.rooms.as_ref()).await {
+                tracing::warn!(error = %e, "room quota sweep failed");
+            }
         }
     });
 }

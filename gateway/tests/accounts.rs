@@ -382,7 +382,7 @@ async fn error_statuses(config: gateway::Config) {
     let auth = [("x-api-key", key.as_str())];
     let (status, created) = post(&gw, "/rooms", &auth, "").await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(created["roomCode"].as_str().map(str::len), Some(6));
+    assert_eq!(created["roomCode"].as_str().map(str::len), Some(12));
     assert_eq!(
         post(&gw, "/rooms", &auth, r#"{"roomCode":"dup"}"#).await.0,
         StatusCode::CREATED

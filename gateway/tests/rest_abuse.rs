@@ -519,3 +519,205 @@ async fn argon2_work_is_bounded_and_the_excess_is_told_to_retry() {
         busy.len()
     );
 }
+
+fn bearer(req: reqwest::RequestBuilder, user: &str) -> reqwest::RequestBuilder {
+    req.bearer_auth(support::token(&format!("id-{user}"), user))
+}
+
+/// Anyone signed in may learn that a room exists and how full it is; only its
+/// members and its creator see who is in it.
+#[tokio::test]
+async fn room_members_are_shown_only_to_members_and_the_creator() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(config(dir.path())).await;
+    let http = reqwest::Client::new();
+    let r = send(bearer(
+        post(&http, &gw, "/rooms", "198.51.100.1", json!({})),
+        "creator",
+    ))
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let code = r.body["roomCode"].as_str().unwrap().to_owned();
+    assert!(
+        code.len() == 12
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+        "{code}"
+    );
+    let member_jwt = support::token("id-member", "member");
+    let mut member = support::SioClient::connect(gw.addr, json!({ "token": member_jwt }), &[])
+        .await
+        .unwrap();
+    let joined = member
+        .emit_with_ack("join:room", json!({ "roomCode": code }))
+        .await;
+    assert_eq!(joined["roomCode"], code.as_str());
+
+    let room_id = format!("room_{}", code.to_ascii_lowercase());
+    let full = json!({
+        "roomId": room_id, "roomCode": code, "peerCount": 1, "maxPeers": 10,
+        "peers": [{ "id": member.sid, "userInfo": { "userId": "id-member", "username": "member" } }],
+    });
+    for user in ["creator", "member"] {
+        let r = send(bearer(
+            get(&http, &gw, &format!("/rooms/{code}"), "198.51.100.1"),
+            user,
+        ))
+        .await;
+        assert_eq!((r.status, &r.body), (StatusCode::OK, &full), "{user}");
+    }
+    let r = send(bearer(
+        get(&http, &gw, &format!("/rooms/{code}"), "198.51.100.1"),
+        "outsider",
+    ))
+    .await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            StatusCode::OK,
+            json!({ "roomId": room_id, "roomCode": code, "peerCount": 1, "maxPeers": 10 })
+        )
+    );
+    gw.stop().await;
+}
+
+/// Guessing room codes: misses count against the address; past the limit
+/// every lookup from it is refused, hits do not count, other addresses are
+/// not affected.
+#[tokio::test]
+async fn room_lookup_misses_are_throttled_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.room_lookup_misses_per_minute = 5;
+    let gw = TestGateway::start(cfg).await;
+    let http = reqwest::Client::new();
+    let r = send(bearer(
+        post(
+            &http,
+            &gw,
+            "/rooms",
+            "198.51.100.1",
+            json!({ "roomCode": "Known" }),
+        ),
+        "u",
+    ))
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    for _ in 0..10 {
+        let r = send(bearer(get(&http, &gw, "/rooms/known", "198.51.100.1"), "u")).await;
+        assert_eq!(r.status, StatusCode::OK, "hits are not misses");
+    }
+    let guesses = (0..8).map(|i| {
+        send(bearer(
+            get(&http, &gw, &format!("/rooms/GUESS{i}"), "203.0.113.3"),
+            "u",
+        ))
+    });
+    let replies = futures_util::future::join_all(guesses).await;
+    assert_eq!(
+        tally(&replies),
+        counts(&[(404, "ROOM_NOT_FOUND", 5), (429, "TOO_MANY_ATTEMPTS", 3)])
+    );
+    assert!(
+        replies
+            .iter()
+            .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+            .all(|r| r.retry_after.is_some_and(|s| (50..=60).contains(&s)))
+    );
+    let r = send(bearer(get(&http, &gw, "/rooms/known", "203.0.113.3"), "u")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let r = send(bearer(get(&http, &gw, "/rooms/known", "203.0.113.4"), "u")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    gw.stop().await;
+}
+
+/// Live rooms are capped per user and in all, on `POST /rooms` and on
+/// `create:room` alike.
+#[tokio::test]
+async fn live_rooms_are_capped_per_user_and_in_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.max_rooms_per_user = 3;
+    cfg.max_rooms = 5;
+    let gw = TestGateway::start(cfg).await;
+    let http = reqwest::Client::new();
+    let create = |user: &'static str| {
+        send(bearer(
+            post(&http, &gw, "/rooms", "198.51.100.1", json!({})),
+            user,
+        ))
+    };
+
+    for _ in 0..3 {
+        assert_eq!(create("hoarder").await.status, StatusCode::CREATED);
+    }
+    let r = create("hoarder").await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({ "error": { "code": "TOO_MANY_ROOMS", "message": "too many rooms" } })
+        )
+    );
+    let jwt = support::token("id-hoarder", "hoarder");
+    let mut socket = support::SioClient::connect(gw.addr, json!({ "token": jwt }), &[])
+        .await
+        .unwrap();
+    socket.emit("create:room", json!({})).await;
+    assert_eq!(
+        socket.next("error").await,
+        json!({ "code": "TOO_MANY_ROOMS", "message": "Too many rooms", "status": "error", "event": "create:room" })
+    );
+    let ack = socket.emit_with_ack("create:room", json!({})).await;
+    assert_eq!(
+        ack,
+        json!({ "error": { "code": "TOO_MANY_ROOMS", "message": "Too many rooms" } })
+    );
+
+    // Two more rooms by others reach the total of 5.
+    assert_eq!(create("second").await.status, StatusCode::CREATED);
+    assert_eq!(create("third").await.status, StatusCode::CREATED);
+    let r = create("fourth").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ROOMS")
+    );
+    gw.stop().await;
+}
+
+/// With AUTO_CREATE_ROOMS, joining a missing room creates it through the
+/// same caps.
+#[tokio::test]
+async fn auto_created_rooms_count_against_the_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.auto_create_rooms = true;
+    cfg.max_rooms_per_user = 1;
+    let gw = TestGateway::start(cfg).await;
+    let jwt = support::token("id-roamer", "roamer");
+    let mut socket = support::SioClient::connect(gw.addr, json!({ "token": jwt }), &[])
+        .await
+        .unwrap();
+    let joined = socket
+        .emit_with_ack("join:room", json!({ "roomCode": "first" }))
+        .await;
+    assert_eq!(joined["roomId"], "room_first");
+    // "first" lives on, empty, for ROOM_TTL: a second new room is refused.
+    let ack = socket
+        .emit_with_ack("join:room", json!({ "roomCode": "second" }))
+        .await;
+    assert_eq!(ack["error"]["code"], "TOO_MANY_ROOMS");
+    // Joining a room that exists is not creating one.
+    let other = support::token("id-other", "other");
+    let mut host = support::SioClient::connect(gw.addr, json!({ "token": other }), &[])
+        .await
+        .unwrap();
+    host.emit_with_ack("join:room", json!({ "roomCode": "hosted" }))
+        .await;
+    let joined = socket
+        .emit_with_ack("join:room", json!({ "roomCode": "hosted" }))
+        .await;
+    assert_eq!(joined["roomId"], "room_hosted");
+    gw.stop().await;
+}
