@@ -89,6 +89,9 @@ impl ServerProc {
             .env("CLIENT_URL", "http://localhost:5173")
             .env("RATE_LIMIT_BURST", "100000000")
             .env("RATE_LIMIT_PER_SEC", "100000000")
+            // The load creates rooms far past the defaults' caps.
+            .env("MAX_ROOMS", "100000000")
+            .env("MAX_ROOMS_PER_USER", "100000000")
             .env("MAX_ROOM_SIZE", "10")
             .env("DATA_DIR", data.path())
             .env("NODE_ENV", "production")
