@@ -60,7 +60,7 @@ pub struct IceServers {
 
 #[utoipa::path(post, path = "/rooms", request_body = CreateRoomRequest, responses(
     (status = 201, body = RoomCreated), (status = 401, body = ErrorBody),
-    (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn create_room(
     State(s): State<HttpState>,
@@ -124,7 +124,8 @@ pub async fn get_room(
     }))
 }
 
-#[utoipa::path(get, path = "/ice-servers", responses((status = 200, body = IceServers), (status = 401, body = ErrorBody)),
+#[utoipa::path(get, path = "/ice-servers", responses((status = 200, body = IceServers), (status = 401, body = ErrorBody),
+    (status = 429, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn ice_servers(State(s): State<HttpState>, Caller(who): Caller) -> Json<IceServers> {
     Json(IceServers {
