@@ -68,6 +68,9 @@ impl Setup {
             ("RATE_LIMIT_BURST", "100000000"),
             ("RATE_LIMIT_PER_SEC", "100000000"),
             ("MAX_ROOM_SIZE", "10"),
+            // The load creates rooms far past the defaults' caps.
+            ("MAX_ROOMS", "100000000"),
+            ("MAX_ROOMS_PER_USER", "100000000"),
             ("NODE_ENV", "production"),
             // The generator takes one of the two cores; the gateway's runtime
             // gets the other (node runs JavaScript on one thread anyway).

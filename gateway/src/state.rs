@@ -8,7 +8,7 @@ use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
-use crate::rooms::RoomRegistry;
+use crate::rooms::{RoomQuota, RoomRegistry};
 
 /// Limits applied to each socket.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +28,8 @@ pub struct ErrorReporting {
 
 pub struct AppState {
     pub rooms: Arc<dyn RoomRegistry>,
+    /// The caps every room creation goes through.
+    pub room_quota: RoomQuota,
     pub auth: Authenticator,
     pub accounts: AccountStore,
     pub throttle: LoginThrottle,
@@ -38,4 +40,7 @@ pub struct AppState {
     pub limits: Limits,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client
+    /// (read by [`client_ip`](crate::http::client_addr::client_ip)).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }

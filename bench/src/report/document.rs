@@ -90,7 +90,7 @@ fn machine(md: &mut String, root: &Path, res: &Results) {
         m.node, m.socket_io, m.ws, m.nestjs_core
     ));
     md.push_str("- Generator: `bench` (this crate), a hand-rolled Engine.IO v4 / Socket.IO v5 WebSocket client on a tokio **current-thread** runtime (one core; the server gets the other), sockets bound to 127.0.0.1–127.0.0.8 before connecting, JWTs (HS256 `{sub, username, iat, exp}`, signed by the gateway's `TokenIssuer`) precomputed.\n");
-    md.push_str("- Both servers get the same environment: `JWT_SECRET`, `PORT`, `HOST=127.0.0.1`, `CLIENT_URL`, `RATE_LIMIT_BURST=RATE_LIMIT_PER_SEC=100000000` (the rate limit never throttles the bench), `MAX_ROOM_SIZE=10`, `DATA_DIR` (a temp dir), `NODE_ENV=production`, `WORKER_THREADS=1` (the gateway's runtime gets the core the generator leaves it: with two workers, three busy threads share two cores and the scheduler's time slices show up in the relay p99; node runs JavaScript on one thread anyway).\n");
+    md.push_str("- Both servers get the same environment: `JWT_SECRET`, `PORT`, `HOST=127.0.0.1`, `CLIENT_URL`, `RATE_LIMIT_BURST=RATE_LIMIT_PER_SEC=100000000` (the rate limit never throttles the bench), `MAX_ROOM_SIZE=10`, `MAX_ROOMS=MAX_ROOMS_PER_USER=100000000` (the room caps never refuse the bench), `DATA_DIR` (a temp dir), `NODE_ENV=production`, `WORKER_THREADS=1` (the gateway's runtime gets the core the generator leaves it: with two workers, three busy threads share two cores and the scheduler's time slices show up in the relay p99; node runs JavaScript on one thread anyway).\n");
     for (scenario, m) in docs {
         md.push_str(&format!(
             "- `{scenario}` ran with load average {} at the end (other work on the machine adds noise; see min–max).\n",

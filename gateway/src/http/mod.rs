@@ -3,8 +3,10 @@
 //! Socket.IO endpoint.
 
 pub mod accounts;
+pub mod client_addr;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod openapi;
 pub mod ops;
 pub mod origin;
@@ -24,7 +26,7 @@ pub use state::{HttpState, Readiness};
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Every REST route, with `/openapi.json` describing exactly the routes
-/// registered here; anything else is a JSON 404.
+/// registered here; anything else is a JSON 404 (or 405 for a known path).
 pub fn routes(state: HttpState) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(accounts::routes())
@@ -34,6 +36,7 @@ pub fn routes(state: HttpState) -> Router {
     router
         .route("/openapi.json", get(move || async move { Json(doc) }))
         .fallback(|| async { error::ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
