@@ -110,11 +110,14 @@ impl Gateway {
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);
         let origins = Origins::new(&config.client_urls);
-        let router = Router::new()
-            .merge(http::routes(HttpState {
-                app: state.clone(),
-                ready: ready.clone(),
-            }))
+        let mut router = Router::new().merge(http::routes(HttpState {
+            app: state.clone(),
+            ready: ready.clone(),
+        }));
+        if config.demo {
+            router = router.merge(http::demo::routes(config.demo_dir.clone()));
+        }
+        let router = router
             .layer(layer)
             // Before engineioxide keeps the request parts for a socket's life.
             .layer(axum::middleware::map_request(http::request_head::detach))
