@@ -212,3 +212,9 @@ export class User {
     await this.context.close();
   }
 }
+
+/** Signs `user` in with a pasted token. */
+export async function pasteToken(user, token) {
+  await user.page.fill('#token', token);
+  await user.page.click('#use-token');
+}

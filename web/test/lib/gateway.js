@@ -40,9 +40,9 @@ async function healthy(url) {
 }
 
 /**
- * A gateway with `settings` (its environment variables). `restart()` kills it
- * (SIGKILL: a crash, clients see the connection drop) and starts it again on
- * the same port with the same secret and data; `stop()` ends it.
+ * A gateway with `settings` (its environment variables). `crash()` kills it,
+ * `launch()` starts it again on the same port with the same secret and data;
+ * `stop()` ends it.
  */
 export class Gateway {
   static async start(settings = {}) {
@@ -88,15 +88,29 @@ export class Gateway {
     throw new Error(`the gateway did not start on ${this.url}:\n${this.child.output()}`);
   }
 
-  async restart({ downMs = 0 } = {}) {
+  /** SIGKILL, as a crash: clients see their connections drop. `launch()` brings it back. */
+  async crash() {
     this.child.kill('SIGKILL');
     await this.child.exited;
-    if (downMs) await sleep(downMs);
-    await this.launch();
   }
 
   async stop() {
     await this.child?.stop();
     rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/** Registers a user through the REST API; resolves with `{ username, token }`. */
+export async function account(gateway, username, password = 'correct horse battery') {
+  const reg = await fetch(`${gateway.url}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (reg.status !== 201) throw new Error(`register ${username}: ${reg.status} ${await reg.text()}`);
+  const { api_key: apiKey } = await reg.json();
+  const res = await fetch(`${gateway.url}/token`, { method: 'POST', headers: { 'x-api-key': apiKey } });
+  if (!res.ok) throw new Error(`token for ${username}: ${res.status} ${await res.text()}`);
+  const { token } = await res.json();
+  return { username, token, apiKey };
 }
