@@ -123,7 +123,9 @@ async fn demo_false_serves_nothing() {
     for path in ["/", "/demo", "/demo/", "/demo/app.js"] {
         let resp = get(&gw, path).await;
         assert_eq!(resp.status(), 404, "{path}");
-        assert_eq!(resp.text().await.unwrap(), "", "{path}");
+        // The REST API's own 404, not the page.
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "NOT_FOUND", "{path}");
     }
     gw.stop().await;
 }
