@@ -63,6 +63,22 @@ export class User {
     this.errors = [];
     this.console = [];
     page.on('pageerror', (err) => this.errors.push(String(err)));
+    // Socket.IO events over the WebSocket, both ways: [direction, event, payload].
+    this.frames = [];
+    page.on('websocket', (ws) => {
+      const keep = (direction) => ({ payload }) => {
+        const m = typeof payload === 'string' && /^42(\d*)(\[.*)$/s.exec(payload);
+        if (!m) return;
+        try {
+          const [event, data] = JSON.parse(m[2]);
+          this.frames.push([direction, event, data]);
+        } catch {
+          /* not JSON: not ours to read */
+        }
+      };
+      ws.on('framereceived', keep('in'));
+      ws.on('framesent', keep('out'));
+    });
     page.on('console', (msg) => this.console.push(`${msg.type()}: ${msg.text()}`));
   }
 
@@ -201,6 +217,11 @@ export class User {
     const path = join(RESULTS, name);
     await this.page.screenshot({ path });
     return path;
+  }
+
+  /** The signaling events seen on the WebSocket: `direction` 'in' or 'out', named `event`. */
+  signals(direction, event) {
+    return this.frames.filter(([d, e]) => d === direction && e === event).map(([, , data]) => data);
   }
 
   /** Fails on uncaught exceptions in the page. */
