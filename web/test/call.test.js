@@ -101,6 +101,8 @@ describe('a two-party call', () => {
     assert.equal((await alice.transfer('in', bob.peerId)).sha256, sha256(toAlice));
     assert.equal((await bob.transfer('out', alice.peerId)).sha256, sha256(toAlice));
     assert.ok((await alice.download(bob.peerId)).bytes.equals(toAlice));
+    // The call as the README shows it (docs/demo-call.png is one of these).
+    await alice.screenshot('call-with-chat-and-files.png');
   });
 
   test('mute and camera off show on the other tile, and back on', async () => {

@@ -215,6 +215,8 @@ export class User {
   async screenshot(name) {
     mkdirSync(RESULTS, { recursive: true });
     const path = join(RESULTS, name);
+    // Clicks (a download link) may have scrolled the page.
+    await this.page.evaluate(() => window.scrollTo(0, 0));
     await this.page.screenshot({ path });
     return path;
   }
