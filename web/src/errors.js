@@ -9,7 +9,7 @@ export function gatewayError(err, roomCode) {
   const room = roomCode ? `“${roomCode}”` : 'this room';
   switch (err.code) {
     case 'ROOM_FULL':
-      return err.sfuUrl
+      return /^https?:\/\//i.test(err.sfuUrl ?? '')
         ? [`Room ${room} is full. Larger calls go through the SFU: `, link(err.sfuUrl, err.sfuUrl)]
         : [`Room ${room} is full: every seat is taken. Try again when someone leaves, or create a larger room.`];
     case 'ROOM_NOT_FOUND':

@@ -34,7 +34,7 @@ async function open(path) {
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 describe('a two-party call', () => {
-  test('the second page joins through the invite link; each decodes the other\'s video', async () => {
+  test('a second tab joins through the invite link as a guest; each decodes the other\'s video', async () => {
     alice = await open();
     await alice.register(username('alice'));
     const code = await alice.create({ seats: 2 });
@@ -42,8 +42,12 @@ describe('a two-party call', () => {
     const invite = await alice.inviteLink();
     assert.equal(invite, `${gateway.url}/demo/?room=${code}`);
 
-    bob = await open(new URL(invite).pathname + new URL(invite).search);
-    await bob.register(username('bob'));
+    // As the README says: the invite link in a second tab of the same
+    // browser, a guest account there.
+    bob = await User.tab(alice, gateway, new URL(invite).pathname + new URL(invite).search);
+    users.push(bob);
+    await bob.guest();
+    assert.match(bob.name, /^guest-[0-9a-f]{6}$/);
     await bob.inCall();
     assert.equal(await bob.page.textContent('#room-code'), code);
 

@@ -9,7 +9,6 @@ import { Gateway, account } from './lib/gateway.js';
 
 let gateway;
 let browser;
-const users = [];
 
 before(async () => {
   // Rooms come back by themselves after the restart of the last test.
@@ -20,11 +19,7 @@ after(async () => {
   await gateway?.stop();
 });
 
-async function open(path) {
-  const u = await User.open(browser, gateway, path);
-  users.push(u);
-  return u;
-}
+const open = (path) => User.open(browser, gateway, path);
 
 /** Two users in one room, connected; `query` is added to both pages' URL. */
 async function pair(query, signIn) {

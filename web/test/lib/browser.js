@@ -57,7 +57,17 @@ export class User {
     return user;
   }
 
-  constructor(context, page) {
+  /** Opens `path` in another tab of `other`'s browser (same cookies, its own session storage). */
+  static async tab(other, gateway, path) {
+    const page = await other.context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    const user = new User(other.context, page, { sharedContext: true });
+    await page.goto(gateway.url + path);
+    return user;
+  }
+
+  constructor(context, page, { sharedContext = false } = {}) {
+    this.sharedContext = sharedContext;
     this.context = context;
     this.page = page;
     this.errors = [];
@@ -232,7 +242,8 @@ export class User {
   }
 
   async close() {
-    await this.context.close();
+    if (this.sharedContext) await this.page.close();
+    else await this.context.close();
   }
 }
 
