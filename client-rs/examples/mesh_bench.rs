@@ -14,25 +14,11 @@ use webrtc_signaling_client::{Client, ClientConfig, Credential, MdnsMode, PeerCo
 const SECRET: &str = "bench-secret";
 
 fn jwt(sub: &str) -> Result<String, Box<dyn std::error::Error>> {
-    #[derive(serde::Serialize)]
-    struct Claims<'a> {
-        sub: &'a str,
-        username: &'a str,
-        exp: u64,
-    }
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs()
-        + 3600;
-    Ok(jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &Claims {
-            sub,
-            username: sub,
-            exp,
-        },
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )?)
+    let issuer = gateway::auth::jwt::TokenIssuer::new(SECRET.as_bytes(), Duration::from_secs(3600));
+    Ok(issuer.issue(&gateway::auth::Identity {
+        user_id: sub.into(),
+        username: sub.into(),
+    })?)
 }
 
 async fn client(url: &str, name: &str) -> Result<Client, Box<dyn std::error::Error>> {

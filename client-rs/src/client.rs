@@ -3,7 +3,6 @@
 //! `data_channel_opened`, `peer_messages`, `send_to_peer`, `client_id`).
 
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -48,20 +47,41 @@ impl ClientConfig {
 
 /// A stream of values from the client (also usable with [`Subscription::recv`]).
 pub struct Subscription<T> {
-    rx: mpsc::UnboundedReceiver<T>,
+    rx: Rx<T>,
+}
+
+enum Rx<T> {
+    /// Peer messages: delivery waits while the queue is full.
+    Bounded(mpsc::Receiver<T>),
+    /// Events: few, and the peer actor never waits on a reader.
+    Unbounded(mpsc::UnboundedReceiver<T>),
 }
 
 impl<T> Subscription<T> {
     /// The next value; `None` once the client is closed.
     pub async fn recv(&mut self) -> Option<T> {
-        self.rx.recv().await
+        match &mut self.rx {
+            Rx::Bounded(rx) => rx.recv().await,
+            Rx::Unbounded(rx) => rx.recv().await,
+        }
+    }
+
+    /// The next value if one is waiting.
+    pub fn try_recv(&mut self) -> Option<T> {
+        match &mut self.rx {
+            Rx::Bounded(rx) => rx.try_recv().ok(),
+            Rx::Unbounded(rx) => rx.try_recv().ok(),
+        }
     }
 }
 
 impl<T> Stream for Subscription<T> {
     type Item = T;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_recv(cx)
+        match &mut self.rx {
+            Rx::Bounded(rx) => rx.poll_recv(cx),
+            Rx::Unbounded(rx) => rx.poll_recv(cx),
+        }
     }
 }
 
@@ -70,7 +90,6 @@ pub struct Client {
     signaling: SignalingClient,
     peers: PeerManager,
     forwarder: JoinHandle<()>,
-    client_id: OnceLock<PeerId>,
 }
 
 impl Client {
@@ -83,6 +102,9 @@ impl Client {
     pub async fn connect_with(config: ClientConfig) -> Result<Client, ClientError> {
         let (signaling, events) =
             SignalingClient::connect(&config.url, &config.credential, config.signaling).await?;
+        // Unbounded: the peer actor must not wait on the socket, and what it
+        // sends is a handful of signals per connection (an offer or answer,
+        // its candidates), themselves bounded by the peers in the room.
         let (out_tx, mut out_rx) = mpsc::unbounded_channel();
         let peers = PeerManager::spawn(config.peers, events, out_tx);
         let forwarder = tokio::spawn({
@@ -99,7 +121,6 @@ impl Client {
             signaling,
             peers,
             forwarder,
-            client_id: OnceLock::new(),
         })
     }
 
@@ -112,9 +133,7 @@ impl Client {
     /// us, and their data channels open as [`Client::data_channel_opened`]
     /// reports.
     pub async fn join_room(&self, room_code: &str) -> Result<RoomJoined, ClientError> {
-        let joined = self.signaling.join_room(room_code).await?;
-        let _ = self.client_id.set(joined.peer_id.clone());
-        Ok(joined)
+        Ok(self.signaling.join_room(room_code).await?)
     }
 
     /// Leaves the current room; every peer connection is closed.
@@ -122,15 +141,18 @@ impl Client {
         Ok(self.signaling.leave_room().await?)
     }
 
-    /// Our peer id (the socket id), known once a room was joined.
-    pub fn client_id(&self) -> Option<PeerId> {
-        self.client_id.get().cloned()
+    /// Our peer id: the socket id from the gateway's CONNECT packet, known
+    /// from the start (before any join). It changes when the client
+    /// reconnects after a dropped connection.
+    pub fn client_id(&self) -> PeerId {
+        self.signaling.peer_id()
     }
 
     /// Peers whose data channel opens, from now on, starting with those
     /// already open.
     pub async fn data_channel_opened(&self) -> Result<Subscription<PeerId>, ClientError> {
         let mut events = self.peers.events().await?;
+        // Unbounded like the events it filters.
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -141,13 +163,17 @@ impl Client {
                 }
             }
         });
-        Ok(Subscription { rx })
+        Ok(Subscription {
+            rx: Rx::Unbounded(rx),
+        })
     }
 
-    /// Messages from peers, `{ from, data }`, each as the peer sent it.
+    /// Messages from peers, `{ from, data, kind }`, each as the peer sent it.
+    /// Read it or drop it: once its queue is full, an unread subscription
+    /// holds back every peer's messages (and, through SCTP, the senders).
     pub async fn peer_messages(&self) -> Result<Subscription<PeerMessage>, ClientError> {
         Ok(Subscription {
-            rx: self.peers.messages().await?,
+            rx: Rx::Bounded(self.peers.messages().await?),
         })
     }
 
@@ -155,7 +181,7 @@ impl Client {
     /// from the gateway.
     pub async fn events(&self) -> Result<Subscription<PeerEvent>, ClientError> {
         Ok(Subscription {
-            rx: self.peers.events().await?,
+            rx: Rx::Unbounded(self.peers.events().await?),
         })
     }
 
@@ -169,17 +195,43 @@ impl Client {
         Ok(self.peers.send(peer, data.into()).await?)
     }
 
+    /// Sends `text` to one peer as one text message (whole, at most
+    /// [`framing::MAX_TEXT`](crate::peer_manager::framing::MAX_TEXT) bytes).
+    pub async fn send_text_to_peer(&self, peer: &str, text: &str) -> Result<(), ClientError> {
+        Ok(self.peers.send_text(peer, text.to_owned()).await?)
+    }
+
     /// Sends `data` to every peer whose channel is open; returns how many.
     pub async fn broadcast(&self, data: impl Into<Bytes>) -> Result<usize, ClientError> {
         let data = data.into();
+        self.to_every_open_peer(|pm, p| {
+            let data = data.clone();
+            async move { pm.send(&p, data).await }
+        })
+        .await
+    }
+
+    /// Sends `text` as a text message to every open peer; returns how many.
+    pub async fn broadcast_text(&self, text: &str) -> Result<usize, ClientError> {
+        self.to_every_open_peer(|pm, p| {
+            let text = text.to_owned();
+            async move { pm.send_text(&p, text).await }
+        })
+        .await
+    }
+
+    async fn to_every_open_peer<F, Fut>(&self, send: F) -> Result<usize, ClientError>
+    where
+        F: Fn(PeerManager, PeerId) -> Fut,
+        Fut: std::future::Future<Output = Result<(), PeerError>>,
+    {
         let peers = self.peers.open_peers().await?;
-        let sends = peers.iter().map(|p| self.peers.send(p, data.clone()));
-        let results = futures_util::future::join_all(sends).await;
+        let sends = peers.into_iter().map(|p| send(self.peers.clone(), p));
         let mut sent = 0;
-        for r in results {
+        for r in futures_util::future::join_all(sends).await {
             match r {
                 Ok(()) => sent += 1,
-                Err(e) => tracing::debug!(error = %e, "broadcast to one peer failed"),
+                Err(e) => tracing::debug!(error = %e, "a send to one peer failed"),
             }
         }
         Ok(sent)

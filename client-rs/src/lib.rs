@@ -8,6 +8,8 @@
 //! - [`client`]: the facade most programs want ([`Client`]).
 //! - [`auth`]: the REST account helpers (register, regenerate, new password,
 //!   token, me).
+//! - [`transfer`]: `wsc-app/1`, chat lines and file transfer over the data
+//!   channel (`docs/DATA-CHANNELS.md`), as the CLI and the demo page speak it.
 //!
 //! Two peers exchanging bytes:
 //!
@@ -43,9 +45,12 @@ pub mod auth;
 pub mod client;
 pub mod peer_manager;
 pub mod signaling;
+pub mod transfer;
 mod wire;
 
 pub use auth::{AuthClient, AuthError};
 pub use client::{Client, ClientConfig, ClientError, Subscription};
-pub use peer_manager::{MdnsMode, PeerConfig, PeerError, PeerEvent, PeerManager, PeerMessage};
+pub use peer_manager::{
+    MdnsMode, MessageKind, PeerConfig, PeerError, PeerEvent, PeerManager, PeerMessage,
+};
 pub use signaling::{Credential, PeerId, SignalingClient, SignalingError, SignalingEvent};

@@ -1,5 +1,6 @@
 //! `webrtc-client`: a thin CLI on the client library — accounts, rooms, chat
-//! and file transfer over WebRTC data channels.
+//! and file transfer over WebRTC data channels, in `wsc-app/1`
+//! (`docs/DATA-CHANNELS.md`, implemented in the library's `transfer`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,12 +10,15 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use webrtc_signaling_client::peer_manager::framing::MAX_TEXT;
 use webrtc_signaling_client::signaling::SignalingError;
+use webrtc_signaling_client::transfer::{
+    self, AppMessage, Downloads, FileAck, Outcome, PIECE, Target,
+};
 use webrtc_signaling_client::{
     AuthClient, Client, ClientConfig, ClientError, Credential, MdnsMode, PeerEvent, PeerId,
-    SignalingEvent,
+    PeerMessage, SignalingEvent, Subscription,
 };
 
 #[derive(Parser)]
@@ -81,9 +85,9 @@ enum Command {
         #[arg(long)]
         max_peers: Option<u32>,
     },
-    /// Join a room and chat: each stdin line goes to every peer.
+    /// Join a room and chat: each stdin line goes to every peer; EOF leaves.
     Join(RoomArgs),
-    /// Join a room and send a file to the first peer(s) that connect.
+    /// Join a room and send a file to the first peer(s) whose channel opens.
     Send {
         #[command(flatten)]
         room: RoomArgs,
@@ -92,13 +96,23 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         peers: usize,
     },
-    /// Join a room and receive one file.
+    /// Join a room and receive files (chat lines are printed too).
     Receive {
         #[command(flatten)]
         room: RoomArgs,
-        /// Where to write it (default: the sender's file name, here).
-        #[arg(long, short)]
+        /// Write the (single) file here.
+        #[arg(long, short, conflicts_with = "dir")]
         output: Option<PathBuf>,
+        /// Write each file into this directory under the sender's file name
+        /// (default: the current directory).
+        #[arg(long, short)]
+        dir: Option<PathBuf>,
+        /// How many files to receive before leaving; 0: until stdin closes.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Refuse files larger than this (bytes).
+        #[arg(long, default_value_t = 4 << 30)]
+        max_size: u64,
     },
 }
 
@@ -137,8 +151,11 @@ enum CliError {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // webrtc-rs warns about every DTLS extension Chromium offers
+                // and it skips: noise for a CLI user.
+                tracing_subscriber::EnvFilter::new("warn,rtc_dtls=error,rtc_ice=error")
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -246,9 +263,22 @@ async fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
             let _ = client.close().await;
             result?;
         }
-        Command::Receive { room, output } => {
+        Command::Receive {
+            room,
+            output,
+            dir,
+            count,
+            max_size,
+        } => {
+            if output.is_some() && *count != 1 {
+                return Err(CliError::Usage("-o takes one file: use --dir".into()));
+            }
+            let target = match output {
+                Some(path) => Target::File(path.clone()),
+                None => Target::Dir(dir.clone().unwrap_or_else(|| PathBuf::from("."))),
+            };
             let client = connect(&cli).await?;
-            let result = receive_file(&client, room, output.as_deref(), out).await;
+            let result = receive_files(&client, room, target, *count, *max_size, out).await;
             let _ = client.close().await;
             result?;
         }
@@ -268,6 +298,8 @@ fn credential(cli: &Cli) -> Result<Credential, CliError> {
 
 async fn connect(cli: &Cli) -> Result<Client, CliError> {
     let mut config = ClientConfig::new(cli.url.clone(), credential(cli)?);
+    // wsc-app/1 never sends a binary message over 256 KiB.
+    config.peers.max_message_size = 1 << 20;
     if !cli.bind.is_empty() {
         config.peers.udp_addrs = cli.bind.clone();
         if cli.bind.iter().all(|a| a.starts_with("127.")) {
@@ -312,103 +344,170 @@ async fn enter(
     Ok(names)
 }
 
-fn name_of(names: &HashMap<PeerId, String>, id: &str) -> String {
-    match names.get(id) {
-        Some(n) if !n.is_empty() => n.clone(),
-        _ => id.to_owned(),
-    }
+/// One room session: who is who, and the receiving side of every channel.
+struct Session<'a> {
+    client: &'a Client,
+    out: &'a Output,
+    names: HashMap<PeerId, String>,
+    downloads: Downloads,
+    /// Progress bars of files arriving, by sender.
+    bars: HashMap<PeerId, ProgressBar>,
 }
 
-/// Tracks names from peer events; prints joins and departures.
-fn on_peer_event(event: PeerEvent, names: &mut HashMap<PeerId, String>, out: &Output) {
-    match event {
-        PeerEvent::ChannelOpen(id) => {
-            let name = name_of(names, &id);
-            out.say(
-                json!({ "event": "peer_open", "peer": id, "username": name }),
-                || format!("* connected to {name}"),
-            );
-        }
-        PeerEvent::PeerGone(id) => {
-            let name = name_of(names, &id);
-            out.say(
-                json!({ "event": "peer_gone", "peer": id, "username": name }),
-                || format!("* {name} left"),
-            );
-        }
-        PeerEvent::Signaling(SignalingEvent::PeerJoined { peer_id, user_info }) => {
-            names.insert(peer_id, user_info.username);
-        }
-        PeerEvent::Signaling(SignalingEvent::Error(e)) => {
-            out.say(
-                json!({ "event": "server_error", "code": e.code, "message": e.message }),
-                || format!("! {}: {}", e.code, e.message),
-            );
-        }
-        PeerEvent::Signaling(SignalingEvent::Disconnected { reason }) => {
-            out.say(json!({ "event": "disconnected", "reason": reason }), || {
-                format!("! disconnected from the gateway: {reason}")
-            });
-        }
-        PeerEvent::Signaling(_) => {}
+impl<'a> Session<'a> {
+    async fn enter(
+        client: &'a Client,
+        room: &RoomArgs,
+        out: &'a Output,
+        downloads: Downloads,
+    ) -> Result<Session<'a>, CliError> {
+        Ok(Session {
+            names: enter(client, room, out).await?,
+            client,
+            out,
+            downloads,
+            bars: HashMap::new(),
+        })
     }
-}
 
-async fn chat(client: &Client, room: &RoomArgs, out: &Output) -> Result<(), CliError> {
-    let mut events = client.events().await?;
-    let mut inbox = client.peer_messages().await?;
-    let mut names = enter(client, room, out).await?;
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    loop {
-        tokio::select! {
-            line = lines.next_line() => match line? {
-                Some(line) => {
-                    let sent = client.broadcast(line.clone().into_bytes()).await?;
-                    if sent == 0 && !out.json {
-                        eprintln!("(no peer connected yet; not sent)");
-                    }
-                    if out.json {
-                        out.event(json!({ "event": "sent", "text": line, "peers": sent }));
-                    }
-                }
-                None => break,
-            },
-            Some(event) = events.recv() => on_peer_event(event, &mut names, out),
-            Some(msg) = inbox.recv() => {
-                let text = String::from_utf8_lossy(&msg.data);
-                let name = name_of(&names, &msg.from);
+    fn name_of(&self, id: &str) -> String {
+        match self.names.get(id) {
+            Some(n) if !n.is_empty() => n.clone(),
+            _ => id.to_owned(),
+        }
+    }
+
+    /// Tracks names from peer events; prints joins and departures.
+    async fn on_event(&mut self, event: PeerEvent) {
+        let out = self.out;
+        match event {
+            PeerEvent::ChannelOpen(id) => {
+                let name = self.name_of(&id);
                 out.say(
-                    json!({ "event": "message", "from": msg.from, "username": name, "text": text }),
-                    || format!("[{name}] {text}"),
+                    json!({ "event": "peer_open", "peer": id, "username": name }),
+                    || format!("* connected to {name}"),
                 );
             }
+            PeerEvent::PeerGone(id) => {
+                if let Some(outcome) = self.downloads.peer_gone(&id).await {
+                    self.report(&id, outcome);
+                }
+                let name = self.name_of(&id);
+                out.say(
+                    json!({ "event": "peer_gone", "peer": id, "username": name }),
+                    || format!("* {name} left"),
+                );
+            }
+            PeerEvent::Signaling(SignalingEvent::PeerJoined { peer_id, user_info }) => {
+                self.names.insert(peer_id, user_info.username);
+            }
+            PeerEvent::Signaling(SignalingEvent::Error(e)) => out.say(
+                json!({ "event": "server_error", "code": e.code, "message": e.message }),
+                || format!("! {}: {}", e.code, e.message),
+            ),
+            PeerEvent::Signaling(SignalingEvent::Disconnected { reason }) => out
+                .say(json!({ "event": "disconnected", "reason": reason }), || {
+                    format!("! disconnected from the gateway: {reason}")
+                }),
+            PeerEvent::Signaling(SignalingEvent::Reconnected { peer_id }) => out
+                .say(json!({ "event": "reconnected", "peerId": peer_id }), || {
+                    format!("* reconnected to the gateway as {peer_id}")
+                }),
+            PeerEvent::Signaling(_) => {}
         }
     }
-    client.leave_room().await?;
-    Ok(())
-}
 
-// File transfer over the data channel: a header, chunks, an end marker; the
-// receiver answers with its checksum.
-const MAGIC: &[u8; 4] = b"WSCF";
-const HEADER: u8 = b'H';
-const CHUNK: u8 = b'C';
-const END: u8 = b'E';
-const ACK: u8 = b'A';
-const CHUNK_SIZE: usize = 256 * 1024;
+    /// Handles one peer message: prints what happened, sends the acks it
+    /// calls for, and returns the verdicts on files we sent.
+    async fn on_message(&mut self, msg: PeerMessage) -> Result<Vec<(PeerId, FileAck)>, CliError> {
+        let mut verdicts = Vec::new();
+        for outcome in self.downloads.on_message(&msg).await {
+            if let Some(ack) = outcome.reply() {
+                let reply = AppMessage::FileAck(ack.clone()).to_text();
+                self.client.send_text_to_peer(&msg.from, &reply).await?;
+            }
+            if let Outcome::Ack(ack) = outcome {
+                verdicts.push((msg.from.clone(), ack));
+            } else {
+                self.report(&msg.from, outcome);
+            }
+        }
+        Ok(verdicts)
+    }
 
-fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(body.len() + 5);
-    v.extend_from_slice(MAGIC);
-    v.push(kind);
-    v.extend_from_slice(body);
-    v
-}
+    fn report(&mut self, from: &str, outcome: Outcome) {
+        let (out, who) = (self.out, self.name_of(from));
+        match outcome {
+            Outcome::Chat(text) => out.say(
+                json!({ "event": "message", "from": from, "username": who, "text": text }),
+                || format!("[{who}] {text}"),
+            ),
+            Outcome::Started { id, name, size, .. } => {
+                self.bars.insert(from.to_owned(), progress(size, out));
+                out.say(
+                    json!({ "event": "file_incoming", "from": from, "id": id, "name": name, "size": size }),
+                    || format!("receiving {name} ({size} bytes) from {who}"),
+                );
+            }
+            Outcome::Progress { got, .. } => {
+                if let Some(bar) = self.bars.get(from) {
+                    bar.set_position(got);
+                }
+            }
+            Outcome::Received {
+                name,
+                path,
+                ack,
+                seconds,
+            } => {
+                self.finish_bar(from);
+                let digest = ack.sha256.clone().unwrap_or_default();
+                out.say(
+                    json!({ "event": "file_received", "from": from, "id": ack.id, "name": name,
+                            "path": path.display().to_string(), "size": ack.size,
+                            "sha256": digest, "ok": ack.ok, "seconds": seconds }),
+                    || {
+                        format!(
+                            "received {name} ({} bytes) from {who} in {seconds:.2}s -> {}, sha256 {digest} {}",
+                            ack.size,
+                            path.display(),
+                            if ack.ok { "verified" } else { "MISMATCH (deleted)" }
+                        )
+                    },
+                );
+            }
+            Outcome::Failed(ack) => {
+                self.finish_bar(from);
+                out.say(
+                    json!({ "event": "file_failed", "from": from, "id": ack.id, "error": ack.error }),
+                    || format!("! a file from {who} failed: {:?}", ack.error),
+                );
+            }
+            Outcome::Refused(ack) => out.say(
+                json!({ "event": "file_refused", "from": from, "id": ack.id, "error": ack.error }),
+                || format!("! refused a file from {who}: {:?}", ack.error),
+            ),
+            Outcome::Discarded { id } => {
+                self.finish_bar(from);
+                out.say(
+                    json!({ "event": "file_failed", "from": from, "id": id,
+                            "error": { "code": "ABORTED", "message": "the sender gave up or left" } }),
+                    || format!("! {who} gave up on a file"),
+                );
+            }
+            Outcome::Bad(reason) => out.say(
+                json!({ "event": "bad_message", "from": from, "reason": reason }),
+                || format!("! ignored a message from {who}: {reason}"),
+            ),
+            Outcome::Ack(_) => {}
+        }
+    }
 
-fn unframe(data: &[u8]) -> Option<(u8, &[u8])> {
-    let rest = data.strip_prefix(MAGIC)?;
-    let (&kind, body) = rest.split_first()?;
-    Some((kind, body))
+    fn finish_bar(&mut self, from: &str) {
+        if let Some(bar) = self.bars.remove(from) {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 fn progress(total: u64, out: &Output) -> ProgressBar {
@@ -423,6 +522,64 @@ fn progress(total: u64, out: &Output) -> ProgressBar {
     bar
 }
 
+async fn chat(client: &Client, room: &RoomArgs, out: &Output) -> Result<(), CliError> {
+    let mut events = client.events().await?;
+    let mut inbox = client.peer_messages().await?;
+    let mut session =
+        Session::enter(client, room, out, Downloads::new(None, None, u64::MAX)).await?;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line? {
+                Some(line) => {
+                    let text = AppMessage::Chat { text: line.clone() }.to_text();
+                    if text.len() > MAX_TEXT {
+                        out.say(
+                            json!({ "event": "not_sent", "reason": format!("line too long (a chat message is at most {MAX_TEXT} bytes)") }),
+                            || format!("(line too long: a chat message is at most {MAX_TEXT} bytes; not sent)"),
+                        );
+                        continue;
+                    }
+                    let sent = client.broadcast_text(&text).await?;
+                    if sent == 0 && !out.json {
+                        eprintln!("(no peer connected yet; not sent)");
+                    }
+                    if out.json {
+                        out.event(json!({ "event": "sent", "text": line, "peers": sent }));
+                    }
+                }
+                None => break,
+            },
+            Some(event) = events.recv() => session.on_event(event).await,
+            Some(msg) = inbox.recv() => {
+                session.on_message(msg).await?;
+            }
+        }
+    }
+    client.leave_room().await?;
+    Ok(())
+}
+
+/// Waits for `want` open channels.
+async fn wait_for_peers(
+    session: &mut Session<'_>,
+    events: &mut Subscription<PeerEvent>,
+    want: usize,
+) -> Result<Vec<PeerId>, CliError> {
+    let mut targets = Vec::new();
+    while targets.len() < want {
+        match events.recv().await {
+            Some(PeerEvent::ChannelOpen(id)) => {
+                session.on_event(PeerEvent::ChannelOpen(id.clone())).await;
+                targets.push(id);
+            }
+            Some(other) => session.on_event(other).await,
+            None => return Err(CliError::Transfer("connection closed".into())),
+        }
+    }
+    Ok(targets)
+}
+
 async fn send_file(
     client: &Client,
     room: &RoomArgs,
@@ -430,205 +587,146 @@ async fn send_file(
     want: usize,
     out: &Output,
 ) -> Result<(), CliError> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let size = file.metadata().await?.len();
-    let digest = {
-        let mut hasher = Sha256::new();
-        let mut f = tokio::fs::File::open(path).await?;
-        let mut buf = vec![0u8; CHUNK_SIZE];
-        loop {
-            let n = f.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        hex::encode(hasher.finalize())
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".into());
-
+    let offer = transfer::offer_for(path).await?;
     let mut events = client.events().await?;
     let mut inbox = client.peer_messages().await?;
-    let mut names = enter(client, room, out).await?;
-    let mut targets: Vec<PeerId> = Vec::new();
-    while targets.len() < want {
-        match events.recv().await {
-            Some(PeerEvent::ChannelOpen(id)) => {
-                on_peer_event(PeerEvent::ChannelOpen(id.clone()), &mut names, out);
-                targets.push(id);
-            }
-            Some(other) => on_peer_event(other, &mut names, out),
-            None => return Err(CliError::Transfer("connection closed".into())),
-        }
-    }
+    let mut session =
+        Session::enter(client, room, out, Downloads::new(None, None, u64::MAX)).await?;
+    let targets = wait_for_peers(&mut session, &mut events, want).await?;
 
-    let header = json!({ "name": name, "size": size, "sha256": digest }).to_string();
+    // Acks that came back, by peer.
+    let mut verdicts: HashMap<PeerId, FileAck> = HashMap::new();
+    let take_ack = |verdicts: &mut HashMap<PeerId, FileAck>, got: Vec<(PeerId, FileAck)>| {
+        for (from, ack) in got {
+            if ack.id == offer.id && targets.contains(&from) {
+                verdicts.insert(from, ack);
+            }
+        }
+    };
+    let offer_text = AppMessage::File(offer.clone()).to_text();
     for t in &targets {
-        client
-            .send_to_peer(t, frame(HEADER, header.as_bytes()))
-            .await?;
+        client.send_text_to_peer(t, &offer_text).await?;
     }
-    let bar = progress(size, out);
+    let bar = progress(offer.size, out);
     let started = Instant::now();
-    let mut buf = vec![0u8; CHUNK_SIZE];
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut buf = vec![0u8; PIECE];
     loop {
         let n = file.read(&mut buf).await?;
         if n == 0 {
             break;
         }
-        for t in &targets {
-            client.send_to_peer(t, frame(CHUNK, &buf[..n])).await?;
+        // A receiver that refused or failed gets no more data.
+        while let Some(msg) = inbox.try_recv() {
+            let got = session.on_message(msg).await?;
+            take_ack(&mut verdicts, got);
+        }
+        let piece = bytes::Bytes::copy_from_slice(&buf[..n]);
+        for t in targets.iter().filter(|t| !verdicts.contains_key(*t)) {
+            client.send_to_peer(t, piece.clone()).await?;
         }
         bar.inc(n as u64);
     }
-    for t in &targets {
-        client.send_to_peer(t, frame(END, &[])).await?;
-    }
     bar.finish_and_clear();
 
-    // Wait for every receiver's checksum.
-    let mut pending: Vec<PeerId> = targets.clone();
-    let mut all_ok = true;
+    // Wait for every receiver's verdict.
     let deadline = tokio::time::sleep(Duration::from_secs(120));
     tokio::pin!(deadline);
-    while !pending.is_empty() {
+    while verdicts.len() < targets.len() {
         tokio::select! {
             msg = inbox.recv() => {
                 let Some(msg) = msg else { break };
-                let Some((ACK, body)) = unframe(&msg.data) else { continue };
-                let ack: Value = serde_json::from_slice(body).unwrap_or_default();
-                let theirs = ack.get("sha256").and_then(Value::as_str).unwrap_or_default().to_owned();
-                let ok = theirs == digest;
-                all_ok &= ok;
-                pending.retain(|p| *p != msg.from);
-                let secs = started.elapsed().as_secs_f64();
-                let who = name_of(&names, &msg.from);
-                out.say(
-                    json!({ "event": "file_sent", "to": msg.from, "name": name, "size": size,
-                            "sha256": digest, "ok": ok, "seconds": secs }),
-                    || format!("sent {name} ({size} bytes) to {who} in {secs:.2}s, sha256 {digest} {}",
-                               if ok { "verified" } else { "MISMATCH" }),
-                );
+                let got = session.on_message(msg).await?;
+                take_ack(&mut verdicts, got);
             }
             Some(event) = events.recv() => {
                 if let PeerEvent::PeerGone(id) = &event
-                    && pending.contains(id)
+                    && targets.contains(id)
+                    && !verdicts.contains_key(id)
                 {
-                    return Err(CliError::Transfer(format!("{} left before confirming", name_of(&names, id))));
+                    return Err(CliError::Transfer(format!("{} left before confirming", session.name_of(id))));
                 }
-                on_peer_event(event, &mut names, out);
+                session.on_event(event).await;
             }
             _ = &mut deadline => return Err(CliError::Transfer("no confirmation from the receiver".into())),
         }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let mut all_ok = true;
+    for t in &targets {
+        let Some(ack) = verdicts.get(t) else { continue };
+        let ok = ack.ok
+            && ack
+                .sha256
+                .as_deref()
+                .is_some_and(|d| d.eq_ignore_ascii_case(&offer.sha256));
+        all_ok &= ok;
+        let who = session.name_of(t);
+        out.say(
+            json!({ "event": "file_sent", "to": t, "id": offer.id, "name": offer.name, "size": offer.size,
+                    "sha256": offer.sha256, "ok": ok, "error": ack.error, "seconds": secs }),
+            || match &ack.error {
+                None => format!("sent {} ({} bytes) to {who} in {secs:.2}s, sha256 {} {}", offer.name, offer.size,
+                               offer.sha256, if ok { "verified" } else { "MISMATCH" }),
+                Some(e) => format!("{who} did not take {}: {:?} {}", offer.name, e.code, e.message),
+            },
+        );
     }
     client.leave_room().await?;
     if all_ok {
         Ok(())
     } else {
-        Err(CliError::Transfer("checksum mismatch".into()))
+        Err(CliError::Transfer(
+            "not every receiver verified the file".into(),
+        ))
     }
 }
 
-async fn receive_file(
+async fn receive_files(
     client: &Client,
     room: &RoomArgs,
-    output: Option<&Path>,
+    target: Target,
+    count: usize,
+    max_size: u64,
     out: &Output,
 ) -> Result<(), CliError> {
     let mut events = client.events().await?;
     let mut inbox = client.peer_messages().await?;
-    let mut names = enter(client, room, out).await?;
-
-    struct Incoming {
-        from: PeerId,
-        name: String,
-        path: PathBuf,
-        size: u64,
-        expected: String,
-        file: tokio::fs::File,
-        hasher: Sha256,
-        got: u64,
-        bar: ProgressBar,
-        started: Instant,
-    }
-    let mut current: Option<Incoming> = None;
-    loop {
+    let wanted = (count > 0).then_some(count);
+    let downloads = Downloads::new(Some(target), wanted, max_size);
+    let mut session = Session::enter(client, room, out, downloads).await?;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // With no count, the session lasts until stdin closes.
+    let stdin_open = count == 0;
+    while !session.downloads.done() {
         tokio::select! {
-            Some(event) = events.recv() => {
-                if let (PeerEvent::PeerGone(id), Some(c)) = (&event, &current)
-                    && *id == c.from
-                {
-                    return Err(CliError::Transfer("the sender left before the end".into()));
-                }
-                on_peer_event(event, &mut names, out);
-            }
+            Some(event) = events.recv() => session.on_event(event).await,
             msg = inbox.recv() => {
                 let Some(msg) = msg else {
                     return Err(CliError::Transfer("connection closed".into()));
                 };
-                let Some((kind, body)) = unframe(&msg.data) else { continue };
-                match kind {
-                    HEADER => {
-                        let h: Value = serde_json::from_slice(body)
-                            .map_err(|e| CliError::Transfer(format!("bad header: {e}")))?;
-                        let name = h.get("name").and_then(Value::as_str).unwrap_or("file");
-                        // Only the base name: never write outside the target.
-                        let safe = Path::new(name)
-                            .file_name()
-                            .map(|n| n.to_string_lossy().into_owned())
-                            .unwrap_or_else(|| "file".into());
-                        let size = h.get("size").and_then(Value::as_u64).unwrap_or(0);
-                        let path = output.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(&safe));
-                        current = Some(Incoming {
-                            from: msg.from.clone(),
-                            name: safe,
-                            file: tokio::fs::File::create(&path).await?,
-                            path,
-                            size,
-                            expected: h.get("sha256").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                            hasher: Sha256::new(),
-                            got: 0,
-                            bar: progress(size, out),
-                            started: Instant::now(),
-                        });
-                    }
-                    CHUNK => {
-                        if let Some(c) = current.as_mut().filter(|c| c.from == msg.from) {
-                            c.file.write_all(body).await?;
-                            c.hasher.update(body);
-                            c.got += body.len() as u64;
-                            c.bar.set_position(c.got);
-                        }
-                    }
-                    END => {
-                        let Some(mut c) = current.take().filter(|c| c.from == msg.from) else { continue };
-                        c.file.flush().await?;
-                        c.bar.finish_and_clear();
-                        let digest = hex::encode(c.hasher.finalize());
-                        let ok = digest == c.expected && c.got == c.size;
-                        client
-                            .send_to_peer(&c.from, frame(ACK, json!({ "sha256": digest }).to_string().as_bytes()))
-                            .await?;
-                        let secs = c.started.elapsed().as_secs_f64();
-                        let who = name_of(&names, &c.from);
-                        out.say(
-                            json!({ "event": "file_received", "from": c.from, "name": c.name,
-                                    "path": c.path.display().to_string(), "size": c.got,
-                                    "sha256": digest, "ok": ok, "seconds": secs }),
-                            || format!("received {} ({} bytes) from {who} in {secs:.2}s -> {}, sha256 {digest} {}",
-                                       c.name, c.got, c.path.display(), if ok { "verified" } else { "MISMATCH" }),
-                        );
-                        // Let the acknowledgement leave before closing.
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        client.leave_room().await?;
-                        return if ok { Ok(()) } else { Err(CliError::Transfer("checksum mismatch".into())) };
-                    }
-                    _ => {}
+                session.on_message(msg).await?;
+            }
+            line = lines.next_line(), if stdin_open => {
+                if line?.is_none() {
+                    break;
                 }
             }
         }
     }
+    // Let the last acknowledgement leave before closing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.leave_room().await?;
+    let d = &session.downloads;
+    if d.verified < d.completed {
+        return Err(CliError::Transfer(format!(
+            "{} of {} file(s) failed the checksum",
+            d.completed - d.verified,
+            d.completed
+        )));
+    }
+    if d.completed == 0 && count > 0 {
+        return Err(CliError::Transfer("no file received".into()));
+    }
+    Ok(())
 }

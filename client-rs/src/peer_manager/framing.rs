@@ -8,10 +8,11 @@
 //! - `0x01`: a fragment, more follow;
 //! - `0x02`: the last fragment.
 //!
-//! The channel is reliable and ordered and each peer's writer sends one
-//! message at a time, so fragments never interleave. Channels negotiated with
-//! the subprotocol [`PROTOCOL`] use this framing; other channels (a browser
-//! peer that created its own) carry raw messages.
+//! Only binary messages are framed; text messages go whole. The channel is
+//! reliable and ordered and each peer's writer sends one message at a time,
+//! so fragments never interleave. Channels negotiated with the subprotocol
+//! [`PROTOCOL`] use this framing; other channels carry raw messages. The
+//! browser-facing specification is `docs/DATA-CHANNELS.md` §3.
 
 use bytes::{Bytes, BytesMut};
 
@@ -19,6 +20,11 @@ use bytes::{Bytes, BytesMut};
 pub const PROTOCOL: &str = "wsc-chunked/1";
 /// The largest data channel message this client sends.
 pub const MAX_FRAME: usize = 16 * 1024;
+/// The largest text message this client sends (text is not framed).
+pub const MAX_TEXT: usize = 16 * 1024;
+/// The largest message an unframed channel carries (webrtc-rs's
+/// `a=max-message-size`).
+pub const MAX_RAW: usize = 64 * 1024;
 const PAYLOAD: usize = MAX_FRAME - 1;
 
 const WHOLE: u8 = 0;
@@ -60,7 +66,10 @@ pub enum FrameError {
 #[derive(Debug)]
 pub struct Reassembler {
     partial: BytesMut,
-    in_progress: bool,
+    /// A fragment of the current message arrived (it may have been empty).
+    in_message: bool,
+    /// The rest of a refused message is being dropped, up to its `LAST`.
+    skipping: bool,
     limit: usize,
 }
 
@@ -69,14 +78,20 @@ impl Reassembler {
     pub fn new(limit: usize) -> Self {
         Self {
             partial: BytesMut::new(),
-            in_progress: false,
+            in_message: false,
+            skipping: false,
             limit,
         }
     }
 
-    /// Takes one frame; returns a message when it completes one.
+    /// Takes one frame; returns a message when it completes one. After a
+    /// refused frame inside a fragmented message, the rest of that message is
+    /// dropped (`docs/DATA-CHANNELS.md` §3).
     pub fn push(&mut self, frame: &[u8]) -> Result<Option<Bytes>, FrameError> {
-        let (&header, body) = frame.split_first().ok_or(FrameError::Empty)?;
+        let in_message = self.in_message || self.skipping;
+        let Some((&header, body)) = frame.split_first() else {
+            return Err(self.refuse(FrameError::Empty, in_message));
+        };
         match header {
             WHOLE => {
                 // A whole message also ends any half-received one (the sender
@@ -84,30 +99,40 @@ impl Reassembler {
                 self.reset();
                 Ok(Some(Bytes::copy_from_slice(body)))
             }
+            MORE | LAST if self.skipping => {
+                if header == LAST {
+                    self.reset();
+                }
+                Ok(None)
+            }
             MORE | LAST => {
                 if self.partial.len() + body.len() > self.limit {
-                    self.reset();
-                    return Err(FrameError::TooLarge(self.limit));
+                    return Err(self.refuse(FrameError::TooLarge(self.limit), header == MORE));
                 }
                 self.partial.extend_from_slice(body);
-                self.in_progress = true;
+                self.in_message = true;
                 if header == LAST {
-                    self.in_progress = false;
+                    self.in_message = false;
                     Ok(Some(self.partial.split().freeze()))
                 } else {
                     Ok(None)
                 }
             }
-            other => {
-                self.reset();
-                Err(FrameError::Header(other))
-            }
+            other => Err(self.refuse(FrameError::Header(other), in_message)),
         }
+    }
+
+    /// Drops the partial message; `skip_rest`: and its frames still to come.
+    fn refuse(&mut self, error: FrameError, skip_rest: bool) -> FrameError {
+        self.reset();
+        self.skipping = skip_rest;
+        error
     }
 
     fn reset(&mut self) {
         self.partial.clear();
-        self.in_progress = false;
+        self.in_message = false;
+        self.skipping = false;
     }
 }
 
@@ -151,5 +176,49 @@ mod tests {
         assert_eq!(r.push(&[9, 1]), Err(FrameError::Header(9)));
         assert_eq!(r.push(&[MORE; 12]), Err(FrameError::TooLarge(10)));
         assert_eq!(r.push(&[WHOLE, 5]), Ok(Some(Bytes::from_static(&[5]))));
+    }
+
+    #[test]
+    fn the_rest_of_a_refused_message_is_dropped() {
+        let mut r = Reassembler::new(10);
+        assert_eq!(r.push(&[MORE; 12]), Err(FrameError::TooLarge(10)));
+        // Its remaining fragments are not taken for a new message.
+        assert_eq!(r.push(&[MORE, 5]), Ok(None));
+        assert_eq!(r.push(&[LAST, 5]), Ok(None));
+        assert_eq!(r.push(&[LAST, 9]), Ok(Some(Bytes::from_static(&[9]))));
+        // A bad frame inside a message drops that message; a WHOLE ends the
+        // skipping.
+        assert_eq!(r.push(&[MORE, 1]), Ok(None));
+        assert_eq!(r.push(&[7]), Err(FrameError::Header(7)));
+        assert_eq!(r.push(&[LAST, 1]), Ok(None));
+        assert_eq!(r.push(&[MORE, 1]), Ok(None));
+        assert_eq!(r.push(&[]), Err(FrameError::Empty));
+        assert_eq!(r.push(&[WHOLE, 3]), Ok(Some(Bytes::from_static(&[3]))));
+        // Between messages a bad frame drops nothing that follows.
+        assert_eq!(r.push(&[7]), Err(FrameError::Header(7)));
+        assert_eq!(r.push(&[MORE, 1]), Ok(None));
+        assert_eq!(r.push(&[LAST, 2]), Ok(Some(Bytes::from_static(&[1, 2]))));
+    }
+
+    /// The worked example of `docs/DATA-CHANNELS.md` §5, byte for byte.
+    #[test]
+    fn the_documented_example_frames() {
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let f: Vec<BytesMut> = frames(&data).collect();
+        assert_eq!(
+            f.iter().map(|f| f.len()).collect::<Vec<_>>(),
+            [16_384, 16_384, 7_235]
+        );
+        assert_eq!(f[0][..5], [0x01, 0x00, 0x07, 0x0e, 0x15]);
+        assert_eq!(f[1][..5], [0x01, 0xe1, 0xe8, 0xef, 0xf6]);
+        assert_eq!(f[2][..5], [0x02, 0xc7, 0xce, 0xd5, 0xdc]);
+        assert_eq!(f[2][7_233..], [0x79, 0x80]);
+        let hello: Vec<BytesMut> = frames(b"hello\n").collect();
+        assert_eq!(
+            hello,
+            [BytesMut::from(
+                &[0x00, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x0a][..]
+            )]
+        );
     }
 }

@@ -4,7 +4,6 @@
 use std::net::UdpSocket;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::peer_connection::transport::RTCDtlsRole;
 use tokio::sync::mpsc;
@@ -14,8 +13,11 @@ use webrtc::peer_connection::{
     RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, SettingEngineBuilder,
 };
 
+use super::command::{Outgoing, WriteRequest};
+use super::config::{MdnsMode, PeerConfig};
+use super::events::{MessageKind, PeerError, PeerMessage};
 use super::framing::{self, Reassembler};
-use super::{PeerError, WriteRequest};
+use super::runtime::BufferedRuntime;
 use crate::signaling::{IceServer, PeerId};
 
 /// What a peer connection's driver and channel tasks report to the actor.
@@ -45,10 +47,6 @@ pub(crate) enum Report {
         peer: PeerId,
         generation: u64,
     },
-    Message {
-        peer: PeerId,
-        data: Bytes,
-    },
     /// A newcomer's wait for an offer is over.
     OfferDue {
         peer: PeerId,
@@ -60,6 +58,9 @@ pub(crate) enum Report {
     },
 }
 
+/// Reports are unbounded on purpose: the driver calling these handlers may be
+/// what the actor is waiting on, so they must never wait; a connection
+/// reports a handful of candidates and state changes.
 pub(crate) struct Handler {
     pub peer: PeerId,
     pub generation: u64,
@@ -110,16 +111,16 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    pub fn new(config: &super::PeerConfig) -> Self {
+    pub fn new(config: &PeerConfig) -> Self {
         let udp_addrs = if config.udp_addrs.is_empty() {
             default_udp_addrs()
         } else {
             config.udp_addrs.clone()
         };
         let mdns = match config.mdns {
-            super::MdnsMode::Auto => None,
-            super::MdnsMode::QueryOnly => Some(true),
-            super::MdnsMode::Disabled => Some(false),
+            MdnsMode::Auto => None,
+            MdnsMode::QueryOnly => Some(true),
+            MdnsMode::Disabled => Some(false),
         };
         Self {
             udp_addrs,
@@ -184,7 +185,7 @@ impl Builder {
             )
             .build();
         let mut builder = PeerConnectionBuilder::new();
-        if let Some(runtime) = super::runtime::BufferedRuntime::shared() {
+        if let Some(runtime) = BufferedRuntime::shared() {
             builder = builder.with_runtime(runtime);
         }
         let pc = builder
@@ -214,7 +215,9 @@ fn default_udp_addrs() -> Vec<String> {
     }
 }
 
-/// Reads a data channel until it closes, reporting to the actor.
+/// Reads a data channel until it closes: open/close go to the actor's
+/// reports, messages to its bounded message queue. Waiting on that queue
+/// stops reading, which lets SCTP hold the sender back.
 pub(crate) async fn read_channel(
     peer: PeerId,
     generation: u64,
@@ -222,44 +225,52 @@ pub(crate) async fn read_channel(
     framed: bool,
     max_message: usize,
     reports: mpsc::UnboundedSender<Report>,
+    messages: mpsc::Sender<PeerMessage>,
 ) {
     let mut reassembler = Reassembler::new(max_message);
     while let Some(event) = channel.poll().await {
-        match event {
+        let message = match event {
             DataChannelEvent::OnOpen => {
                 let _ = reports.send(Report::ChannelOpen {
                     peer: peer.clone(),
                     generation,
                 });
-            }
-            DataChannelEvent::OnMessage(msg) => {
-                if !framed {
-                    let _ = reports.send(Report::Message {
-                        peer: peer.clone(),
-                        data: msg.data.freeze(),
-                    });
-                    continue;
-                }
-                match reassembler.push(&msg.data) {
-                    Ok(Some(data)) => {
-                        let _ = reports.send(Report::Message {
-                            peer: peer.clone(),
-                            data,
-                        });
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(peer = %peer, error = %e, "dropped a bad frame"),
-                }
+                continue;
             }
             DataChannelEvent::OnClose => break,
-            _ => {}
+            DataChannelEvent::OnMessage(msg) if msg.is_string => PeerMessage {
+                from: peer.clone(),
+                data: msg.data.freeze(),
+                kind: MessageKind::Text,
+            },
+            DataChannelEvent::OnMessage(msg) if !framed => PeerMessage {
+                from: peer.clone(),
+                data: msg.data.freeze(),
+                kind: MessageKind::Binary,
+            },
+            DataChannelEvent::OnMessage(msg) => match reassembler.push(&msg.data) {
+                Ok(Some(data)) => PeerMessage {
+                    from: peer.clone(),
+                    data,
+                    kind: MessageKind::Binary,
+                },
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(peer = %peer, error = %e, "dropped a bad frame");
+                    continue;
+                }
+            },
+            _ => continue,
+        };
+        if messages.send(message).await.is_err() {
+            break;
         }
     }
     let _ = reports.send(Report::ChannelClosed { peer, generation });
 }
 
-/// Writes queued messages to a data channel, one at a time, chunked when the
-/// channel is framed.
+/// Writes queued messages to a data channel, one at a time: binary messages
+/// chunked when the channel is framed, text whole.
 pub(crate) async fn write_channel(
     peer: PeerId,
     channel: Arc<dyn DataChannel>,
@@ -267,29 +278,36 @@ pub(crate) async fn write_channel(
     mut requests: mpsc::Receiver<WriteRequest>,
 ) {
     while let Some(WriteRequest { data, done }) = requests.recv().await {
-        let result = if framed {
-            send_framed(&*channel, &data).await
-        } else if data.len() > framing::MAX_FRAME * 4 {
-            Err(PeerError::TooLarge {
-                peer: peer.clone(),
-                size: data.len(),
-            })
-        } else {
-            channel
+        let too_large = |size, limit| PeerError::TooLarge {
+            peer: peer.clone(),
+            size,
+            limit,
+        };
+        let result = match data {
+            Outgoing::Text(text) if text.len() > framing::MAX_TEXT => {
+                Err(too_large(text.len(), framing::MAX_TEXT))
+            }
+            Outgoing::Text(text) => channel.send_text(&text).await.map_err(channel_error),
+            Outgoing::Binary(data) if framed => send_framed(&*channel, &data).await,
+            Outgoing::Binary(data) if data.len() > framing::MAX_RAW => {
+                Err(too_large(data.len(), framing::MAX_RAW))
+            }
+            Outgoing::Binary(data) => channel
                 .send(bytes::BytesMut::from(&data[..]))
                 .await
-                .map_err(|e| PeerError::Channel(e.to_string()))
+                .map_err(channel_error),
         };
         let _ = done.send(result);
     }
 }
 
+fn channel_error(e: webrtc::error::Error) -> PeerError {
+    PeerError::Channel(e.to_string())
+}
+
 async fn send_framed(channel: &dyn DataChannel, data: &[u8]) -> Result<(), PeerError> {
     for frame in framing::frames(data) {
-        channel
-            .send(frame)
-            .await
-            .map_err(|e| PeerError::Channel(e.to_string()))?;
+        channel.send(frame).await.map_err(channel_error)?;
     }
     Ok(())
 }

@@ -170,9 +170,15 @@ pub enum SignalingEvent {
         event: String,
         payload: Value,
     },
-    /// The connection ended (server disconnect or transport failure).
+    /// The connection ended (server disconnect or transport failure). With
+    /// reconnection on, [`SignalingEvent::Reconnected`] may follow.
     Disconnected {
         reason: String,
+    },
+    /// Connected again after a drop, as a new socket: `peer_id` is our new
+    /// id. The room is rejoined next (its `room:joined` follows).
+    Reconnected {
+        peer_id: PeerId,
     },
 }
 

@@ -26,9 +26,15 @@ impl Drop for TestGateway {
 }
 
 pub async fn gateway() -> TestGateway {
+    gateway_with(|_| {}).await
+}
+
+/// A gateway with `tweak` applied to the test configuration.
+pub async fn gateway_with(tweak: impl FnOnce(&mut gateway::Config)) -> TestGateway {
     init_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = gateway::Config::defaults();
+    tweak(&mut cfg);
     cfg.jwt_secret = Some(SECRET.into());
     cfg.data_dir = dir.path().into();
     cfg.shutdown_grace = Duration::from_millis(200);
@@ -48,28 +54,15 @@ pub async fn gateway() -> TestGateway {
     }
 }
 
+/// A JWT for user `sub` (also its username), signed as the gateway's own
+/// `POST /token` signs them.
 pub fn jwt(sub: &str) -> String {
-    #[derive(serde::Serialize)]
-    struct Claims<'a> {
-        sub: &'a str,
-        username: &'a str,
-        exp: u64,
-    }
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 3600;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &Claims {
-            sub,
-            username: sub,
-            exp,
-        },
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("jwt")
+    gateway::auth::jwt::TokenIssuer::new(SECRET.as_bytes(), Duration::from_secs(3600))
+        .issue(&gateway::auth::Identity {
+            user_id: sub.into(),
+            username: sub.into(),
+        })
+        .expect("jwt")
 }
 
 pub fn peer_config() -> PeerConfig {
@@ -81,9 +74,84 @@ pub fn peer_config() -> PeerConfig {
 }
 
 pub async fn client(gw: &TestGateway, name: &str) -> Client {
-    let mut cfg = ClientConfig::new(gw.url.clone(), Credential::Token(jwt(name)));
+    client_at(&gw.url, name).await
+}
+
+/// A client of the gateway at `url` (the gateway itself, or a proxy).
+pub async fn client_at(url: &str, name: &str) -> Client {
+    let mut cfg = ClientConfig::new(url, Credential::Token(jwt(name)));
     cfg.peers = peer_config();
     Client::connect_with(cfg).await.expect("client connects")
+}
+
+/// A TCP proxy in front of a gateway whose connections can be cut (the
+/// transport dropping under a client), while new ones still get through.
+pub struct Proxy {
+    pub url: String,
+    cut: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
+    }
+}
+
+impl Proxy {
+    pub async fn to(gw: &TestGateway) -> Proxy {
+        let target = gw.url.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (cut, _) = tokio::sync::watch::channel(0u64);
+        let cuts = cut.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut cut = cuts.subscribe();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy { url, cut, task }
+    }
+
+    /// Drops every connection open now.
+    pub fn cut(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+/// Waits for the first event `pick` accepts, returning what it returns.
+pub async fn next_event<T>(
+    events: &mut Subscription<webrtc_signaling_client::PeerEvent>,
+    what: &str,
+    mut pick: impl FnMut(&webrtc_signaling_client::PeerEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(SOON, async {
+        loop {
+            match events.recv().await {
+                Some(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                None => panic!("events closed before {what}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {what} in time"))
 }
 
 /// Waits until `n` distinct peers are reported open.

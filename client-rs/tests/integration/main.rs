@@ -6,3 +6,4 @@ mod common;
 mod mesh;
 mod negotiation;
 mod rest;
+mod session;

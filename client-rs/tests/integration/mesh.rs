@@ -26,7 +26,7 @@ async fn mesh(n: usize) -> (TestGateway, Vec<Member>) {
         let inbox = c.peer_messages().await.expect("inbox");
         let joined = c.join_room(&room.room_code).await.expect("join");
         assert_eq!(joined.peers.len(), members.len(), "peers already there");
-        assert_eq!(c.client_id().as_deref(), Some(joined.peer_id.as_str()));
+        assert_eq!(c.client_id(), joined.peer_id);
         opened.push(sub);
         members.push(Member {
             id: joined.peer_id.clone(),
@@ -101,21 +101,27 @@ async fn two_peers_exchange_messages_and_4_mib() {
     let big: Vec<u8> = (0..4 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    let digest = sha256(&big);
-    let to = members[1].id.clone();
-    members[0]
+    send_intact(&mut members, 0, 1, big).await;
+    close_all(members).await;
+}
+
+/// `members[from]` sends `big` to `members[to]`, which gets it whole, from
+/// the right sender.
+async fn send_intact(members: &mut [Member], from: usize, to: usize, big: Vec<u8>) {
+    let (digest, len) = (sha256(&big), big.len());
+    let to_id = members[to].id.clone();
+    members[from]
         .client
-        .send_to_peer(&to, big)
+        .send_to_peer(&to_id, big)
         .await
         .expect("big send");
-    let msg = tokio::time::timeout(SOON, members[1].inbox.recv())
+    let msg = tokio::time::timeout(SOON, members[to].inbox.recv())
         .await
         .expect("big message in time")
         .expect("inbox");
-    assert_eq!(msg.from, members[0].id);
-    assert_eq!(msg.data.len(), 4 * 1024 * 1024);
+    assert_eq!(msg.from, members[from].id);
+    assert_eq!(msg.data.len(), len);
     assert_eq!(sha256(&msg.data), digest);
-    close_all(members).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,18 +137,6 @@ async fn four_peers_form_a_mesh_and_move_4_mib() {
     exchange(&mut members, 20).await;
     // The last joiner sends 4 MiB to the first (a data channel it answered).
     let big: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
-    let digest = sha256(&big);
-    let to = members[0].id.clone();
-    members[3]
-        .client
-        .send_to_peer(&to, big)
-        .await
-        .expect("send");
-    let msg = tokio::time::timeout(SOON, members[0].inbox.recv())
-        .await
-        .expect("in time")
-        .expect("inbox");
-    assert_eq!(msg.from, members[3].id);
-    assert_eq!(sha256(&msg.data), digest);
+    send_intact(&mut members, 3, 0, big).await;
     close_all(members).await;
 }

@@ -19,18 +19,20 @@ enum Mode {
     IceBeforeOffer,
     /// Hold the first offer until the other side produced its own (glare).
     Crossing(Arc<Barrier>),
+    /// Forward everything, and a copy here.
+    Tap(mpsc::UnboundedSender<OutgoingSignal>),
 }
 
 struct Node {
     id: String,
     pm: PeerManager,
-    input: mpsc::UnboundedSender<SignalingEvent>,
+    input: mpsc::Sender<SignalingEvent>,
     output: Option<mpsc::UnboundedReceiver<OutgoingSignal>>,
 }
 
 fn node(id: &str) -> Node {
     init_logs();
-    let (input, input_rx) = mpsc::unbounded_channel();
+    let (input, input_rx) = mpsc::channel(webrtc_signaling_client::signaling::EVENT_QUEUE);
     let (out_tx, output) = mpsc::unbounded_channel();
     let config = PeerConfig {
         newcomer_offer_after: None,
@@ -38,7 +40,7 @@ fn node(id: &str) -> Node {
     };
     let pm = PeerManager::spawn(config, input_rx, out_tx);
     input
-        .send(SignalingEvent::RoomJoined(RoomJoined {
+        .try_send(SignalingEvent::RoomJoined(RoomJoined {
             room_id: "room_test".into(),
             room_code: "TEST".into(),
             peer_id: id.into(),
@@ -63,7 +65,7 @@ fn pump(from: &mut Node, to: &Node, mode: Mode) {
         let mut held_offer: Option<OutgoingSignal> = None;
         let mut crossed = false;
         while let Some(signal) = output.recv().await {
-            let relay = |s: &OutgoingSignal| input.send(s.relayed_from(&from_id)).is_ok();
+            let relay = |s: &OutgoingSignal| input.try_send(s.relayed_from(&from_id)).is_ok();
             match (&mode, &signal) {
                 (Mode::Duplicate, _) => {
                     let _ = relay(&signal);
@@ -77,6 +79,10 @@ fn pump(from: &mut Node, to: &Node, mode: Mode) {
                     if let Some(offer) = held_offer.take() {
                         let _ = relay(&offer);
                     }
+                }
+                (Mode::Tap(copy), _) => {
+                    let _ = copy.send(signal.clone());
+                    let _ = relay(&signal);
                 }
                 (Mode::Crossing(barrier), OutgoingSignal::Offer { .. }) if !crossed => {
                     crossed = true;
@@ -142,37 +148,40 @@ async fn close(nodes: [Node; 2]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn candidates_arriving_before_the_offer_are_kept() {
+/// Wires a and b under the given modes, tells a (and with `both_offer`, b
+/// too) that the other joined, and checks they connect both ways.
+async fn pair_connects(a_to_b: Mode, b_to_a: Mode, both_offer: bool) {
     let (mut a, mut b) = (node("peer-a"), node("peer-b"));
-    pump(&mut a, &b, Mode::IceBeforeOffer);
-    pump(&mut b, &a, Mode::Normal);
-    a.input.send(joined("peer-b")).expect("input");
+    pump(&mut a, &b, a_to_b);
+    pump(&mut b, &a, b_to_a);
+    a.input.try_send(joined("peer-b")).expect("input");
+    if both_offer {
+        b.input.try_send(joined("peer-a")).expect("input");
+    }
     connected(&a, &b).await;
     close([a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_arriving_before_the_offer_are_kept() {
+    pair_connects(Mode::IceBeforeOffer, Mode::Normal, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_signaling_is_ignored() {
-    let (mut a, mut b) = (node("peer-a"), node("peer-b"));
-    pump(&mut a, &b, Mode::Duplicate);
-    pump(&mut b, &a, Mode::Duplicate);
-    a.input.send(joined("peer-b")).expect("input");
-    connected(&a, &b).await;
-    close([a, b]).await;
+    pair_connects(Mode::Duplicate, Mode::Duplicate, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_offers_resolve() {
-    let (mut a, mut b) = (node("peer-a"), node("peer-b"));
-    let barrier = Arc::new(Barrier::new(2));
-    pump(&mut a, &b, Mode::Crossing(barrier.clone()));
-    pump(&mut b, &a, Mode::Crossing(barrier));
     // Both believe the other is the newcomer: both offer.
-    a.input.send(joined("peer-b")).expect("input");
-    b.input.send(joined("peer-a")).expect("input");
-    connected(&a, &b).await;
-    close([a, b]).await;
+    let barrier = Arc::new(Barrier::new(2));
+    pair_connects(
+        Mode::Crossing(barrier.clone()),
+        Mode::Crossing(barrier),
+        true,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +189,7 @@ async fn a_closed_peer_is_cleaned_up() {
     let (mut a, mut b) = (node("peer-a"), node("peer-b"));
     pump(&mut a, &b, Mode::Normal);
     pump(&mut b, &a, Mode::Normal);
-    a.input.send(joined("peer-b")).expect("input");
+    a.input.try_send(joined("peer-b")).expect("input");
     connected(&a, &b).await;
     let mut events = a.pm.events().await.expect("events");
     // b goes away without any signaling: a notices from the connection.
@@ -198,4 +207,74 @@ async fn a_closed_peer_is_cleaned_up() {
     .expect("a drops b");
     assert!(a.pm.open_peers().await.expect("peers").is_empty());
     let _ = a.pm.close().await;
+}
+
+/// What Chromium needs of a native peer: the answerer takes the DTLS server
+/// role, and candidates go out as `RTCIceCandidateInit` with the mid and
+/// ufrag of the local description.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_take_the_dtls_server_role_and_candidates_keep_the_browser_shape() {
+    let (mut a, mut b) = (node("peer-a"), node("peer-b"));
+    let (a_tx, mut from_a) = mpsc::unbounded_channel();
+    let (b_tx, mut from_b) = mpsc::unbounded_channel();
+    pump(&mut a, &b, Mode::Tap(a_tx));
+    pump(&mut b, &a, Mode::Tap(b_tx));
+    a.input.try_send(joined("peer-b")).expect("input");
+    connected(&a, &b).await;
+    let signals = |rx: &mut mpsc::UnboundedReceiver<OutgoingSignal>| {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect::<Vec<_>>()
+    };
+    let (from_a, from_b) = (signals(&mut from_a), signals(&mut from_b));
+    let sdp_of = |signals: &[OutgoingSignal]| {
+        signals.iter().find_map(|s| match s {
+            OutgoingSignal::Offer { description, .. }
+            | OutgoingSignal::Answer { description, .. } => Some(description.clone()),
+            _ => None,
+        })
+    };
+    let offer = sdp_of(&from_a).expect("a offered");
+    let answer = sdp_of(&from_b).expect("b answered");
+    assert_eq!(
+        (offer.kind.as_str(), answer.kind.as_str()),
+        ("offer", "answer")
+    );
+    assert!(offer.sdp.contains("a=setup:actpass"), "{}", offer.sdp);
+    assert!(answer.sdp.contains("a=setup:passive"), "{}", answer.sdp);
+    for (signals, sdp) in [(&from_a, &offer.sdp), (&from_b, &answer.sdp)] {
+        let line = |prefix: &str| {
+            sdp.lines()
+                .find_map(|l| l.trim_end().strip_prefix(prefix).map(str::to_owned))
+        };
+        let (mid, ufrag) = (line("a=mid:"), line("a=ice-ufrag:"));
+        let candidates: Vec<_> = signals
+            .iter()
+            .filter_map(|s| match s {
+                OutgoingSignal::Ice { candidate, .. } => Some(candidate.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(!candidates.is_empty());
+        for c in &candidates {
+            assert!(c.candidate.starts_with("candidate:"), "{c:?}");
+            assert_eq!((&c.sdp_mid, c.sdp_m_line_index), (&mid, Some(0)));
+            assert_eq!(c.username_fragment, ufrag);
+        }
+        let (_, wire) = signals
+            .iter()
+            .find(|s| matches!(s, OutgoingSignal::Ice { .. }))
+            .map(OutgoingSignal::to_wire)
+            .expect("a candidate");
+        let mut keys: Vec<_> = wire["candidate"]
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["candidate", "sdpMLineIndex", "sdpMid", "usernameFragment"]
+        );
+    }
+    close([a, b]).await;
 }

@@ -11,6 +11,22 @@ fn status(e: &AuthError) -> u16 {
     }
 }
 
+/// The call was refused with 401.
+fn unauthorized<T>(result: Result<T, AuthError>, what: &str) {
+    match result {
+        Ok(_) => panic!("{what}: accepted"),
+        Err(e) => assert_eq!(status(&e), 401, "{what}: {e}"),
+    }
+}
+
+/// alice_rs gets a token with `good`, and is refused with `bad`.
+async fn only_password_is(auth: &AuthClient, good: &str, bad: &str) {
+    auth.token_with_password("alice_rs", good)
+        .await
+        .expect("token by password");
+    unauthorized(auth.token_with_password("alice_rs", bad).await, bad);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_token_me_regenerate_newpassword() {
     let gw = gateway().await;
@@ -63,14 +79,7 @@ async fn register_token_me_regenerate_newpassword() {
         .await
         .expect("JWT handshake");
     c.close().await.expect("close");
-    auth.token_with_password("alice_rs", "correct horse")
-        .await
-        .expect("token by password");
-    let wrong = auth
-        .token_with_password("alice_rs", "wrong horse")
-        .await
-        .expect_err("wrong");
-    assert_eq!(status(&wrong), 401, "{wrong}");
+    only_password_is(&auth, "correct horse", "wrong horse").await;
 
     // A new key retires the old one.
     let new_key = auth
@@ -78,8 +87,7 @@ async fn register_token_me_regenerate_newpassword() {
         .await
         .expect("regenerate");
     assert_ne!(new_key, reg.api_key);
-    let old = auth.me(&key).await.expect_err("old key");
-    assert_eq!(status(&old), 401, "{old}");
+    unauthorized(auth.me(&key).await, "old key");
     auth.me(&Credential::ApiKey(new_key))
         .await
         .expect("new key");
@@ -88,12 +96,5 @@ async fn register_token_me_regenerate_newpassword() {
     auth.new_password("alice_rs", "correct horse", "battery staple")
         .await
         .expect("new password");
-    auth.token_with_password("alice_rs", "battery staple")
-        .await
-        .expect("new password works");
-    let old = auth
-        .token_with_password("alice_rs", "correct horse")
-        .await
-        .expect_err("old password");
-    assert_eq!(status(&old), 401, "{old}");
+    only_password_is(&auth, "battery staple", "correct horse").await;
 }

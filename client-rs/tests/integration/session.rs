@@ -1,0 +1,177 @@
+//! What a room shared with browsers needs of a client's session: its id
+//! before any join, reconnection after a dropped connection, and the room's
+//! ICE servers in the peer connections.
+
+use webrtc_signaling_client::signaling::{IceServer, SignalingEvent};
+use webrtc_signaling_client::{Client, PeerEvent};
+
+use crate::common::*;
+
+async fn ping(from: &Client, to: &Client, to_id: &str, body: &[u8]) {
+    let mut inbox = to.peer_messages().await.expect("inbox");
+    from.send_to_peer(to_id, body.to_vec()).await.expect("send");
+    let msg = tokio::time::timeout(SOON, inbox.recv())
+        .await
+        .expect("in time")
+        .expect("inbox");
+    assert_eq!((msg.from, &msg.data[..]), (from.client_id(), body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_id_is_the_socket_id_before_any_join() {
+    let gw = gateway().await;
+    let a = client(&gw, "a").await;
+    let b = client(&gw, "b").await;
+    let a_id = a.client_id();
+    assert!(!a_id.is_empty());
+    assert_ne!(a_id, b.client_id());
+    let room = b.create_room(None).await.expect("create");
+    b.join_room(&room.room_code).await.expect("join");
+    let mut b_events = b.events().await.expect("events");
+    // The gateway knows a by that id: it is a's peer id in the room, as the
+    // other member hears it and as a's own join says.
+    let joined = a.join_room(&room.room_code).await.expect("join");
+    assert_eq!(joined.peer_id, a_id);
+    let heard = next_event(&mut b_events, "peer:joined", |e| match e {
+        PeerEvent::Signaling(SignalingEvent::PeerJoined { peer_id, .. }) => Some(peer_id.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(heard, a_id);
+    assert_eq!(a.client_id(), a_id, "unchanged by the join");
+    let _ = a.close().await;
+    let _ = b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_reconnects_rejoins_and_renegotiates() {
+    let gw = gateway().await;
+    let proxy = Proxy::to(&gw).await;
+    let a = client_at(&proxy.url, "a").await;
+    let b = client(&gw, "b").await;
+    let room = a.create_room(None).await.expect("create");
+    let mut b_open = b.data_channel_opened().await.expect("sub");
+    a.join_room(&room.room_code).await.expect("join a");
+    b.join_room(&room.room_code).await.expect("join b");
+    let old_a = a.client_id();
+    assert_eq!(opened(&mut b_open, 1).await, vec![old_a.clone()]);
+    ping(&a, &b, &b.client_id(), b"before").await;
+
+    let mut a_events = a.events().await.expect("events");
+    let mut b_events = b.events().await.expect("events");
+    proxy.cut();
+
+    // a: disconnected, reconnected as a new socket, back in the room.
+    let reason = next_event(&mut a_events, "Disconnected", |e| match e {
+        PeerEvent::Signaling(SignalingEvent::Disconnected { reason }) => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, "transport close");
+    let new_a = next_event(&mut a_events, "Reconnected", |e| match e {
+        PeerEvent::Signaling(SignalingEvent::Reconnected { peer_id }) => Some(peer_id.clone()),
+        PeerEvent::PeerGone(p) => {
+            assert_eq!(*p, b.client_id());
+            None
+        }
+        _ => None,
+    })
+    .await;
+    assert_ne!(new_a, old_a);
+    assert_eq!(a.client_id(), new_a);
+    let rejoined = next_event(&mut a_events, "room:joined", |e| match e {
+        PeerEvent::Signaling(SignalingEvent::RoomJoined(j)) => Some(j.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (rejoined.room_code.as_str(), rejoined.peer_id.as_str()),
+        (room.room_code.as_str(), new_a.as_str())
+    );
+    assert_eq!(
+        rejoined.peers.iter().map(|p| &p.id).collect::<Vec<_>>(),
+        [&b.client_id()]
+    );
+
+    // b: peer:left for the old id, then peer:joined for the new one.
+    let left = next_event(&mut b_events, "peer:left", |e| match e {
+        PeerEvent::Signaling(SignalingEvent::PeerLeft { peer_id }) => Some(peer_id.clone()),
+        PeerEvent::Signaling(SignalingEvent::PeerJoined { .. }) => {
+            panic!("peer:joined before peer:left")
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(left, old_a);
+    let joined = next_event(&mut b_events, "peer:joined", |e| match e {
+        PeerEvent::Signaling(SignalingEvent::PeerJoined { peer_id, .. }) => Some(peer_id.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(joined, new_a);
+
+    // The peers negotiated again and data flows both ways.
+    let reopened = next_event(&mut b_events, "ChannelOpen", |e| match e {
+        PeerEvent::ChannelOpen(p) => Some(p.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reopened, new_a);
+    assert_eq!(b.open_peers().await.expect("peers"), vec![new_a.clone()]);
+    eventually("a's channel to b is open", || async {
+        a.open_peers().await.expect("peers") == [b.client_id()]
+    })
+    .await;
+    ping(&a, &b, &b.client_id(), b"after, a to b").await;
+    ping(&b, &a, &new_a, b"after, b to a").await;
+    let _ = a.close().await;
+    let _ = b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rooms_ice_servers_configure_the_peer_connections() {
+    // Nothing listens there: host candidates still connect on loopback.
+    let gw = gateway_with(|cfg| {
+        cfg.stun_urls = vec!["stun:127.0.0.1:19302".into()];
+        cfg.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
+        cfg.turn_secret = Some("turn-secret".into());
+    })
+    .await;
+    let a = client(&gw, "a").await;
+    let b = client(&gw, "b").await;
+    let room = a.create_room(None).await.expect("create");
+    let a_joined = a.join_room(&room.room_code).await.expect("join");
+    let mut b_open = b.data_channel_opened().await.expect("sub");
+    let b_joined = b.join_room(&room.room_code).await.expect("join");
+    let stun = IceServer {
+        urls: vec!["stun:127.0.0.1:19302".into()],
+        username: None,
+        credential: None,
+    };
+    assert_eq!(a_joined.ice_servers.len(), 2);
+    assert_eq!(a_joined.ice_servers[0], stun);
+    assert_eq!(
+        b_joined.ice_servers[1]
+            .username
+            .as_deref()
+            .map(|u| u.ends_with(":b")),
+        Some(true)
+    );
+    opened(&mut b_open, 1).await;
+    // Each side's RTCPeerConnection carries exactly its own room:joined list.
+    let configured = |c: &Client, peer: String| {
+        let pm = c.peer_manager().clone();
+        async move { pm.ice_servers_of(&peer).await.expect("actor") }
+    };
+    assert_eq!(
+        configured(&b, a.client_id()).await,
+        Some(b_joined.ice_servers.clone())
+    );
+    assert_eq!(
+        configured(&a, b.client_id()).await,
+        Some(a_joined.ice_servers.clone())
+    );
+    assert_eq!(configured(&a, "nobody".into()).await, None);
+    let _ = a.close().await;
+    let _ = b.close().await;
+}
