@@ -54,8 +54,11 @@ describe('a two-party call', () => {
     await alice.connectedTo(bob.peerId);
     await bob.connectedTo(alice.peerId);
     const [aSees, bSees] = await Promise.all([alice.decodes(bob.peerId), bob.decodes(alice.peerId)]);
-    assert.deepEqual([aSees.width, aSees.height], [640, 480]);
-    assert.deepEqual([bSees.width, bSees.height], [640, 480]);
+    // The fake camera's 640x480, or less: WebRTC scales down under CPU load.
+    for (const seen of [aSees, bSees]) {
+      assert.ok(seen.width > 0 && seen.width <= 640, `${seen.width}x${seen.height}`);
+      assert.equal(seen.width * 3, seen.height * 4, `${seen.width}x${seen.height}`);
+    }
 
     // Names and states on the tiles and in the peer list.
     assert.equal(await alice.page.textContent(`${alice.tile(bob.peerId)} .name`), bob.name);
