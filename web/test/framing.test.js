@@ -69,11 +69,15 @@ function channelPair() {
     bufferedAmount = 0;
     binaryType = 'blob';
     sent = [];
+    delivered = 0;
     send(data) {
       if (this.readyState !== 'open') throw new Error('closed');
       const copy = typeof data === 'string' ? data : new Uint8Array(data).slice().buffer;
       this.sent.push(copy);
-      setImmediate(() => this.other.dispatchEvent(Object.assign(new Event('message'), { data: copy })));
+      setImmediate(() => {
+        this.other.delivered += 1;
+        this.other.dispatchEvent(Object.assign(new Event('message'), { data: copy }));
+      });
     }
     close() {
       for (const end of [this, this.other]) {
@@ -102,15 +106,28 @@ function linkPair() {
   return { a: new PeerLink(ca, events(seen.a)), b: new PeerLink(cb, events(seen.b)), ca, cb, seen };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 50));
+/** Waits until `check()` holds (polling; the machine may be busy), at most 10 s. */
+async function until(check, what = String(check)) {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Waits until `link` has handled everything sent to its channel `end`. */
+async function handled(end, link) {
+  await until(() => end.delivered === end.other.sent.length);
+  await link.inbox;
+}
 const last = (transfers, id) => transfers.filter((t) => t.id === id).at(-1);
 const texts = (end) => end.sent.filter((m) => typeof m === 'string').map((m) => JSON.parse(m));
 
 describe('wsc-app/1 (DATA-CHANNELS.md §4)', () => {
   test('a chat line is one text message {"type":"chat","text"}', async () => {
-    const { a, ca, seen } = linkPair();
+    const { a, b, ca, cb, seen } = linkPair();
     a.sendChat('hi');
-    await settle();
+    await handled(cb, b);
     assert.deepEqual(ca.sent, ['{"type":"chat","text":"hi"}']);
     assert.deepEqual(seen.b.chats, ['hi']);
   });
@@ -119,7 +136,7 @@ describe('wsc-app/1 (DATA-CHANNELS.md §4)', () => {
     const { a, ca, cb, seen } = linkPair();
     const data = Uint8Array.from({ length: 40000 }, (_, i) => (7 * i) % 251);
     const t = a.sendFile(new File([data], 'dir/data.bin'));
-    await settle();
+    await until(() => last(seen.a.transfers, t.id)?.status === 'done');
     const [offer] = texts(ca);
     assert.deepEqual(offer, {
       type: 'file',
@@ -141,19 +158,19 @@ describe('wsc-app/1 (DATA-CHANNELS.md §4)', () => {
   test('an empty file is complete at once', async () => {
     const { a, cb, seen } = linkPair();
     const t = a.sendFile(new File([], 'empty'));
-    await settle();
+    await until(() => last(seen.a.transfers, t.id)?.status === 'done');
     assert.equal(texts(cb)[0].ok, true);
     assert.equal(last(seen.a.transfers, t.id).status, 'done');
   });
 
   /** Sends raw wsc-app/1 messages from `ca` and returns what the receiver answered. */
   async function answers(messages) {
-    const { ca, cb, seen } = linkPair();
+    const { b, ca, cb, seen } = linkPair();
     for (const m of messages) {
       if (typeof m === 'string' || !(m instanceof Uint8Array)) ca.send(typeof m === 'string' ? m : JSON.stringify(m));
       else for (const f of frames(m)) ca.send(f);
     }
-    await settle();
+    await handled(cb, b);
     return { acks: texts(cb), seen: seen.b };
   }
 
@@ -233,10 +250,10 @@ describe('wsc-app/1 (DATA-CHANNELS.md §4)', () => {
     });
     // The sender stops at the next piece once the refusal is in.
     ca.bufferedAmount = 2 << 20;
-    await settle();
+    await until(() => last(seen.transfers, t.id)?.status === 'failed');
     ca.bufferedAmount = 0;
     ca.dispatchEvent(new Event('bufferedamountlow'));
-    await settle();
+    await link.sendQueue;
     const done = last(seen.transfers, t.id);
     assert.equal(done.status, 'failed');
     assert.equal(done.error.code, 'REFUSED');
@@ -246,8 +263,7 @@ describe('wsc-app/1 (DATA-CHANNELS.md §4)', () => {
   test('the peer leaving fails the transfer waiting for its ack', async () => {
     const { link, ca, seen } = linkToRaw();
     const t = link.sendFile(new File([Uint8Array.of(1, 2)], 'small'));
-    await settle();
-    assert.equal(last(seen.transfers, t.id).status, 'waiting');
+    await until(() => last(seen.transfers, t.id)?.status === 'waiting');
     ca.close();
     const gone = last(seen.transfers, t.id);
     assert.equal(gone.status, 'failed');
