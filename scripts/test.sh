@@ -15,6 +15,7 @@ echo "==> cargo test"
 cargo test --workspace
 echo "==> conformance suite (reference, then gateway)"
 conformance/run.sh all
+scripts/browser-test.sh   # the demo page in headless Chromium, browser <-> webrtc-client
 echo "==> benchmark smoke (both servers, loss/misrouting checks)"
 cargo build -p gateway -p bench
 smoke_out="$(mktemp -d)"

@@ -206,6 +206,14 @@ pub struct Config {
     #[arg(long, env = "LISTEN_BACKLOG", default_value_t = 1024)]
     pub listen_backlog: u32,
 
+    /// Serve the demo call page (`web/`) at `/demo/`; turn it off in production.
+    #[arg(long, env = "DEMO", default_value_t = true, action = ArgAction::Set)]
+    pub demo: bool,
+
+    /// Where the built demo page is (`npm --prefix web run build` writes it).
+    #[arg(long, env = "DEMO_DIR", default_value = "web/dist")]
+    pub demo_dir: PathBuf,
+
     /// Runtime worker threads (default: one per CPU core). Set it to the
     /// cores the gateway can count on: more runnable threads than cores only
     /// add scheduling delay to the latency tail.
@@ -328,6 +336,8 @@ mod tests {
         assert!(c.trusted_proxies.is_empty());
         assert_eq!((c.max_rooms, c.max_rooms_per_user), (10_000, 20));
         assert_eq!(c.login_backoff, Duration::from_secs(30));
+        assert!(c.demo);
+        assert_eq!(c.demo_dir, PathBuf::from("web/dist"));
     }
 
     #[test]

@@ -127,12 +127,15 @@ impl Gateway {
         let origins = Origins::new(&config.client_urls);
         let limits = Arc::new(RestLimits::new(config));
         housekeeping(&limits, &state);
-        let router = Router::new()
-            .merge(http::routes(HttpState {
-                app: state.clone(),
-                ready: ready.clone(),
-                limits,
-            }))
+        let mut router = Router::new().merge(http::routes(HttpState {
+            app: state.clone(),
+            ready: ready.clone(),
+            limits,
+        }));
+        if config.demo {
+            router = router.merge(http::demo::routes(config.demo_dir.clone()));
+        }
+        let router = router
             .layer(layer)
             // Before engineioxide keeps the request parts for a socket's life.
             .layer(axum::middleware::map_request(http::request_head::detach))

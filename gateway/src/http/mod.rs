@@ -1,9 +1,10 @@
 //! The HTTP side of the gateway: REST routes grouped by concern (accounts,
-//! rooms, ops), their error mapping, and the origin policy that guards the
-//! Socket.IO endpoint.
+//! rooms, ops), their error mapping, the origin policy that guards the
+//! Socket.IO endpoint, and the demo page's static files.
 
 pub mod accounts;
 pub mod client_addr;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod limits;
