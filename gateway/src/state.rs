@@ -6,8 +6,10 @@ use crate::accounts::AccountStore;
 use crate::accounts::throttle::LoginThrottle;
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
+use crate::auth::throttle::HandshakeThrottle;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
+use crate::net::address::PerKey;
 use crate::rooms::{RoomQuota, RoomRegistry};
 
 /// Limits applied to each socket.
@@ -15,6 +17,8 @@ use crate::rooms::{RoomQuota, RoomRegistry};
 pub struct Limits {
     pub rate_limit_burst: u32,
     pub rate_limit_per_sec: f64,
+    /// Bytes of relays a socket may hold unsent (`MAX_SEND_BUFFER`).
+    pub send_buffer: usize,
 }
 
 /// How failed events are reported (`ERROR_EVENT`, `SFU_URL`).
@@ -43,4 +47,8 @@ pub struct AppState {
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client
     /// (read by [`client_ip`](crate::http::client_addr::client_ip)).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connected sockets per user id (`MAX_SOCKETS_PER_USER`).
+    pub user_sockets: Arc<PerKey<String>>,
+    /// Refused handshakes per address (`HANDSHAKE_MAX_FAILURES_PER_ADDRESS`).
+    pub handshakes: HandshakeThrottle,
 }

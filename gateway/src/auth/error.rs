@@ -16,4 +16,6 @@ pub enum AuthError {
     UnknownApiKey,
     #[error("API keys are not enabled on this gateway")]
     ApiKeysDisabled,
+    #[error("too many refused handshakes from this address lately")]
+    Throttled,
 }

@@ -9,15 +9,23 @@ use tokio_util::task::TaskTracker;
 
 use super::error::EventError;
 use super::inbox::{Dispatcher, InFlight, Inbox};
+use super::outbox::Outbox;
 use super::session::Session;
 use crate::auth::{self, Identity};
+use crate::net::address::{self, Slot};
+use crate::net::delivery::{Delivery, SessionPlace};
 use crate::protocol::event;
 use crate::state::AppState;
 
-/// The handshake refusal as the client sees it: the reason stays in the logs.
+/// A handshake refusal as the client sees it (`connect_error`'s message):
+/// why a credential was refused stays in the logs.
 #[derive(Debug, thiserror::Error)]
-#[error("Unauthorized")]
-pub struct Unauthorized;
+pub enum Refusal {
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("Too many sockets for this user")]
+    TooManySockets,
+}
 
 /// Tasks of connected sockets and the events they hold, so that shutdown can
 /// let queued relays go out before closing sockets, then wait for the tasks.
@@ -40,21 +48,40 @@ impl Sessions {
 /// handlers and session here, because socketioxide awaits middlewares *before*
 /// sending the CONNECT packet, whereas the connect handler runs as a spawned
 /// task that a client emitting straight from its `connect` callback can outrun.
+///
+/// An address with too many refused handshakes lately is refused without its
+/// credential being looked at; a user at `MAX_SOCKETS_PER_USER` is refused
+/// another socket.
 pub async fn admit(
     s: SocketRef,
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
     State(sessions): State<Sessions>,
-) -> Result<(), Unauthorized> {
+) -> Result<(), Refusal> {
     let parts = s.req_parts();
-    let result = match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query())
-    {
-        Ok(credential) => state.auth.authenticate(credential).await,
-        Err(e) => Err(e),
+    let ip = address::client_ip(&parts.extensions).map(address::key);
+    let result = if ip.is_some_and(|ip| state.handshakes.blocked(ip)) {
+        state.metrics.refusal("handshake_throttle").inc();
+        Err(auth::AuthError::Throttled)
+    } else {
+        let result =
+            match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query()) {
+                Ok(credential) => state.auth.authenticate(credential).await,
+                Err(e) => Err(e),
+            };
+        if let (Err(_), Some(ip)) = (&result, ip) {
+            state.handshakes.failed(ip);
+        }
+        result
     };
     match result {
         Ok(identity) => {
-            start_session(s, identity, state, &sessions);
+            let Some(place) = state.user_sockets.take(identity.user_id.clone()) else {
+                state.metrics.refusal("sockets_per_user").inc();
+                tracing::debug!(socket = %s.id, user = %identity.user_id, "handshake refused: too many sockets");
+                return Err(Refusal::TooManySockets);
+            };
+            start_session(s, identity, place, state, &sessions);
             Ok(())
         }
         Err(e) => {
@@ -63,7 +90,7 @@ pub async fn admit(
             if state.auth_failure_as_event {
                 Ok(())
             } else {
-                Err(Unauthorized)
+                Err(Refusal::Unauthorized)
             }
         }
     }
@@ -79,13 +106,26 @@ pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
     }
 }
 
-fn start_session(s: SocketRef, identity: Identity, state: Arc<AppState>, sessions: &Sessions) {
+fn start_session(
+    s: SocketRef,
+    identity: Identity,
+    user_place: Slot<String>,
+    state: Arc<AppState>,
+    sessions: &Sessions,
+) {
     state.metrics.sockets.inc();
+    let outbox = match s.req_parts().extensions.get::<SessionPlace>() {
+        Some(place) => Outbox::new(state.limits.send_buffer, place.delivery.clone()),
+        // Served without the Engine.IO guard: nothing would count deliveries.
+        None => Outbox::new(usize::MAX, Delivery::new()),
+    };
+    s.extensions.insert(outbox);
     let session = Session {
         socket: s.clone(),
         state,
         identity,
         room: None,
+        user_place,
     };
     let inbox = Inbox::new(session, sessions.tasks.clone(), sessions.in_flight.clone());
     s.extensions.insert(inbox.clone());
