@@ -24,11 +24,12 @@ use crate::rooms::RoomInfo;
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub const MAX_CANDIDATE_BYTES: usize = 4 * 1024;
-/// The whole `offer`/`answer` value as JSON text: room for a full SDP's
-/// escapes (`\r\n` is four bytes) and a few keys of the client's own.
-pub const MAX_DESCRIPTION_JSON: usize = MAX_SDP_BYTES + 16 * 1024;
-/// The whole `candidate` value as JSON text.
-pub const MAX_CANDIDATE_JSON: usize = MAX_CANDIDATE_BYTES + 1024;
+/// The whole `offer`/`answer` value as JSON text: twice the SDP's limit,
+/// room for a full SDP's escapes (`\r\n` is four bytes, short lines make it
+/// 1.4 times longer) and keys of the client's own.
+pub const MAX_DESCRIPTION_JSON: usize = 2 * MAX_SDP_BYTES;
+/// The whole `candidate` value as JSON text, by the same rule.
+pub const MAX_CANDIDATE_JSON: usize = 2 * MAX_CANDIDATE_BYTES;
 /// Socket ids are 16 characters; this leaves room for any id scheme.
 pub const MAX_TARGET_BYTES: usize = 128;
 
@@ -481,6 +482,60 @@ mod tests {
         }
         let max = json!({ "targetPeerId": "p", "answer": { "type": "answer", "sdp": "x".repeat(MAX_SDP_BYTES) } });
         assert_eq!(code_of(parsed(RelayKind::Answer, max)), "OK");
+    }
+
+    fn parsed_raw(kind: RelayKind, payload: &str) -> &'static str {
+        let text = format!(r#"["{}",{payload}]"#, kind.event());
+        let packet = Packet::new(socketioxide_core::Value::Str(text.into(), None));
+        parse(kind, &packet)
+            .err()
+            .map_or("OK", |e| e.code().as_str())
+    }
+
+    #[test]
+    fn the_whole_relayed_value_is_bounded_and_strict() {
+        // Extra keys are forwarded, so they count.
+        let pad = "x".repeat(MAX_DESCRIPTION_JSON);
+        let padded =
+            json!({ "targetPeerId": "p", "offer": { "type": "offer", "sdp": "v=0", "pad": pad } });
+        assert_eq!(code_of(parsed(RelayKind::Offer, padded)), "INVALID_PAYLOAD");
+        let pad = "x".repeat(MAX_CANDIDATE_JSON);
+        let padded = json!({ "targetPeerId": "p", "candidate": { "candidate": "c", "pad": pad } });
+        assert_eq!(code_of(parsed(RelayKind::Ice, padded)), "INVALID_PAYLOAD");
+        // A full SDP with every line's escapes still fits.
+        let sdp = "a=x\r\n".repeat(MAX_SDP_BYTES / 5);
+        let full = json!({ "targetPeerId": "p", "answer": { "type": "answer", "sdp": sdp, "extra": [1, 2] } });
+        assert_eq!(code_of(parsed(RelayKind::Answer, full)), "OK");
+        // Lone surrogates and deep nesting, where the gateway itself never looks.
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for (kind, payload) in [
+            (
+                RelayKind::Offer,
+                r#"{"targetPeerId":"p","offer":{"type":"offer","sdp":"v=0","x":"\ud800"}}"#
+                    .to_owned(),
+            ),
+            (
+                RelayKind::Ice,
+                r#"{"targetPeerId":"p","candidate":{"candidate":"c","x":{"\udfff":1}}}"#.to_owned(),
+            ),
+            (
+                RelayKind::Ice,
+                format!(r#"{{"targetPeerId":"p","candidate":{{"candidate":"c","x":{deep}}}}}"#),
+            ),
+        ] {
+            assert_eq!(parsed_raw(kind, &payload), "INVALID_PAYLOAD", "{payload}");
+        }
+        // Escapes that decode are fine, nesting within the limit too.
+        let nested = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        for (kind, payload) in [
+            (RelayKind::Offer, r#"{"targetPeerId":"p","offer":{"type":"offer","sdp":"v=0\r\n\ud83d\ude00","x":"\u00e9"}}"#.to_owned()),
+            (RelayKind::Ice, format!(r#"{{"targetPeerId":"p","candidate":{{"candidate":"c","x":{nested}}}}}"#)),
+        ] {
+            assert_eq!(parsed_raw(kind, &payload), "OK", "{payload}");
+        }
+        // The target is a socket id, not a place to put a megabyte.
+        let long = json!({ "targetPeerId": "t".repeat(MAX_TARGET_BYTES + 1), "candidate": "c" });
+        assert_eq!(code_of(parsed(RelayKind::Ice, long)), "INVALID_PAYLOAD");
     }
 
     #[test]

@@ -135,7 +135,10 @@ async fn a_padded_offer_is_refused_whole_and_relays_nothing() {
     });
     let ack = a.emit_with_ack("webrtc:offer", padded).await;
     assert_eq!(ack["error"]["code"], "INVALID_PAYLOAD", "{ack}");
-    assert_eq!(ack["error"]["message"], "offer exceeds 81920 bytes of JSON");
+    assert_eq!(
+        ack["error"]["message"],
+        "offer exceeds 131072 bytes of JSON"
+    );
     // B gets the next, valid one and nothing before it.
     let ok = a
         .emit_with_ack(
