@@ -43,6 +43,9 @@ struct Queue {
     held: usize,
     /// Delivered relays already taken off `costs`.
     seen: u64,
+    /// Cut off: the socket is on its way out (socketioxide removes it from
+    /// the namespace a moment later), nothing more goes to it.
+    cut: bool,
 }
 
 /// Why a relay was not handed to the socket.
@@ -74,6 +77,9 @@ impl Outbox {
     ) -> Result<(), Refused> {
         let cost = size + PER_MESSAGE;
         let mut queue = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.cut {
+            return Err(Refused::Closed);
+        }
         queue.catch_up(self.0.delivery.relays());
         if queue.held + cost > self.0.budget {
             return Err(Refused::Full);
@@ -101,6 +107,7 @@ impl Outbox {
     /// Cuts the socket off: its connection fails, Engine.IO closes it, and
     /// the socket leaves its room like any other that disconnects.
     pub fn cut(&self, socket: SocketRef) {
+        self.0.queue.lock().unwrap_or_else(|p| p.into_inner()).cut = true;
         self.0.delivery.cut();
         // Fails when Engine.IO's queue is full; the connection's end then
         // closes the socket instead.

@@ -263,5 +263,5 @@ async fn create_room_with_an_unreadable_payload_is_invalid_and_creates_nothing()
     assert!(metrics.contains("gateway_rooms 0"), "{metrics}");
     // No payload at all is `{}`: a room with a generated code.
     let ack = ack_of(&mut client, &[r#"420["create:room"]"#], None).await;
-    assert_eq!(ack["roomCode"].as_str().map(str::len), Some(6), "{ack}");
+    assert_eq!(ack["roomCode"].as_str().map(str::len), Some(12), "{ack}");
 }
