@@ -234,16 +234,16 @@ pub struct Config {
     #[arg(long, env = "HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub handshake_timeout: Duration,
 
-    /// Open TCP connections per client address (0: no cap).
-    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1000)]
+    /// Open TCP connections per client address (TRUSTED_PROXIES are not counted).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections_per_address: usize,
 
-    /// Engine.IO sessions per client address, connected or not yet (0: no cap).
-    #[arg(long, env = "MAX_SOCKETS_PER_ADDRESS", default_value_t = 500)]
+    /// Engine.IO sessions per client address, connected or not yet.
+    #[arg(long, env = "MAX_SOCKETS_PER_ADDRESS", default_value_t = 500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_sockets_per_address: usize,
 
-    /// Connected sockets per user (0: no cap).
-    #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    /// Connected sockets per user.
+    #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_sockets_per_user: usize,
 
     /// Bytes of relays a socket may have queued and not yet read (at least
@@ -252,8 +252,8 @@ pub struct Config {
     pub max_send_buffer: u64,
 
     /// Refused handshakes per client address within HANDSHAKE_FAILURE_WINDOW
-    /// before further ones are refused unchecked (0: no throttle).
-    #[arg(long, env = "HANDSHAKE_MAX_FAILURES_PER_ADDRESS", default_value_t = 60)]
+    /// before further ones are refused unchecked.
+    #[arg(long, env = "HANDSHAKE_MAX_FAILURES_PER_ADDRESS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub handshake_max_failures_per_address: u32,
 
     /// Window of the handshake throttle, from an address's first refusal.

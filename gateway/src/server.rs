@@ -150,6 +150,7 @@ impl Gateway {
         let engine_guard = EngineIoGuard {
             deliveries: Deliveries::default(),
             sessions: PerKey::new(config.max_sockets_per_address),
+            trusted: Arc::new(config.trusted_proxies.clone()),
             refused: state.metrics.refusal("sockets_per_address"),
         };
         let limits = Arc::new(RestLimits::new(config));
@@ -183,6 +184,7 @@ impl Gateway {
                 connections_per_address: config.max_connections_per_address,
                 header_timeout: config.header_timeout,
                 body_timeout: config.body_timeout,
+                uncounted: config.trusted_proxies.clone(),
             },
         })
     }

@@ -26,7 +26,6 @@ struct Failures {
 }
 
 impl HandshakeThrottle {
-    /// `limit` 0: no throttle.
     pub fn new(limit: u32, window: Duration) -> Self {
         Self {
             limit,
@@ -46,18 +45,12 @@ impl HandshakeThrottle {
     }
 
     fn blocked_at(&self, ip: IpAddr, now: Instant) -> bool {
-        if self.limit == 0 {
-            return false;
-        }
         let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&ip)
             .is_some_and(|f| f.count >= self.limit && now.duration_since(f.since) < self.window)
     }
 
     fn failed_at(&self, ip: IpAddr, now: Instant) {
-        if self.limit == 0 {
-            return;
-        }
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= TRACKED && !map.contains_key(&ip) {
             let window = self.window;
@@ -106,15 +99,6 @@ mod tests {
         assert!(!t.blocked_at(a, t0 + Duration::from_secs(60)));
         t.failed_at(a, t0 + Duration::from_secs(61));
         assert!(!t.blocked_at(a, t0 + Duration::from_secs(62)));
-    }
-
-    #[test]
-    fn limit_zero_never_blocks() {
-        let t = HandshakeThrottle::new(0, Duration::from_secs(60));
-        for _ in 0..100 {
-            t.failed(ip("192.0.2.1"));
-        }
-        assert!(!t.blocked(ip("192.0.2.1")));
     }
 
     #[test]

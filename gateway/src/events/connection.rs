@@ -12,6 +12,7 @@ use super::inbox::{Dispatcher, InFlight, Inbox};
 use super::outbox::Outbox;
 use super::session::Session;
 use crate::auth::{self, Identity};
+use crate::http::client_addr;
 use crate::net::address::{self, Slot};
 use crate::net::delivery::{Delivery, SessionPlace};
 use crate::protocol::event;
@@ -59,7 +60,8 @@ pub async fn admit(
     State(sessions): State<Sessions>,
 ) -> Result<(), Refusal> {
     let parts = s.req_parts();
-    let ip = address::client_ip(&parts.extensions).map(address::key);
+    let ip = client_addr::of_request(&parts.extensions, &parts.headers, &state.trusted_proxies)
+        .map(address::key);
     let result = if ip.is_some_and(|ip| state.handshakes.blocked(ip)) {
         state.metrics.refusal("handshake_throttle").inc();
         Err(auth::AuthError::Throttled)

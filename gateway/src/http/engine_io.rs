@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
 use serde::Deserialize;
 
+use super::client_addr;
 use crate::net::address::{self, PerKey};
 use crate::net::delivery::{Deliveries, Delivery, SessionPlace, relays_in_payload};
 use crate::net::meter::Meter;
@@ -30,6 +31,8 @@ use crate::net::meter::Meter;
 pub struct EngineIoGuard {
     pub deliveries: Deliveries,
     pub sessions: Arc<PerKey<IpAddr>>,
+    /// `TRUSTED_PROXIES`, for the client's address behind them.
+    pub trusted: Arc<Vec<ipnet::IpNet>>,
     pub refused: prometheus_client::metrics::counter::Counter,
 }
 
@@ -68,7 +71,8 @@ pub async fn guard(State(guard): State<EngineIoGuard>, mut req: Request, next: N
     let meter = req.extensions().get::<Arc<Meter>>().cloned();
     match params.sid {
         None => {
-            let slot = match address::client_ip(req.extensions()) {
+            let client = client_addr::of_request(req.extensions(), req.headers(), &guard.trusted);
+            let slot = match client {
                 Some(ip) => match guard.sessions.take(address::key(ip)) {
                     Some(slot) => Some(slot),
                     None => {

@@ -28,17 +28,21 @@ use tower_http::timeout::TimeoutBody;
 
 use super::address::{self, PerKey};
 use super::meter::{Meter, Metered};
+use crate::http::client_addr::is_trusted;
 
 /// Time and count limits of the HTTP side.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpLimits {
-    /// Open TCP connections per client address (0: no cap).
+    /// Open TCP connections per client address.
     pub connections_per_address: usize,
     /// From connecting, or from the end of the previous response on a
     /// keep-alive connection, to the end of the next request's head.
     pub header_timeout: Duration,
     /// The longest wait for the next piece of a request body.
     pub body_timeout: Duration,
+    /// Peers not counted per address: trusted proxies, whose connections
+    /// carry many clients (each counted by its own address once known).
+    pub uncounted: Vec<ipnet::IpNet>,
 }
 
 /// Accepts connections on `listener` until `stop` is cancelled, then asks
@@ -73,11 +77,16 @@ pub async fn serve(
             },
             _ = stop.cancelled() => break,
         };
-        let Some(slot) = per_address.take(address::key(peer.ip())) else {
-            // Closing at once costs the client its connection, not us a task.
-            refused.inc();
-            tracing::debug!(%peer, "connection refused: too many from this address");
-            continue;
+        let slot = if is_trusted(peer.ip(), &limits.uncounted) {
+            None
+        } else {
+            let Some(slot) = per_address.take(address::key(peer.ip())) else {
+                // Closing at once costs the client its connection, not us a task.
+                refused.inc();
+                tracing::debug!(%peer, "connection refused: too many from this address");
+                continue;
+            };
+            Some(slot)
         };
         // Signaling messages are small and latency-bound: no Nagle delay.
         if let Err(e) = tcp.set_nodelay(true) {
@@ -85,7 +94,7 @@ pub async fn serve(
         }
         let meter = Meter::new();
         // The slot lives in the stream, so an upgraded WebSocket keeps it.
-        let io = TokioIo::new(Metered::new(tcp, meter.clone(), Some(slot)));
+        let io = TokioIo::new(Metered::new(tcp, meter.clone(), slot));
         let service = PerConnection {
             app: app.clone(),
             peer,

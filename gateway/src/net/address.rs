@@ -5,34 +5,20 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-/// The key of a client address: IPv4 as is, IPv6 by its /64, since one host
-/// can pick any address in its /64.
+/// The key of a client address: IPv4 as is (also when reached over IPv6),
+/// IPv6 by its /64, as every per-address limit counts.
 pub fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
-    }
+    };
+    crate::attempts::address_key(ip)
 }
 
-/// The address a socket is counted against: the TCP peer's (the accept loop
-/// puts it in every request). The one place to apply a proxy's
-/// `X-Forwarded-For` rule to sockets.
-pub fn client_ip(extensions: &http::Extensions) -> Option<IpAddr> {
-    extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|axum::extract::ConnectInfo(peer)| peer.ip())
-}
-
-/// Counts per key, capped at `limit` (0: no cap).
+/// Counts per key, capped at `limit`.
 pub struct PerKey<K> {
     limit: usize,
     counts: Mutex<HashMap<K, usize>>,
@@ -56,7 +42,7 @@ impl<K: Hash + Eq + Clone> PerKey<K> {
     pub fn take(self: &Arc<Self>, key: K) -> Option<Slot<K>> {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let count = counts.entry(key.clone()).or_insert(0);
-        if self.limit != 0 && *count >= self.limit {
+        if *count >= self.limit {
             if *count == 0 {
                 counts.remove(&key);
             }
@@ -115,15 +101,6 @@ mod tests {
         let per = PerKey::new(1);
         drop(per.take("alice".to_owned()).unwrap());
         assert!(per.counts.lock().unwrap().is_empty());
-    }
-
-    #[test]
-    fn zero_means_no_cap() {
-        let per = PerKey::new(0);
-        let held: Vec<_> = (0..100)
-            .map(|_| per.take(ip("10.0.0.1")).unwrap())
-            .collect();
-        assert_eq!(per.held(&ip("10.0.0.1")), held.len());
     }
 
     #[test]

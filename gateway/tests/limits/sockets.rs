@@ -69,6 +69,41 @@ async fn an_address_holds_at_most_its_sessions_and_unconnected_ones_expire() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_counted() {
+    let gw = GatewayProcess::start(&[
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("MAX_SOCKETS_PER_ADDRESS", "2"),
+        ("MAX_CONNECTIONS_PER_ADDRESS", "1"),
+        ("HANDSHAKE_MAX_FAILURES_PER_ADDRESS", "1"),
+    ])
+    .await;
+    let from = |client: &'static str| [("x-forwarded-for", client)];
+    // The proxy's own connections are not capped, its clients are, each apart.
+    let mut held = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.1", "203.0.113.2"] {
+        let session = Polling::open_with(gw.addr, None, &from(client)).await;
+        held.push(session.expect("a client behind the proxy"));
+    }
+    let again = Polling::open_with(gw.addr, None, &from("203.0.113.1")).await;
+    assert_eq!(again.err().map(|r| r.status), Some(429));
+    // The handshake throttle, too.
+    let refused = SioClient::connect(
+        gw.addr,
+        json!({ "token": "x.y.z" }),
+        &[("x-forwarded-for", "203.0.113.3")],
+    )
+    .await;
+    assert_eq!(refused.err().as_deref(), Some("Unauthorized"));
+    let good = json!({ "token": token("u9", "u9") });
+    let throttled =
+        SioClient::connect(gw.addr, good.clone(), &[("x-forwarded-for", "203.0.113.3")]).await;
+    assert_eq!(throttled.err().as_deref(), Some("Unauthorized"));
+    SioClient::connect(gw.addr, good, &[("x-forwarded-for", "203.0.113.4")])
+        .await
+        .expect("another client of the proxy");
+}
+
+#[tokio::test]
 async fn a_user_holds_at_most_its_sockets() {
     let gw = GatewayProcess::start(&[("MAX_SOCKETS_PER_USER", "2")]).await;
     let auth = json!({ "token": token("u1", "ann") });

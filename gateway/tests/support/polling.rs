@@ -34,8 +34,25 @@ impl Polling {
 
     /// The same, from the loopback address `local`.
     pub async fn open_from(addr: SocketAddr, local: Option<IpAddr>) -> Result<Self, Refused> {
+        Self::open_with(addr, local, &[]).await
+    }
+
+    /// The same, with extra headers on every request (`X-Forwarded-For` …).
+    pub async fn open_with(
+        addr: SocketAddr,
+        local: Option<IpAddr>,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, Refused> {
+        let mut defaults = reqwest::header::HeaderMap::new();
+        for (k, v) in headers {
+            defaults.insert(
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                v.parse().expect("value"),
+            );
+        }
         let http = reqwest::Client::builder()
             .local_address(local)
+            .default_headers(defaults)
             .timeout(Duration::from_secs(40))
             .build()
             .expect("client");
