@@ -228,6 +228,26 @@ fn parse_header(h: &[u8]) -> (bool, u64) {
     (text, len)
 }
 
+impl Meter {
+    /// `poll` as the stream's user sees it: a task left waiting is woken by a
+    /// kill too, and then fails.
+    fn waiting<T>(
+        &self,
+        waker: &futures_util::task::AtomicWaker,
+        cx: &Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_pending() {
+            // Registered after the first check: a kill in between is seen here.
+            waker.register(cx.waker());
+            if self.is_killed() {
+                return Poll::Ready(Err(Meter::killed_error()));
+            }
+        }
+        poll
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -238,14 +258,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
             return Poll::Ready(Err(Meter::killed_error()));
         }
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if poll.is_pending() {
-            // Registered after the check: a kill in between is seen below.
-            self.meter.cutoff.reader.register(cx.waker());
-            if self.meter.is_killed() {
-                return Poll::Ready(Err(Meter::killed_error()));
-            }
-        }
-        poll
+        self.meter.waiting(&self.meter.cutoff.reader, cx, poll)
     }
 }
 
@@ -258,20 +271,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         if self.meter.is_killed() {
             return Poll::Ready(Err(Meter::killed_error()));
         }
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                self.written(&buf[..n]);
-                Poll::Ready(Ok(n))
-            }
-            Poll::Pending => {
-                self.meter.cutoff.writer.register(cx.waker());
-                if self.meter.is_killed() {
-                    return Poll::Ready(Err(Meter::killed_error()));
-                }
-                Poll::Pending
-            }
-            other => other,
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            self.written(&buf[..n]);
         }
+        self.meter.waiting(&self.meter.cutoff.writer, cx, poll)
     }
 
     fn poll_write_vectored(
@@ -282,28 +286,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         if self.meter.is_killed() {
             return Poll::Ready(Err(Meter::killed_error()));
         }
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                let mut left = n;
-                for buf in bufs {
-                    if left == 0 {
-                        break;
-                    }
-                    let take = left.min(buf.len());
-                    self.written(&buf[..take]);
-                    left -= take;
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = poll {
+            let mut left = n;
+            for buf in bufs {
+                if left == 0 {
+                    break;
                 }
-                Poll::Ready(Ok(n))
+                let take = left.min(buf.len());
+                self.written(&buf[..take]);
+                left -= take;
             }
-            Poll::Pending => {
-                self.meter.cutoff.writer.register(cx.waker());
-                if self.meter.is_killed() {
-                    return Poll::Ready(Err(Meter::killed_error()));
-                }
-                Poll::Pending
-            }
-            other => other,
         }
+        self.meter.waiting(&self.meter.cutoff.writer, cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -315,13 +310,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
             return Poll::Ready(Err(Meter::killed_error()));
         }
         let poll = Pin::new(&mut self.inner).poll_flush(cx);
-        if poll.is_pending() {
-            self.meter.cutoff.writer.register(cx.waker());
-            if self.meter.is_killed() {
-                return Poll::Ready(Err(Meter::killed_error()));
-            }
-        }
-        poll
+        self.meter.waiting(&self.meter.cutoff.writer, cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

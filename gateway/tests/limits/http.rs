@@ -38,6 +38,17 @@ async fn closed_after(tcp: &mut TcpStream, limit: Duration) -> Option<(Duration,
     }
 }
 
+/// The server closes `tcp`, not before the 1 s header timeout.
+async fn closed_by_the_header_timeout(tcp: &mut TcpStream) {
+    let (after, _) = closed_after(tcp, Duration::from_secs(5))
+        .await
+        .expect("closed by the server");
+    assert!(
+        after >= Duration::from_millis(900),
+        "closed after {after:?}"
+    );
+}
+
 async fn connect_from(addr: SocketAddr, local: &str) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket
@@ -62,13 +73,7 @@ async fn healthz(tcp: &mut TcpStream) -> String {
 async fn a_silent_connection_is_closed_after_the_header_timeout() {
     let gw = GatewayProcess::start(SHORT).await;
     let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
-    let (after, _) = closed_after(&mut tcp, Duration::from_secs(5))
-        .await
-        .expect("closed by the server");
-    assert!(
-        after >= Duration::from_millis(900),
-        "closed after {after:?}"
-    );
+    closed_by_the_header_timeout(&mut tcp).await;
 }
 
 #[tokio::test]
@@ -105,13 +110,7 @@ async fn an_idle_keep_alive_connection_is_closed() {
     let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
     let answer = healthz(&mut tcp).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let (after, _) = closed_after(&mut tcp, Duration::from_secs(5))
-        .await
-        .expect("closed by the server");
-    assert!(
-        after >= Duration::from_millis(900),
-        "closed after {after:?}"
-    );
+    closed_by_the_header_timeout(&mut tcp).await;
 }
 
 #[tokio::test]

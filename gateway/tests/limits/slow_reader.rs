@@ -39,6 +39,25 @@ async fn pair(gw: &GatewayProcess, code: &str) -> (SioClient, SioClient) {
     (a, b)
 }
 
+/// A and B in one room, B on the polling transport.
+async fn polling_pair(gw: &GatewayProcess, code: &str) -> (SioClient, Polling) {
+    let mut a = ws_client(gw, "a").await;
+    a.emit_with_ack("create:room", json!({ "roomCode": code }))
+        .await;
+    a.emit_with_ack("join:room", json!({ "roomCode": code }))
+        .await;
+    let b = Polling::open(gw.addr).await.expect("polling handshake");
+    b.connect(json!({ "token": token("b", "b") }))
+        .await
+        .expect("connects");
+    let (joined, _) = b
+        .emit_with_ack(0, "join:room", json!({ "roomCode": code }))
+        .await;
+    assert_eq!(joined["roomCode"], code);
+    a.next("peer:joined").await;
+    (a, b)
+}
+
 /// What the sender saw of `n` relays sent back to back with acks 0..n.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -208,19 +227,7 @@ async fn a_peer_that_keeps_up_receives_many_times_the_budget_on_websocket() {
 #[tokio::test]
 async fn a_peer_that_keeps_up_receives_many_times_the_budget_on_polling_and_after_upgrading() {
     let gw = GatewayProcess::start(&[]).await;
-    let mut a = ws_client(&gw, "a").await;
-    a.emit_with_ack("create:room", json!({ "roomCode": "fast-poll" }))
-        .await;
-    a.emit_with_ack("join:room", json!({ "roomCode": "fast-poll" }))
-        .await;
-    let b = Polling::open(gw.addr).await.expect("polling handshake");
-    b.connect(json!({ "token": token("b", "b") }))
-        .await
-        .expect("connects");
-    let (joined, _) = b
-        .emit_with_ack(0, "join:room", json!({ "roomCode": "fast-poll" }))
-        .await;
-    assert_eq!(joined["roomCode"], "fast-poll");
+    let (mut a, b) = polling_pair(&gw, "fast-poll").await;
     let target = b.sid.clone();
 
     // On polling: every GET carries what has queued since the last one.
@@ -262,17 +269,7 @@ async fn a_peer_that_keeps_up_receives_many_times_the_budget_on_polling_and_afte
 #[tokio::test]
 async fn a_polling_peer_that_stops_polling_is_cut_off_and_refused() {
     let gw = GatewayProcess::start(&[]).await;
-    let mut a = ws_client(&gw, "a").await;
-    a.emit_with_ack("create:room", json!({ "roomCode": "slow-poll" }))
-        .await;
-    a.emit_with_ack("join:room", json!({ "roomCode": "slow-poll" }))
-        .await;
-    let b = Polling::open(gw.addr).await.expect("polling handshake");
-    b.connect(json!({ "token": token("b", "b") }))
-        .await
-        .expect("connects");
-    b.emit_with_ack(0, "join:room", json!({ "roomCode": "slow-poll" }))
-        .await;
+    let (mut a, b) = polling_pair(&gw, "slow-poll").await;
     let before = gw.rss();
 
     let out = send_offers(&mut a, &b.sid, 300).await;
