@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::AccountStore;
 use crate::accounts::hashing::HashPool;
 use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
-use crate::auth::jwt::TokenIssuer;
+use crate::auth::jwt::{ClaimNames, TokenIssuer};
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
 use crate::config::{AuthFailure, Config};
 use crate::events::connection::{self, Sessions};
@@ -292,7 +292,11 @@ fn jwt_verifier(config: &Config, secret: &str) -> Result<JwtVerifier, StartError
         Some(secret.as_bytes()),
         config.jwt_issuer.clone(),
         config.jwt_audience.clone(),
-    );
+    )
+    .with_claims(ClaimNames {
+        user_id: config.jwt_user_id_claims.clone(),
+        username: config.jwt_username_claims.clone(),
+    });
     if let Some(path) = &config.jwt_public_key {
         verifier = verifier.with_pem_file(path)?;
     }

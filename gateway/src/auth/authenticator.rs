@@ -40,7 +40,7 @@ impl Authenticator {
         credential: Option<Credential>,
     ) -> Result<Identity, AuthError> {
         match credential.ok_or(AuthError::Missing)? {
-            Credential::Jwt(token) => Ok(self.jwt.verify(&token)?),
+            Credential::Jwt(token) => Ok(self.jwt.verify(&token)?.identity),
             Credential::ApiKey(key) => {
                 let store = self.api_keys.as_ref().ok_or(AuthError::ApiKeysDisabled)?;
                 store
