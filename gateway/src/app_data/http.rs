@@ -19,7 +19,7 @@ use reqwest::{Client, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{AppRoom, AppUser, LookupError, RoomSource, SetupError, UserSource};
+use super::source::{AppRoom, AppUser, LookupError, RoomSource, SetupError, UserSource};
 
 /// Answers are a few fields; anything much bigger is not one.
 const MAX_ANSWER: usize = 64 * 1024;

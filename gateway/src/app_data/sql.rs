@@ -13,7 +13,7 @@ use sqlx::{
     TypeInfo,
 };
 
-use super::{AppRoom, AppUser, LookupError, RoomSource, SetupError, UserSource};
+use super::source::{AppRoom, AppUser, LookupError, RoomSource, SetupError, UserSource};
 
 /// Connections to the app's database. Lookups are single-row reads by key,
 /// and answers are cached: a few connections serve many sockets.
