@@ -314,7 +314,7 @@ async fn a_database_that_goes_away_fails_lookups_in_time_and_comes_back() {
     }
     assert!(matches!(
         data.check().await,
-        Err(LookupError::Unavailable(_))
+        Err(("app database", LookupError::Unavailable(_)))
     ));
 
     // A link that swallows packets: the timeout still bounds every call.
@@ -675,7 +675,7 @@ async fn http_failures_are_errors_in_time_and_readiness_follows_the_api() {
     );
     assert!(matches!(
         data.check().await,
-        Err(LookupError::Unavailable(_))
+        Err(("app API", LookupError::Unavailable(_)))
     ));
     *api.failing.lock().unwrap() = false;
     assert_eq!(data.check().await, Ok(()));

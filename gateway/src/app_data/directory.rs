@@ -82,13 +82,24 @@ impl AppData {
         })
     }
 
-    /// Whether every configured source answers (`/readyz`).
-    pub async fn check(&self) -> Result<(), LookupError> {
+    /// Whether every configured source answers (`/readyz`); when one does
+    /// not, what it is ("app database", "app API") and why.
+    pub async fn check(&self) -> Result<(), (&'static str, LookupError)> {
         if let Some(users) = &self.users {
-            users.memo.timed(users.source.check()).await?;
+            let kind = users.source.kind();
+            users
+                .memo
+                .timed(users.source.check())
+                .await
+                .map_err(|e| (kind, e))?;
         }
         if let Some(rooms) = &self.rooms {
-            rooms.memo.timed(rooms.source.check()).await?;
+            let kind = rooms.source.kind();
+            rooms
+                .memo
+                .timed(rooms.source.check())
+                .await
+                .map_err(|e| (kind, e))?;
         }
         Ok(())
     }

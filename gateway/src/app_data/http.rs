@@ -86,6 +86,10 @@ impl UserSource for HttpUsers {
     async fn check(&self) -> Result<(), LookupError> {
         self.api.check().await
     }
+
+    fn kind(&self) -> &'static str {
+        "app API"
+    }
 }
 
 pub struct HttpRooms {
@@ -121,6 +125,10 @@ impl RoomSource for HttpRooms {
 
     async fn check(&self) -> Result<(), LookupError> {
         self.api.check().await
+    }
+
+    fn kind(&self) -> &'static str {
+        "app API"
     }
 }
 

@@ -51,6 +51,8 @@ pub trait UserSource: Send + Sync {
     async fn user(&self, id: &str, token: Option<&str>) -> Result<Option<AppUser>, LookupError>;
     /// Whether the app answers at all (`/readyz`).
     async fn check(&self) -> Result<(), LookupError>;
+    /// What answers, for `/readyz`: "app database" or "app API".
+    fn kind(&self) -> &'static str;
 }
 
 /// Finds a room of the app, for one user when the app decides who may join.
@@ -62,6 +64,7 @@ pub trait RoomSource: Send + Sync {
     /// `ROOM_LOOKUP_URL`): it is then asked on every join.
     fn per_user(&self) -> bool;
     async fn check(&self) -> Result<(), LookupError>;
+    fn kind(&self) -> &'static str;
 }
 
 /// The lookup settings, as `Config` has them.

@@ -85,6 +85,10 @@ impl UserSource for SqlUsers {
         }))
     }
 
+    fn kind(&self) -> &'static str {
+        "app database"
+    }
+
     async fn check(&self) -> Result<(), LookupError> {
         ping(&self.pool).await
     }
@@ -130,6 +134,10 @@ impl RoomSource for SqlRooms {
 
     fn per_user(&self) -> bool {
         self.query.params.len() == 2
+    }
+
+    fn kind(&self) -> &'static str {
+        "app database"
     }
 
     async fn check(&self) -> Result<(), LookupError> {
