@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod app_api;
 pub mod app_db;
 pub mod tcp_proxy;
 
