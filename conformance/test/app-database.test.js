@@ -254,6 +254,9 @@ describe('ROOM_QUERY with the user as $2: who may join', { skip: gatewayOnly('de
     await expectError(bob, 'join:room', { roomCode: 'private-1on1' }, 'ROOM_NOT_FOUND');
     await ann.rec.none('peer:joined');
     assert.deepEqual((await joinRoom(bob, 'open-house')).peers, []);
+    // A room the app does not list, made over the socket, cannot be entered.
+    await createRoom(bob, { roomCode: 'made-by-bob' });
+    await expectError(bob, 'join:room', { roomCode: 'made-by-bob' }, 'ROOM_NOT_FOUND');
   });
 });
 

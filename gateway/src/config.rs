@@ -443,6 +443,59 @@ mod tests {
     }
 
     #[test]
+    fn app_lookups_are_off_and_names_never_the_email_by_default() {
+        let c = Config::defaults();
+        assert_eq!(c.jwt_user_id_claims, vec!["sub", "id"]);
+        assert_eq!(
+            c.jwt_username_claims,
+            vec!["username", "preferred_username", "name"]
+        );
+        assert_eq!(
+            (
+                &c.app_database_url,
+                &c.user_query,
+                &c.room_query,
+                &c.user_lookup_url,
+                &c.room_lookup_url,
+                &c.app_lookup_token
+            ),
+            (&None, &None, &None, &None, &None, &None)
+        );
+        assert_eq!(c.app_lookup_timeout, Duration::from_secs(2));
+        assert_eq!(c.app_lookup_cache_ttl, Duration::from_secs(5));
+        assert_eq!(c.app_lookup_cache_size, 10_000);
+    }
+
+    #[test]
+    fn claim_lists_and_blank_lookups_are_read_as_meant() {
+        let c = Config::from_parsed(
+            Config::parse_from([
+                "gateway",
+                "--jwt-user-id-claim",
+                " ",
+                "--jwt-username-claim",
+                "username, email",
+                "--user-query",
+                "  ",
+                "--app-lookup-cache-ttl",
+                "0",
+            ]),
+            |_| None,
+        );
+        // No id claim at all makes no sense: the default stays.
+        assert_eq!(c.jwt_user_id_claims, vec!["sub", "id"]);
+        assert_eq!(c.jwt_username_claims, vec!["username", "email"]);
+        assert_eq!(c.user_query, None);
+        assert_eq!(c.app_lookup_cache_ttl, Duration::ZERO);
+        // An empty name list: the user id is every name.
+        let ids_only = Config::from_parsed(
+            Config::parse_from(["gateway", "--jwt-username-claim", ""]),
+            |_| None,
+        );
+        assert!(ids_only.jwt_username_claims.is_empty());
+    }
+
+    #[test]
     fn jwt_access_secret_is_an_alias() {
         let c = Config::from_parsed(Config::parse_from(["gateway"]), |k| {
             (k == "JWT_ACCESS_SECRET").then(|| "s3cret".to_owned())

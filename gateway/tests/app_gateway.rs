@@ -253,3 +253,48 @@ async fn http_lookups_serve_the_handshake_and_join_room() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn in_event_mode_the_handshake_says_why_it_was_refused() {
+    let app = AppDb::create().await;
+    app.add_user("ck-ann", "ann", 0).await;
+    let mut proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(dir.path());
+    config.auth_failure = gateway::config::AuthFailure::Event;
+    config.app_database_url = Some(proxy.postgres_url(app.url()));
+    config.user_query = Some(USER_QUERY.into());
+    config.app_lookup_timeout = Duration::from_millis(500);
+    config.app_lookup_cache_ttl = Duration::ZERO;
+    let gw = TestGateway::start(config).await;
+    let told = |cookie: String| {
+        let addr = gw.addr;
+        async move {
+            let mut c = SioClient::connect(addr, json!({}), &[("cookie", cookie.as_str())])
+                .await
+                .expect("connects, to be told");
+            let error = c.next("error").await;
+            assert!(
+                c.closed_within(Duration::from_secs(2)).await,
+                "disconnected"
+            );
+            error
+        }
+    };
+    let refusal = |message: &str, code: &str| json!({ "code": code, "message": message, "status": "error", "event": "connection" });
+    assert_eq!(
+        told(format!("access_token={}", app_token("ck-nobody", 0))).await,
+        refusal("User not found", "UNAUTHORIZED")
+    );
+    assert_eq!(
+        told(format!("access_token={}", app_token("ck-ann", 3))).await,
+        refusal("Unauthorized", "UNAUTHORIZED")
+    );
+    proxy.refuse();
+    assert_eq!(
+        told(format!("access_token={}", app_token("ck-ann", 0))).await,
+        refusal("Service unavailable", "SERVICE_UNAVAILABLE")
+    );
+    gw.stop().await;
+    app.drop_now().await;
+}
