@@ -1,7 +1,7 @@
 //! A time limit and a short-lived, bounded cache in front of a source. The
 //! cache is moka's: besides expiry and a size bound it makes concurrent
-//! misses of one key wait for a single load, so a room whose ten peers connect
-//! at once costs the app one query, not ten.
+//! misses of one key wait for a single load, so ten peers joining one room at
+//! once cost the app one query, not ten.
 
 use std::future::Future;
 use std::time::Duration;

@@ -67,8 +67,9 @@ pub trait RoomSource: Send + Sync {
     fn kind(&self) -> &'static str;
 }
 
-/// The lookup settings, as `Config` has them.
-#[derive(Debug, Clone, Default)]
+/// The lookup settings, as `Config` has them. (No `Debug`: the URL and the
+/// token may hold secrets.)
+#[derive(Clone, Default)]
 pub struct Settings {
     pub database_url: Option<String>,
     pub user_query: Option<String>,

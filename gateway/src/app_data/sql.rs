@@ -186,12 +186,23 @@ impl Param {
     }
 
     /// `None` when the value cannot equal anything of that type (a non-numeric
-    /// id for an integer column): there is no such row.
+    /// id for an integer column): there is no such row. No value at all (no
+    /// user, when `create:room` asks) is NULL, which equals nothing either,
+    /// but leaves the rest of the condition (`"isPublic" OR …`) to decide.
     fn bind<'q>(
         self,
         query: sqlx::query::Query<'q, Postgres, PgArguments>,
         value: &str,
     ) -> Option<sqlx::query::Query<'q, Postgres, PgArguments>> {
+        if value.is_empty() {
+            return Some(match self {
+                Param::Text => query.bind(None::<String>),
+                Param::Int2 => query.bind(None::<i16>),
+                Param::Int4 => query.bind(None::<i32>),
+                Param::Int8 => query.bind(None::<i64>),
+                Param::Uuid => query.bind(None::<sqlx::types::Uuid>),
+            });
+        }
         Some(match self {
             Param::Text => query.bind(value.to_owned()),
             Param::Int2 => query.bind(value.parse::<i16>().ok()?),

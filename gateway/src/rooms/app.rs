@@ -87,7 +87,7 @@ impl RoomRegistry for AppRoomRegistry {
         max_peers: Option<u32>,
         created_by: &str,
     ) -> Result<RoomInfo, RoomError> {
-        // No user here: with a per-user query, `$2` is empty (public rooms).
+        // No user here: with a per-user query `$2` is NULL (public rooms match).
         if self.ask(&code, "").await?.is_some() {
             return Err(RoomError::Exists);
         }
