@@ -228,9 +228,20 @@ async fn http_lookups_serve_the_handshake_and_join_room() {
             .await,
         json!({ "error": { "code": "ROOM_NOT_FOUND", "message": "Room not found" } })
     );
-    // The room holds the API's maxPeers (4): two more fit, the fifth does not.
+    // The app's names are cut like a token's: every peer is sent them.
+    let mut long = connect(gw.addr, cookie("ck-long", 0)).await.unwrap();
+    assert!(
+        long.emit_with_ack("join:room", json!({ "roomCode": "team-sync" }))
+            .await["error"]
+            .is_null()
+    );
+    assert_eq!(
+        a.next("peer:joined").await["userInfo"]["username"],
+        "é".repeat(gateway::auth::jwt::MAX_USERNAME_CHARS)
+    );
+    // The room holds the API's maxPeers (4): one more fits, the fifth does not.
     let mut more = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..1 {
         let mut c = connect(gw.addr, cookie("ck1", 2)).await.unwrap();
         assert!(
             c.emit_with_ack("join:room", json!({ "roomCode": "team-sync" }))

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::credential::Credential;
 use super::error::AuthError;
 use super::identity::Identity;
-use super::jwt::JwtVerifier;
+use super::jwt::{JwtVerifier, cut_name};
 use crate::app_data::AppUsers;
 
 /// Looks up API keys. Implemented by the accounts store; the handshake only needs
@@ -79,8 +79,10 @@ impl Authenticator {
         {
             return Err(AuthError::StaleToken);
         }
+        let mut username = user.username.unwrap_or(identity.username);
+        cut_name(&mut username);
         Ok(Identity {
-            username: user.username.unwrap_or(identity.username),
+            username,
             user_id: identity.user_id,
         })
     }

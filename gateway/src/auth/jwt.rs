@@ -39,10 +39,16 @@ fn bounded(mut who: Identity) -> Result<Identity, JwtError> {
     if who.user_id.len() > MAX_USER_ID_BYTES {
         return Err(JwtError::UserIdTooLong);
     }
-    if let Some((cut, _)) = who.username.char_indices().nth(MAX_USERNAME_CHARS) {
-        who.username.truncate(cut);
-    }
+    cut_name(&mut who.username);
     Ok(who)
+}
+
+/// Cuts a display name to [`MAX_USERNAME_CHARS`] (also the names an app's
+/// user lookup returns).
+pub fn cut_name(name: &mut String) {
+    if let Some((cut, _)) = name.char_indices().nth(MAX_USERNAME_CHARS) {
+        name.truncate(cut);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -62,6 +62,7 @@ async fn user(State(s): State<ApiState>, Path(id): Path<String>, h: HeaderMap) -
         // A Prisma entity as a NestJS controller returns it: e-mail included.
         "ck1" => Json(json!({ "id": "ck1", "email": "ann@mail.example.test", "username": "ann", "tokenVersion": 2 })).into_response(),
         "ck 2/é" => Json(json!({ "username": "odd" })).into_response(),
+        "ck-long" => Json(json!({ "username": "é".repeat(10_000) })).into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
