@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod app_api;
+pub mod app_db;
+pub mod tcp_proxy;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
