@@ -38,7 +38,7 @@ describe('a two-party call', () => {
     alice = await open();
     await alice.register(username('alice'));
     const code = await alice.create({ seats: 2 });
-    assert.match(code, /^[A-Z0-9]{6}$/);
+    assert.match(code, /^[A-Z0-9]{12}$/);
     const invite = await alice.inviteLink();
     assert.equal(invite, `${gateway.url}/demo/?room=${code}`);
 

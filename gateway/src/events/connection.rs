@@ -11,22 +11,30 @@ use super::error::EventError;
 use super::inbox::{Dispatcher, InFlight, Inbox};
 use super::outbox::Outbox;
 use super::session::Session;
-use crate::auth::{self, Identity};
+use crate::auth::{self, AuthError, Identity};
 use crate::http::client_addr;
 use crate::net::address::{self, Slot};
 use crate::net::delivery::{Delivery, SessionPlace};
 use crate::protocol::event;
 use crate::state::AppState;
 
-/// A handshake refusal as the client sees it (`connect_error`'s message):
-/// why a credential was refused stays in the logs.
+/// The handshake refusal as the client sees it (`connect_error`'s message):
+/// the reason stays in the logs.
 #[derive(Debug, thiserror::Error)]
-pub enum Refusal {
+pub enum Refused {
     #[error("Unauthorized")]
     Unauthorized,
+    /// The app could not be asked who the user is: not the client's fault,
+    /// and not a reason for a frontend to log its user out.
+    #[error("Service unavailable")]
+    Unavailable,
     #[error("Too many sockets for this user")]
     TooManySockets,
 }
+
+/// Why an `AUTH_FAILURE=event` socket is about to be told off and disconnected.
+#[derive(Clone)]
+struct Refusal(EventError);
 
 /// Tasks of connected sockets and the events they hold, so that shutdown can
 /// let queued relays go out before closing sockets, then wait for the tasks.
@@ -45,7 +53,8 @@ impl Sessions {
 }
 
 /// Connect middleware: decides who the socket is, or refuses it with
-/// `connect_error` "Unauthorized" (PROTOCOL.md §2). An admitted socket gets its
+/// `connect_error` "Unauthorized" (PROTOCOL.md §2; "Service unavailable" when
+/// the app's user lookup did not answer). An admitted socket gets its
 /// handlers and session here, because socketioxide awaits middlewares *before*
 /// sending the CONNECT packet, whereas the connect handler runs as a spawned
 /// task that a client emitting straight from its `connect` callback can outrun.
@@ -58,20 +67,23 @@ pub async fn admit(
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
     State(sessions): State<Sessions>,
-) -> Result<(), Refusal> {
+) -> Result<(), Refused> {
     let parts = s.req_parts();
     let ip = client_addr::of_request(&parts.extensions, &parts.headers, &state.trusted_proxies)
         .map(address::key);
     let result = if ip.is_some_and(|ip| state.handshakes.blocked(ip)) {
         state.metrics.refusal("handshake_throttle").inc();
-        Err(auth::AuthError::Throttled)
+        Err(AuthError::Throttled)
     } else {
         let result =
             match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query()) {
                 Ok(credential) => state.auth.authenticate(credential).await,
                 Err(e) => Err(e),
             };
-        if let (Err(_), Some(ip)) = (&result, ip) {
+        // A lookup that failed is not the client's failure.
+        if let (Err(e), Some(ip)) = (&result, ip)
+            && !matches!(e, AuthError::Lookup(_))
+        {
             state.handshakes.failed(ip);
         }
         result
@@ -81,18 +93,31 @@ pub async fn admit(
             let Some(place) = state.user_sockets.take(identity.user_id.clone()) else {
                 state.metrics.refusal("sockets_per_user").inc();
                 tracing::debug!(socket = %s.id, user = %identity.user_id, "handshake refused: too many sockets");
-                return Err(Refusal::TooManySockets);
+                return Err(Refused::TooManySockets);
             };
             start_session(s, identity, place, state, &sessions);
             Ok(())
         }
         Err(e) => {
             state.metrics.auth_failures.inc();
-            tracing::debug!(socket = %s.id, reason = %e, "handshake refused");
+            let told = match e {
+                AuthError::Lookup(e) => {
+                    tracing::warn!(socket = %s.id, reason = %e, "handshake refused: user lookup failed");
+                    EventError::Unavailable(e.to_string())
+                }
+                AuthError::UnknownUser => EventError::UserNotFound,
+                e => {
+                    tracing::debug!(socket = %s.id, reason = %e, "handshake refused");
+                    EventError::Unauthorized
+                }
+            };
             if state.auth_failure_as_event {
+                s.extensions.insert(Refusal(told));
                 Ok(())
+            } else if matches!(told, EventError::Unavailable(_)) {
+                Err(Refused::Unavailable)
             } else {
-                Err(Refusal::Unauthorized)
+                Err(Refused::Unauthorized)
             }
         }
     }
@@ -103,7 +128,11 @@ pub async fn admit(
 /// told why, then disconnected.
 pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
     if s.extensions.get::<Inbox>().is_none() {
-        EventError::Unauthorized.send(&s, event::CONNECTION, &state.errors, None);
+        let told = s
+            .extensions
+            .get::<Refusal>()
+            .map_or(EventError::Unauthorized, |r| r.0);
+        told.send(&s, event::CONNECTION, &state.errors, None);
         let _ = s.disconnect();
     }
 }

@@ -4,8 +4,11 @@
 
 #![allow(dead_code)]
 
+pub mod app_api;
+pub mod app_db;
 pub mod polling;
 pub mod process;
+pub mod tcp_proxy;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
