@@ -223,10 +223,13 @@ pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn, EventError> {
 /// Values with no escape and no nesting (most candidates) pass on a glance:
 /// a lone surrogate can only be written as a `\u` escape.
 fn strict_json(text: &str) -> bool {
-    let plain = text
-        .bytes()
-        .skip(1)
-        .all(|b| !matches!(b, b'\\' | b'{' | b'['));
+    let plain = memchr::memchr3(
+        b'\\',
+        b'{',
+        b'[',
+        text.as_bytes().get(1..).unwrap_or_default(),
+    )
+    .is_none();
     plain || serde_json::from_str::<Strict>(text).is_ok()
 }
 

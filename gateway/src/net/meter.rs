@@ -160,6 +160,28 @@ impl FrameCounter {
     fn feed(&mut self, mut bytes: &[u8]) -> u64 {
         let mut relays = 0;
         while !bytes.is_empty() {
+            let at_boundary = self.have == 0 && self.left == 0 && self.probe.is_none();
+            // The common case: a frame's whole header, and the start of its
+            // payload, in one write.
+            if at_boundary && let Some((need, text, len)) = whole_header(bytes) {
+                let payload = &bytes[need..];
+                let prefix = RELAY_PACKET.len();
+                if text && len >= prefix as u64 {
+                    if payload.len() < prefix {
+                        self.left = len;
+                        self.probe = Some(0);
+                        bytes = payload;
+                        continue;
+                    }
+                    if payload[..prefix] == *RELAY_PACKET {
+                        relays += 1;
+                    }
+                }
+                let skip = len.min(payload.len() as u64);
+                self.left = len - skip;
+                bytes = &payload[skip as usize..];
+                continue;
+            }
             if self.left == 0 && self.probe.is_none() {
                 // Reading a header.
                 let need = header_len(&self.header[..self.have as usize]);
@@ -201,6 +223,14 @@ impl FrameCounter {
         }
         relays
     }
+}
+
+/// (header length, is a text frame, payload length) when `bytes` starts with
+/// a whole header.
+fn whole_header(bytes: &[u8]) -> Option<(usize, bool, u64)> {
+    let need = header_len(bytes.get(..2)?);
+    let (text, len) = parse_header(bytes.get(..need)?);
+    Some((need, text, len))
 }
 
 /// The header's full length, known from what was read of it (2 bytes first).
