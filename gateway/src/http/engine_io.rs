@@ -68,7 +68,9 @@ pub async fn guard(State(guard): State<EngineIoGuard>, mut req: Request, next: N
     if req.method() == Method::OPTIONS {
         return next.run(req).await;
     }
-    let meter = req.extensions().get::<Arc<Meter>>().cloned();
+    // Taken out: Engine.IO keeps a session's request parts for its whole
+    // life, and needs no handle on the connection.
+    let meter = req.extensions_mut().remove::<Arc<Meter>>();
     match params.sid {
         None => {
             let client = client_addr::of_request(req.extensions(), req.headers(), &guard.trusted);

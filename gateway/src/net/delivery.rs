@@ -14,8 +14,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use futures_util::task::AtomicWaker;
-
 use super::address::Slot;
 
 /// The start of every relay's Engine.IO message: a message (`4`) carrying a
@@ -28,7 +26,7 @@ pub struct Delivery {
     relays: AtomicU64,
     cut: AtomicBool,
     /// The WebSocket connection carrying the session, once it has one.
-    connection: OnceLock<Weak<Cutoff>>,
+    connection: OnceLock<Weak<dyn Connection>>,
     /// Where the session is listed by id, to leave the list when it ends.
     listed: OnceLock<(String, Weak<IndexInner>)>,
 }
@@ -49,9 +47,9 @@ impl Delivery {
         }
     }
 
-    /// The session now travels on the WebSocket connection of `cutoff`.
-    pub fn carried_by(&self, cutoff: &Arc<Cutoff>) {
-        let _ = self.connection.set(Arc::downgrade(cutoff));
+    /// The session now travels on this WebSocket connection.
+    pub fn carried_by(&self, connection: Weak<dyn Connection>) {
+        let _ = self.connection.set(connection);
     }
 
     /// Cuts the session off: its WebSocket connection fails at once; polling
@@ -69,25 +67,11 @@ impl Delivery {
     }
 }
 
-/// A connection's kill switch: once thrown, its reads and writes fail, and
-/// the tasks waiting on them are woken to see it.
-#[derive(Default)]
-pub struct Cutoff {
-    killed: AtomicBool,
-    pub reader: AtomicWaker,
-    pub writer: AtomicWaker,
-}
-
-impl Cutoff {
-    pub fn kill(&self) {
-        self.killed.store(true, Ordering::Release);
-        self.reader.wake();
-        self.writer.wake();
-    }
-
-    pub fn is_killed(&self) -> bool {
-        self.killed.load(Ordering::Acquire)
-    }
+/// The connection a session travels on, as far as its delivery needs it:
+/// something to cut (the WebSocket's meter).
+pub trait Connection: Send + Sync {
+    /// Fails the connection's reads and writes from now on.
+    fn kill(&self);
 }
 
 impl Drop for Delivery {

@@ -19,7 +19,9 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::address::Slot;
-use super::delivery::{Cutoff, Delivery, RELAY_PACKET};
+use futures_util::task::AtomicWaker;
+
+use super::delivery::{Connection, Delivery, RELAY_PACKET};
 
 /// The shared side of one connection.
 #[derive(Default)]
@@ -27,7 +29,9 @@ pub struct Meter {
     /// Set when the response switching to WebSocket is about to be written.
     upgrading: AtomicBool,
     delivery: OnceLock<Arc<Delivery>>,
-    cutoff: Arc<Cutoff>,
+    killed: AtomicBool,
+    reader: AtomicWaker,
+    writer: AtomicWaker,
 }
 
 impl Meter {
@@ -43,24 +47,29 @@ impl Meter {
 
     /// Relays written from now on count for `delivery`, which can kill this
     /// connection.
-    pub fn bind(&self, delivery: &Arc<Delivery>) {
+    pub fn bind(self: &Arc<Self>, delivery: &Arc<Delivery>) {
         if self.delivery.set(delivery.clone()).is_ok() {
-            delivery.carried_by(&self.cutoff);
+            let this: Arc<dyn Connection> = self.clone();
+            delivery.carried_by(Arc::downgrade(&this));
         }
     }
 
-    /// Fails every read and write from now on, waking the tasks waiting on
-    /// them.
-    pub fn kill(&self) {
-        self.cutoff.kill();
-    }
-
     fn is_killed(&self) -> bool {
-        self.cutoff.is_killed()
+        self.killed.load(Ordering::Acquire)
     }
 
     fn killed_error() -> io::Error {
         io::Error::new(io::ErrorKind::ConnectionAborted, "connection cut")
+    }
+}
+
+impl Connection for Meter {
+    /// Fails every read and write from now on, waking the tasks waiting on
+    /// them.
+    fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.reader.wake();
+        self.writer.wake();
     }
 }
 
@@ -263,7 +272,7 @@ impl Meter {
     /// kill too, and then fails.
     fn waiting<T>(
         &self,
-        waker: &futures_util::task::AtomicWaker,
+        waker: &AtomicWaker,
         cx: &Context<'_>,
         poll: Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
@@ -288,7 +297,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
             return Poll::Ready(Err(Meter::killed_error()));
         }
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.meter.waiting(&self.meter.cutoff.reader, cx, poll)
+        self.meter.waiting(&self.meter.reader, cx, poll)
     }
 }
 
@@ -305,7 +314,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         if let Poll::Ready(Ok(n)) = poll {
             self.written(&buf[..n]);
         }
-        self.meter.waiting(&self.meter.cutoff.writer, cx, poll)
+        self.meter.waiting(&self.meter.writer, cx, poll)
     }
 
     fn poll_write_vectored(
@@ -328,7 +337,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
                 left -= take;
             }
         }
-        self.meter.waiting(&self.meter.cutoff.writer, cx, poll)
+        self.meter.waiting(&self.meter.writer, cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -340,7 +349,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
             return Poll::Ready(Err(Meter::killed_error()));
         }
         let poll = Pin::new(&mut self.inner).poll_flush(cx);
-        self.meter.waiting(&self.meter.cutoff.writer, cx, poll)
+        self.meter.waiting(&self.meter.writer, cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
