@@ -146,7 +146,7 @@ fn start_session(
 ) {
     state.metrics.sockets.inc();
     let outbox = match s.req_parts().extensions.get::<SessionPlace>() {
-        Some(place) => Outbox::new(state.limits.send_buffer, place.delivery.clone()),
+        Some(SessionPlace(delivery)) => Outbox::new(state.limits.send_buffer, delivery.clone()),
         // Served without the Engine.IO guard: nothing would count deliveries.
         None => Outbox::new(usize::MAX, Delivery::new()),
     };

@@ -84,11 +84,8 @@ pub async fn guard(State(guard): State<EngineIoGuard>, mut req: Request, next: N
                 },
                 None => None,
             };
-            let delivery = Delivery::new();
-            req.extensions_mut().insert(SessionPlace {
-                delivery: delivery.clone(),
-                slot: slot.map(Arc::new),
-            });
+            let delivery = Delivery::holding(slot);
+            req.extensions_mut().insert(SessionPlace(delivery.clone()));
             let res = next.run(req).await;
             if params.websocket {
                 upgraded(&res, meter.as_ref(), &delivery);

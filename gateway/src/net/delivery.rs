@@ -21,7 +21,6 @@ use super::address::Slot;
 pub const RELAY_PACKET: &[u8] = b"42[\"webrtc:";
 
 /// One session's delivered relays, and the switch that cuts it off.
-#[derive(Default)]
 pub struct Delivery {
     relays: AtomicU64,
     cut: AtomicBool,
@@ -29,11 +28,24 @@ pub struct Delivery {
     connection: OnceLock<Weak<dyn Connection>>,
     /// Where the session is listed by id, to leave the list when it ends.
     listed: OnceLock<(String, Weak<IndexInner>)>,
+    /// The session's place among its address's sessions.
+    _slot: Option<Slot<std::net::IpAddr>>,
 }
 
 impl Delivery {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Self::holding(None)
+    }
+
+    /// A delivery that also holds the session's `slot`.
+    pub fn holding(slot: Option<Slot<std::net::IpAddr>>) -> Arc<Self> {
+        Arc::new(Self {
+            relays: AtomicU64::new(0),
+            cut: AtomicBool::new(false),
+            connection: OnceLock::new(),
+            listed: OnceLock::new(),
+            _slot: slot,
+        })
     }
 
     /// Relays delivered so far.
@@ -85,13 +97,11 @@ impl Drop for Delivery {
 }
 
 /// What a handshake request leaves in the session's request parts, which
-/// Engine.IO keeps for the session's whole life: its delivery, and its place
-/// in its address's count of sessions (given back when the session ends).
+/// Engine.IO keeps for the session's whole life: its delivery, which also
+/// holds its place in its address's count of sessions (given back when the
+/// session ends).
 #[derive(Clone)]
-pub struct SessionPlace {
-    pub delivery: Arc<Delivery>,
-    pub slot: Option<Arc<Slot<std::net::IpAddr>>>,
-}
+pub struct SessionPlace(pub Arc<Delivery>);
 
 /// The live sessions' deliveries by Engine.IO session id, for the requests
 /// that name a session (`sid=`): polling and the upgrade to WebSocket. An
