@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod http;

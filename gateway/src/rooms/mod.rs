@@ -1,11 +1,12 @@
 //! Where rooms live. Every node asks the same [`RoomRegistry`] who is in which
-//! room; [`memory::MemoryRooms`] keeps that state in this process, and a shared
-//! implementation can take its place for a cluster without touching the events.
+//! room; [`memory::MemoryRooms`] keeps that state in this process, and
+//! [`redis::RedisRooms`] shares it between the nodes of a cluster.
 //! The interface and its data are in [`registry`], room codes in [`code`], the
 //! create request shared by `create:room` and `POST /rooms` in [`request`].
 
 pub mod code;
 pub mod memory;
+pub mod redis;
 pub mod registry;
 pub mod request;
 
