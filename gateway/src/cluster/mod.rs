@@ -3,4 +3,5 @@
 //! room events travel through the Socket.IO Redis adapter, so any node serves
 //! any client. Without it nothing here runs.
 
+pub mod adapter;
 pub mod redis;
