@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
-use socketioxide::handler::ConnectHandler;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -17,13 +16,18 @@ use crate::accounts::AccountStore;
 use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::auth::jwt::TokenIssuer;
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
+use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
+use crate::cluster::node::NodeEvents;
+use crate::cluster::{self, Cluster, ClusterError};
 use crate::config::{AuthFailure, Config};
 use crate::events::connection::{self, Sessions};
+use crate::events::rooms;
 use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::rooms::memory::MemoryRooms;
+use crate::rooms::redis::Reaped;
 use crate::rooms::{RoomPolicy, RoomRegistry};
 use crate::secret;
 use crate::state::{AppState, ErrorReporting, Limits};
@@ -41,16 +45,20 @@ pub enum StartError {
     Accounts(#[from] crate::accounts::AccountError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cluster: {0}")]
+    Cluster(#[from] ClusterError),
 }
 
 /// A built gateway, ready to serve.
 pub struct Gateway {
     pub state: Arc<AppState>,
-    pub io: SocketIo,
+    pub io: SocketIo<NodeAdapter>,
     router: Router,
     sessions: Sessions,
     ready: Readiness,
     grace: Duration,
+    /// Stops this node's cluster task (heartbeat and sweep) on shutdown.
+    stop_node: CancellationToken,
 }
 
 impl Gateway {
@@ -61,8 +69,21 @@ impl Gateway {
             source,
         })?;
         let accounts = AccountStore::connect(&config.database_url()).await?;
+        let policy = RoomPolicy {
+            ttl: config.room_ttl,
+            auto_create: config.auto_create_rooms,
+            max_room_size: config.max_room_size,
+        };
+        let cluster = match &config.redis_url {
+            Some(url) => Some(Cluster::connect(config, url, policy).await?),
+            None => None,
+        };
+        let rooms: Arc<dyn RoomRegistry> = match &cluster {
+            Some(cluster) => cluster.rooms.clone(),
+            None => memory_rooms(policy),
+        };
         let state = Arc::new(AppState {
-            rooms: memory_rooms(config),
+            rooms,
             auth: Authenticator::new(
                 jwt_verifier(config, &secret)?,
                 Some(Arc::new(accounts.clone())),
@@ -89,10 +110,19 @@ impl Gateway {
                 rate_limit_burst: config.rate_limit_burst,
                 rate_limit_per_sec: config.rate_limit_per_sec,
             },
+            clustered: cluster.is_some(),
             auth_failure_as_event: config.auth_failure == AuthFailure::Event,
         });
         let sessions = Sessions::default();
         let payload_cap = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
+        let (adapter, node) = match cluster {
+            Some(Cluster {
+                rooms,
+                adapter,
+                node,
+            }) => (AdapterChoice::Redis(adapter), Some((rooms, node))),
+            None => (AdapterChoice::Local, None),
+        };
         let (layer, io) = SocketIo::builder()
             .max_payload(config.max_payload)
             .ws_max_message_size(payload_cap)
@@ -104,8 +134,21 @@ impl Gateway {
             .ws_read_buffer_size(1024)
             .with_state(state.clone())
             .with_state(sessions.clone())
+            .with_adapter::<NodeAdapter>(adapter)
             .build_layer();
-        io.ns("/", connection::connect.with(connection::admit));
+        connection::serve_namespace(&io)
+            .await
+            .map_err(|e| StartError::Cluster(ClusterError::Adapter(format!("{e:?}"))))?;
+        let stop_node = CancellationToken::new();
+        if let Some((rooms, settings)) = node {
+            let events = ClusterEvents { io: io.clone() };
+            tokio::spawn(cluster::node::run(
+                rooms,
+                settings,
+                events,
+                stop_node.clone(),
+            ));
+        }
 
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);
@@ -127,6 +170,7 @@ impl Gateway {
             sessions,
             ready,
             grace: config.shutdown_grace,
+            stop_node,
         })
     }
 
@@ -145,6 +189,7 @@ impl Gateway {
             sessions,
             ready,
             grace,
+            stop_node,
             ..
         } = self;
         let stopping = CancellationToken::new();
@@ -156,6 +201,7 @@ impl Gateway {
                 tracing::info!("shutting down");
                 ready.0.store(false, Ordering::Relaxed);
                 stopping.cancel();
+                stop_node.cancel();
                 // Let queued relays go out before the sockets close.
                 if tokio::time::timeout(grace / 2, sessions.idle())
                     .await
@@ -203,17 +249,32 @@ pub fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpLi
     socket.listen(backlog)
 }
 
-fn memory_rooms(config: &Config) -> Arc<dyn RoomRegistry> {
-    let rooms = Arc::new(MemoryRooms::new(RoomPolicy {
-        ttl: config.room_ttl,
-        auto_create: config.auto_create_rooms,
-        max_room_size: config.max_room_size,
-    }));
+/// What the cluster task asks of the rest of the gateway.
+struct ClusterEvents {
+    io: SocketIo<NodeAdapter>,
+}
+
+impl NodeEvents for ClusterEvents {
+    async fn members_gone(&self, gone: Vec<Reaped>) {
+        rooms::members_gone(&self.io, &gone).await;
+    }
+
+    /// Closes every socket's transport (clients reconnect, to any node, and
+    /// rejoin), then serves the namespace again under the node's new identity.
+    async fn evicted(&self) {
+        self.io.close().await;
+        if let Err(e) = connection::serve_namespace(&self.io).await {
+            tracing::error!(error = ?e, "cannot serve the namespace again after eviction");
+        }
+    }
+}
+
+fn memory_rooms(policy: RoomPolicy) -> Arc<dyn RoomRegistry> {
+    let ttl = policy.ttl;
+    let rooms = Arc::new(MemoryRooms::new(policy));
     // Expiry is also checked on every lookup; the sweep only frees memory.
     let sweeper = Arc::downgrade(&rooms);
-    let every = config
-        .room_ttl
-        .clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let every = ttl.clamp(Duration::from_secs(1), Duration::from_secs(60));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {

@@ -36,6 +36,8 @@ pub struct AppState {
     pub errors: ErrorReporting,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// Rooms and relays are shared with other nodes through Redis (`REDIS_URL`).
+    pub clustered: bool,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
 }

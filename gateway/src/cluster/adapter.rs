@@ -79,7 +79,11 @@ impl CoreAdapter<Emitter> for NodeAdapter {
         }
     }
 
-    async fn broadcast(&self, packet: Packet, opts: BroadcastOptions) -> Result<(), BroadcastError> {
+    async fn broadcast(
+        &self,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> Result<(), BroadcastError> {
         match self {
             NodeAdapter::Local(local) => local.broadcast(packet, opts).await,
             NodeAdapter::Redis(redis) => redis.broadcast(packet, opts).await,

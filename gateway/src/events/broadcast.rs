@@ -1,6 +1,7 @@
 //! Room-wide events (`peer:joined`, `peer:left`, `media:state_changed`): to the
 //! room's other members, through the adapter, so they reach members on any node.
 
+use crate::cluster::adapter::NodeAdapter;
 use serde::Serialize;
 use socketioxide::extract::SocketRef;
 use socketioxide::{BroadcastError, SocketError};
@@ -9,7 +10,7 @@ use socketioxide::{BroadcastError, SocketError};
 /// that are closing are skipped quietly (they leave the room next); any other
 /// failure is a lost message and worth a warning.
 pub async fn to_others<T: Serialize + ?Sized>(
-    socket: &SocketRef,
+    socket: &SocketRef<NodeAdapter>,
     room_id: &str,
     event: &str,
     payload: &T,
