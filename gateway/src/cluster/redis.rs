@@ -7,9 +7,11 @@
 use std::time::Duration;
 
 use fred::clients::{Client, SubscriberClient};
-use fred::interfaces::ClientLike;
+use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::prelude::{Builder, Config, ReconnectPolicy};
+use fred::types::Key;
 use fred::types::RespVersion;
+use tokio::sync::broadcast::error::RecvError;
 
 /// How to reach Redis.
 #[derive(Debug, Clone)]
@@ -63,7 +65,33 @@ pub async fn client(settings: &RedisSettings) -> Result<Client, RedisError> {
 /// A subscriber client (for the adapter) that resubscribes after reconnecting.
 pub async fn subscriber(settings: &RedisSettings) -> Result<SubscriberClient, RedisError> {
     let client = builder(settings)?.build_subscriber_client()?;
-    // The adapter's driver calls `init`; subscriptions are replayed on reconnect.
-    drop(client.manage_subscriptions()); // a detached task, for the client's life
+    // The adapter's driver calls `init`. fred's own `manage_subscriptions`
+    // cannot serve here: it first sends SUBSCRIBE with the (empty) list of
+    // plain channels, which Redis refuses, and stops before the shard
+    // channels, the only ones the adapter uses (SSUBSCRIBE).
+    let resubscriber = client.clone();
+    tokio::spawn(async move {
+        let mut reconnects = resubscriber.reconnect_rx();
+        loop {
+            match reconnects.recv().await {
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+            let channels: Vec<Key> = resubscriber
+                .tracked_shard_channels()
+                .into_iter()
+                .map(Key::from)
+                .collect();
+            if channels.is_empty() {
+                continue;
+            }
+            match resubscriber.ssubscribe(channels).await {
+                Ok(()) => tracing::info!("adapter channels subscribed again after a reconnection"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot subscribe the adapter's channels again")
+                }
+            }
+        }
+    });
     Ok(client)
 }
