@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod redis_server;
 
 use std::net::SocketAddr;
@@ -157,7 +158,8 @@ impl SioClient {
         self.ws.send(Message::text(packet)).await.expect("send");
     }
 
-    /// Emits with an ack and returns the ack's first argument.
+    /// Emits with an ack and returns the ack's first argument; events received
+    /// meanwhile are kept for [`SioClient::next`].
     pub async fn emit_with_ack(&mut self, event: &str, data: Value) -> Value {
         let id = self.next_ack;
         self.next_ack += 1;
@@ -173,6 +175,12 @@ impl SioClient {
             if let Some(body) = packet.strip_prefix(&prefix) {
                 let args: Value = serde_json::from_str(body).expect("ack json");
                 return args[0].clone();
+            }
+            // Events that came first are kept for `next`.
+            if let Some(body) = packet.strip_prefix("42") {
+                let v: Value = serde_json::from_str(body).expect("event json");
+                let name = v[0].as_str().unwrap_or_default().to_owned();
+                self.pending.push((name, v[1].clone()));
             }
         }
     }
@@ -193,6 +201,27 @@ impl SioClient {
                 let name = v[0].as_str().unwrap_or_default().to_owned();
                 if name == event {
                     return v[1].clone();
+                }
+                self.pending.push((name, v[1].clone()));
+            }
+        }
+    }
+
+    /// The next `event`'s payload if it comes within `limit` (others are kept).
+    pub async fn next_within(&mut self, event: &str, limit: Duration) -> Option<Value> {
+        if let Some(i) = self.pending.iter().position(|(e, _)| e == event) {
+            return Some(self.pending.remove(i).1);
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let packet = tokio::time::timeout_at(deadline, self.read())
+                .await
+                .ok()??;
+            if let Some(body) = packet.strip_prefix("42") {
+                let v: Value = serde_json::from_str(body).expect("event json");
+                let name = v[0].as_str().unwrap_or_default().to_owned();
+                if name == event {
+                    return Some(v[1].clone());
                 }
                 self.pending.push((name, v[1].clone()));
             }
