@@ -111,6 +111,7 @@ impl Gateway {
                 rate_limit_per_sec: config.rate_limit_per_sec,
             },
             clustered: cluster.is_some(),
+            subscriptions: cluster.as_ref().map(|c| c.subscriptions.clone()),
             auth_failure_as_event: config.auth_failure == AuthFailure::Event,
         });
         let sessions = Sessions::default();
@@ -120,6 +121,7 @@ impl Gateway {
                 rooms,
                 adapter,
                 node,
+                ..
             }) => (AdapterChoice::Redis(adapter), Some((rooms, node))),
             None => (AdapterChoice::Local, None),
         };

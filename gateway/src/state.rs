@@ -6,6 +6,7 @@ use crate::accounts::AccountStore;
 use crate::accounts::throttle::LoginThrottle;
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
+use crate::cluster::redis::Subscriptions;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::rooms::RoomRegistry;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Rooms and relays are shared with other nodes through Redis (`REDIS_URL`).
     pub clustered: bool,
+    /// In a cluster: whether this node receives what other nodes send it.
+    pub subscriptions: Option<Subscriptions>,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
 }

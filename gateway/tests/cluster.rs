@@ -531,6 +531,8 @@ async fn survive_a_redis_restart(with_data: bool) {
     // Away for longer than the node timeout: no node may be taken for dead.
     tokio::time::sleep(TIMEOUT).await;
     cluster.redis.restart(with_data);
+    // Ready again: the registry answers and the adapter's channels are
+    // subscribed again (until then a node would miss what others send it).
     for node in &cluster.nodes {
         wait_ready(node, 200, Duration::from_secs(5)).await;
     }

@@ -1,96 +1,13 @@
 //! A cluster of gateways over Redis (PROTOCOL.md §8): with `REDIS_URL` set, rooms
-//! live in the shared [`RedisRooms`] registry and room events and relays travel
-//! through the Socket.IO Redis adapter, so any node serves any client; a node's
-//! liveness and the reaping of dead nodes are in [`node`]. Without `REDIS_URL`
-//! nothing here runs but the in-process adapter.
+//! live in the shared [`RedisRooms`](crate::rooms::redis::RedisRooms) registry and room events and relays travel
+//! through the Socket.IO Redis adapter ([`adapter`]), so any node serves any
+//! client. [`setup`] connects a node at start-up ([`redis`]: the connections);
+//! [`node`] keeps it alive and reaps dead ones. Without `REDIS_URL` nothing here
+//! runs but the in-process adapter.
 
 pub mod adapter;
 pub mod node;
 pub mod redis;
+pub mod setup;
 
-use std::sync::Arc;
-
-use socketioxide_redis::drivers::fred::FredDriver;
-use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
-
-use crate::config::Config;
-use crate::rooms::RoomPolicy;
-use crate::rooms::redis::{Liveness, RedisRooms};
-use node::NodeSettings;
-use redis::{RedisError, RedisSettings};
-
-/// How long a reaped node's tombstone is kept: a node frozen for longer than
-/// this could come back with its old identity. Nodes die rarely; the cost is
-/// one small key per dead node.
-const TOMBSTONE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    #[error(transparent)]
-    Redis(#[from] RedisError),
-    #[error("room registry: {0}")]
-    Registry(#[from] crate::rooms::RoomError),
-    #[error("Socket.IO adapter: {0}")]
-    Adapter(String),
-    #[error("NODE_TIMEOUT ({timeout:?}) must be at least twice NODE_HEARTBEAT ({heartbeat:?})")]
-    Timing {
-        heartbeat: std::time::Duration,
-        timeout: std::time::Duration,
-    },
-}
-
-/// A node's connections to the cluster, made at start-up.
-pub struct Cluster {
-    pub rooms: Arc<RedisRooms>,
-    pub adapter: RedisAdapterCtr<FredDriver>,
-    pub node: NodeSettings,
-}
-
-impl Cluster {
-    /// Connects to `REDIS_URL` and registers this node; fails when Redis is
-    /// unreachable at start-up (later outages are survived).
-    pub async fn connect(
-        config: &Config,
-        url: &str,
-        policy: RoomPolicy,
-    ) -> Result<Self, ClusterError> {
-        let node = NodeSettings {
-            heartbeat: config.node_heartbeat,
-            timeout: config.node_timeout,
-        };
-        if node.timeout < node.heartbeat * 2 {
-            return Err(ClusterError::Timing {
-                heartbeat: node.heartbeat,
-                timeout: node.timeout,
-            });
-        }
-        let settings = RedisSettings {
-            url: url.to_owned(),
-            command_timeout: config.redis_timeout,
-        };
-        let rooms = RedisRooms::new(
-            redis::client(&settings).await?,
-            &config.redis_prefix,
-            policy,
-            Liveness {
-                timeout: node.timeout,
-                tombstone: TOMBSTONE,
-            },
-        );
-        rooms.reconcile().await?;
-        let adapter = RedisAdapterCtr::new_with_fred_config(
-            redis::subscriber(&settings).await?,
-            RedisAdapterConfig::new()
-                .with_prefix(format!("{}-sio", config.redis_prefix))
-                .with_request_timeout(config.redis_timeout)
-                .with_stream_buffer(redis::PUBSUB_BUFFER),
-        )
-        .await
-        .map_err(RedisError::from)?;
-        Ok(Self {
-            rooms: Arc::new(rooms),
-            adapter,
-            node,
-        })
-    }
-}
+pub use setup::{Cluster, ClusterError};

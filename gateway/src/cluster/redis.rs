@@ -4,6 +4,8 @@
 //! channels after a reconnection, and its commands fail after a timeout
 //! instead of waiting for a Redis that is away.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fred::clients::{Client, SubscriberClient};
@@ -11,7 +13,7 @@ use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::prelude::{Builder, Config, ReconnectPolicy};
 use fred::types::Key;
 use fred::types::RespVersion;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 /// How to reach Redis.
 #[derive(Debug, Clone)]
@@ -23,9 +25,14 @@ pub struct RedisSettings {
 
 /// Commands queued while Redis is away, beyond which they fail at once.
 const MAX_QUEUED_COMMANDS: usize = 10_000;
-/// Adapter messages buffered between fred and the adapter's reader. Under a
-/// burst of relays a smaller buffer lags and drops messages.
-pub const PUBSUB_BUFFER: usize = 16_384;
+/// Adapter messages buffered between fred and the adapter's reader (fred's
+/// default, 32, lags and drops messages under a burst of relays). fred
+/// allocates this ring for each of its event channels, so it is not larger.
+const PUBSUB_RING: usize = 4096;
+/// The command client receives no messages.
+const FRED_DEFAULT_RING: usize = 32;
+/// The adapter's own queue behind it (grows as it fills).
+pub const ADAPTER_QUEUE: usize = 16_384;
 /// Delay between reconnection attempts.
 const RECONNECT_DELAY_MS: u32 = 250;
 
@@ -33,7 +40,7 @@ const RECONNECT_DELAY_MS: u32 = 250;
 #[error("redis: {0}")]
 pub struct RedisError(#[from] fred::error::Error);
 
-fn builder(settings: &RedisSettings) -> Result<Builder, RedisError> {
+fn builder(settings: &RedisSettings, ring: usize) -> Result<Builder, RedisError> {
     let mut config = Config::from_url(&settings.url)?;
     // socketioxide-redis needs RESP3 (Redis 7); fred does not read it from the URL.
     config.version = RespVersion::RESP3;
@@ -50,48 +57,91 @@ fn builder(settings: &RedisSettings) -> Result<Builder, RedisError> {
         })
         .with_performance_config(|p| {
             p.default_command_timeout = settings.command_timeout;
-            p.broadcast_channel_capacity = PUBSUB_BUFFER;
+            p.broadcast_channel_capacity = ring;
         });
     Ok(builder)
 }
 
 /// A connected command client (for the room registry).
 pub async fn client(settings: &RedisSettings) -> Result<Client, RedisError> {
-    let client = builder(settings)?.build()?;
+    let client = builder(settings, FRED_DEFAULT_RING)?.build()?;
     client.init().await?;
     Ok(client)
 }
 
+/// Whether the adapter's channels are subscribed on a live connection: until
+/// they are again after a reconnection, messages for this node are lost, so
+/// the node is not ready.
+#[derive(Clone)]
+pub struct Subscriptions {
+    client: SubscriberClient,
+    live: Arc<AtomicBool>,
+}
+
+impl Subscriptions {
+    pub fn ready(&self) -> bool {
+        self.client.is_connected() && self.live.load(Ordering::Acquire)
+    }
+}
+
 /// A subscriber client (for the adapter) that resubscribes after reconnecting.
-pub async fn subscriber(settings: &RedisSettings) -> Result<SubscriberClient, RedisError> {
-    let client = builder(settings)?.build_subscriber_client()?;
+pub async fn subscriber(
+    settings: &RedisSettings,
+) -> Result<(SubscriberClient, Subscriptions), RedisError> {
+    let client = builder(settings, PUBSUB_RING)?.build_subscriber_client()?;
+    let health = Subscriptions {
+        client: client.clone(),
+        live: Arc::new(AtomicBool::new(false)),
+    };
     // The adapter's driver calls `init`. fred's own `manage_subscriptions`
     // cannot serve here: it first sends SUBSCRIBE with the (empty) list of
     // plain channels, which Redis refuses, and stops before the shard
     // channels, the only ones the adapter uses (SSUBSCRIBE).
-    let resubscriber = client.clone();
-    tokio::spawn(async move {
-        let mut reconnects = resubscriber.reconnect_rx();
-        loop {
-            match reconnects.recv().await {
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            }
-            let channels: Vec<Key> = resubscriber
-                .tracked_shard_channels()
-                .into_iter()
-                .map(Key::from)
-                .collect();
-            if channels.is_empty() {
-                continue;
-            }
-            match resubscriber.ssubscribe(channels).await {
-                Ok(()) => tracing::info!("adapter channels subscribed again after a reconnection"),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot subscribe the adapter's channels again")
+    // Listening before the first connection, whose event counts too.
+    let events = (client.reconnect_rx(), client.error_rx());
+    tokio::spawn(resubscribe(health.clone(), events));
+    Ok((client, health))
+}
+
+/// On every (re)connection, subscribes the channels the adapter holds; a
+/// connection error marks them lost until then.
+async fn resubscribe(
+    health: Subscriptions,
+    (mut reconnects, mut errors): (
+        broadcast::Receiver<fred::types::config::Server>,
+        broadcast::Receiver<(fred::error::Error, Option<fred::types::config::Server>)>,
+    ),
+) {
+    let client = &health.client;
+    loop {
+        tokio::select! {
+            event = reconnects.recv() => {
+                if let Err(RecvError::Closed) = event {
+                    return;
                 }
             }
+            event = errors.recv() => {
+                if let Err(RecvError::Closed) = event {
+                    return;
+                }
+                health.live.store(false, Ordering::Release);
+                continue;
+            }
         }
-    });
-    Ok(client)
+        health.live.store(false, Ordering::Release);
+        let channels: Vec<Key> = client
+            .tracked_shard_channels()
+            .into_iter()
+            .map(Key::from)
+            .collect();
+        // None yet: the adapter subscribes them itself at start-up.
+        if !channels.is_empty() {
+            if let Err(e) = client.ssubscribe(channels).await {
+                tracing::error!(error = %e, "cannot subscribe the adapter's channels again");
+                continue;
+            }
+            tracing::info!("adapter channels subscribed again after a reconnection");
+        }
+        health.live.store(true, Ordering::Release);
+    }
 }

@@ -43,6 +43,12 @@ pub async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
             Json(json!({ "status": "shutting down" })),
         );
     }
+    if s.app.subscriptions.as_ref().is_some_and(|sub| !sub.ready()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "cluster channels unavailable" })),
+        );
+    }
     match s.app.rooms.count().await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {
