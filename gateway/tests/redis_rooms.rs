@@ -396,3 +396,30 @@ async fn while_redis_is_away_operations_fail_fast_and_then_recover() {
     assert_eq!(peers_of(&r, "room").await.unwrap(), ["a"]);
     r.join(&code("room"), member("b")).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_leave_while_redis_is_away_is_settled_and_reported_once_it_is_back() {
+    let mut redis = RedisServer::start();
+    let r = node(&redis, policy(Duration::from_secs(60), 10, false)).await;
+    r.create(code("room"), None).await.unwrap();
+    r.join(&code("room"), member("stays")).await.unwrap();
+    r.join(&code("room"), member("goes")).await.unwrap();
+    redis.save();
+    redis.kill();
+    assert!(r.leave("room_room", "goes").await.is_err());
+    assert!(r.settle().await.is_err(), "Redis still away");
+    redis.start_again();
+    until_reachable(&r).await;
+    // Restored from the snapshot, Redis still holds the member that left.
+    assert_eq!(peers_of(&r, "room").await.unwrap(), ["stays", "goes"]);
+    let departed = r.settle().await.unwrap();
+    assert_eq!(
+        departed,
+        [Reaped {
+            room_id: "room_room".into(),
+            peer_id: "goes".into()
+        }]
+    );
+    assert_eq!(peers_of(&r, "room").await.unwrap(), ["stays"]);
+    assert_eq!(r.settle().await, Ok(vec![]), "reported once");
+}

@@ -92,6 +92,14 @@ pub async fn run(
                 continue;
             }
         };
+        if outcome.is_ok() {
+            // Writes that failed (Redis away or slow) are made good now.
+            match rooms.settle().await {
+                Ok(departed) if !departed.is_empty() => events.members_gone(departed).await,
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "settling failed writes must wait"),
+            }
+        }
         match outcome {
             Ok(Heartbeat::Alive) => {
                 healthy_since.get_or_insert_with(Instant::now);

@@ -91,6 +91,12 @@ struct Local {
     /// (room id, peer id) → the room and the member, with the join order.
     members: HashMap<(String, String), (u64, RoomInfo, Member)>,
     next_seq: u64,
+    /// Members that left while Redis could not be told: their peers hear
+    /// `peer:left` once Redis holds the node's members again ([`RedisRooms::settle`]).
+    departed: Vec<Reaped>,
+    /// A write failed: Redis may hold a member this node does not (a join
+    /// that ran but whose answer was lost) or miss a leave.
+    unsettled: bool,
 }
 
 pub struct RedisRooms {
@@ -133,6 +139,8 @@ impl RedisRooms {
                 node_id: new_node_id(),
                 members: HashMap::new(),
                 next_seq: 0,
+                departed: Vec::new(),
+                unsettled: false,
             }),
         }
     }
@@ -228,6 +236,9 @@ impl RedisRooms {
             let mut local = self.local();
             local.node_id = new_node_id();
             local.members.clear();
+            // The reaper reported every member of the old identity.
+            local.departed.clear();
+            local.unsettled = false;
         }
         let node_id = self.node_id();
         let _: String = self
@@ -237,6 +248,30 @@ impl RedisRooms {
             )
             .await?;
         Ok(())
+    }
+
+    /// After a failed write: makes Redis hold exactly this node's members
+    /// again and returns the members that left meanwhile, whose peers were
+    /// not told yet. Nothing to do (the usual case) costs nothing.
+    pub async fn settle(&self) -> Result<Vec<Reaped>, RoomError> {
+        let departed = {
+            let mut local = self.local();
+            if !local.unsettled {
+                return Ok(Vec::new());
+            }
+            local.unsettled = false;
+            std::mem::take(&mut local.departed)
+        };
+        match self.reconcile().await {
+            Ok(Heartbeat::Evicted) => Ok(Vec::new()),
+            Ok(_) => Ok(departed),
+            Err(e) => {
+                let mut local = self.local();
+                local.departed.extend(departed);
+                local.unsettled = true;
+                Err(e)
+            }
+        }
     }
 
     /// Removes the members of every node whose key expired (except this one)
@@ -318,8 +353,8 @@ impl RoomRegistry for RedisRooms {
         let room_id = code.room_id();
         let info = serde_json::to_string(&member.user_info).map_err(unavailable)?;
         let node_id = self.node_id();
-        let answer: Vec<String> = self
-            .run(
+        let answer = self
+            .run::<Vec<String>>(
                 &self.scripts.join,
                 vec![
                     room_id.clone(),
@@ -332,7 +367,8 @@ impl RoomRegistry for RedisRooms {
                     self.ttl(),
                 ],
             )
-            .await?;
+            .await
+            .inspect_err(|_| self.local().unsettled = true)?;
         match answer.first().map(String::as_str) {
             Some("ok") if answer.len() >= 4 => {
                 let room = room_info(room_id.clone(), &answer[1], &answer[2]);
@@ -371,13 +407,21 @@ impl RoomRegistry for RedisRooms {
                 .remove(&(room_id.to_owned(), peer_id.to_owned()));
             local.node_id.clone()
         };
-        let left: i64 = self
-            .run(
+        let left = self
+            .run::<i64>(
                 &self.scripts.leave,
                 vec![room_id.to_owned(), peer_id.to_owned(), node_id, self.ttl()],
             )
-            .await?;
-        Ok(left == 1)
+            .await;
+        if left.is_err() {
+            let mut local = self.local();
+            local.departed.push(Reaped {
+                room_id: room_id.to_owned(),
+                peer_id: peer_id.to_owned(),
+            });
+            local.unsettled = true;
+        }
+        Ok(left? == 1)
     }
 
     async fn is_member(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError> {
