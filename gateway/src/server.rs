@@ -203,7 +203,6 @@ impl Gateway {
                 tracing::info!("shutting down");
                 ready.0.store(false, Ordering::Relaxed);
                 stopping.cancel();
-                stop_node.cancel();
                 // Let queued relays go out before the sockets close.
                 if tokio::time::timeout(grace / 2, sessions.idle())
                     .await
@@ -214,6 +213,9 @@ impl Gateway {
                 io.close().await;
                 sessions.tasks.close();
                 let _ = tokio::time::timeout(grace / 2, sessions.tasks.wait()).await;
+                // Alive in the cluster until its sockets have left their rooms
+                // themselves; whatever remains is reaped by the other nodes.
+                stop_node.cancel();
                 closed.cancel();
             }
         });

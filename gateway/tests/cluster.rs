@@ -496,6 +496,13 @@ async fn a_frozen_node_is_reaped_then_evicted_when_it_resumes() {
     );
     assert_eq!(a.next("peer:left").await["peerId"], d.sid);
     assert_eq!(a.next("peer:joined").await["peerId"], c2.sid);
+    // The resumed node hears the cluster again under its new identity.
+    a.emit_with_ack(
+        "webrtc:ice",
+        json!({ "targetPeerId": c2.sid, "candidate": "welcome back" }),
+    )
+    .await;
+    assert_eq!(c2.next("webrtc:ice").await["fromPeerId"], a.sid);
 }
 
 /// The outage and the recovery common to both restarts: relays fail with an
@@ -532,6 +539,19 @@ async fn survive_a_redis_restart(with_data: bool) {
     assert_eq!(err["error"]["code"], "INTERNAL_ERROR", "{err}");
     assert!(asked.elapsed() < REDIS_TIMEOUT * 4, "{:?}", asked.elapsed());
     assert_eq!(a.next("error").await["code"], "INTERNAL_ERROR");
+    for (event, payload) in [
+        ("create:room", json!({ "roomCode": "never" })),
+        ("join:room", json!({ "roomCode": "durable" })),
+        (
+            "media:state",
+            json!({ "isVideoEnabled": true, "isAudioEnabled": true }),
+        ),
+    ] {
+        let err = b.emit_with_ack(event, payload).await;
+        assert_eq!(err["error"]["code"], "INTERNAL_ERROR", "{event}: {err}");
+    }
+    let pong = b.emit_with_ack("ping", json!({})).await;
+    assert!(pong["timestamp"].is_string(), "ping needs no Redis: {pong}");
     for node in &cluster.nodes {
         wait_ready(node, 503, Duration::from_secs(3)).await;
     }

@@ -9,7 +9,9 @@
 //!
 //! A sweeper reaps only after its own connection has been healthy for a whole
 //! `timeout`: after a Redis outage every live node first gets the time to
-//! beat again, so none is taken for dead because Redis was.
+//! beat again, so none is taken for dead because Redis was, and to subscribe
+//! its channels again, so that none misses the `peer:left` it sends. Leaves
+//! that failed during the outage are reported then too ([`RedisRooms::settle`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -80,6 +82,13 @@ pub async fn run(
             },
             _ = sweep.tick() => {
                 if healthy_since.is_some_and(|t| t.elapsed() >= settings.timeout) {
+                    // Writes that failed (Redis away or slow) are made good,
+                    // and the peers of members that left meanwhile told.
+                    match rooms.settle().await {
+                        Ok(departed) if !departed.is_empty() => events.members_gone(departed).await,
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!(error = %e, "settling failed writes must wait"),
+                    }
                     match rooms.reap().await {
                         Ok(gone) if !gone.is_empty() => {
                             tracing::warn!(members = gone.len(), "reaped the members of dead nodes");
@@ -92,14 +101,6 @@ pub async fn run(
                 continue;
             }
         };
-        if outcome.is_ok() {
-            // Writes that failed (Redis away or slow) are made good now.
-            match rooms.settle().await {
-                Ok(departed) if !departed.is_empty() => events.members_gone(departed).await,
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "settling failed writes must wait"),
-            }
-        }
         match outcome {
             Ok(Heartbeat::Alive) => {
                 healthy_since.get_or_insert_with(Instant::now);
