@@ -505,6 +505,26 @@ async fn a_frozen_node_is_reaped_then_evicted_when_it_resumes() {
     assert_eq!(c2.next("webrtc:ice").await["fromPeerId"], a.sid);
 }
 
+#[tokio::test]
+async fn a_node_shut_down_gracefully_reports_its_sockets_once() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = TestCluster::start(2, &[]).await;
+    let mut a = client(&cluster.nodes[0], 1).await;
+    let mut c = client(&cluster.nodes[1], 3).await;
+    create(&mut a, "drained", 2).await;
+    join(&mut a, "drained").await;
+    join(&mut c, "drained").await;
+    a.next("peer:joined").await;
+
+    assert!(cluster.nodes[1].terminate().await, "clean exit on SIGTERM");
+    assert!(c.closed_within(Duration::from_secs(2)).await);
+    assert_eq!(a.next("peer:left").await, json!({ "peerId": c.sid }));
+    // Its member left by itself: the reaper, past the timeout, finds nothing.
+    assert_eq!(count(&mut a, "peer:left", TIMEOUT + SWEEP * 3).await, 0);
+    let (_, room) = get_room(&cluster.nodes[0], "drained").await;
+    assert_eq!(room["peers"].as_array().map(Vec::len), Some(1));
+}
+
 /// The outage and the recovery common to both restarts: relays fail with an
 /// error (never hang), `/readyz` is false while Redis is away and true after,
 /// then the room is whole again and works; the one socket that left during
@@ -611,4 +631,31 @@ async fn a_redis_restart_without_its_data_is_survived() {
 #[tokio::test]
 async fn a_redis_restart_with_its_data_is_survived() {
     survive_a_redis_restart(true).await;
+}
+
+#[tokio::test]
+async fn a_node_does_not_start_without_its_redis_or_with_a_too_short_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(dir.path());
+    config.redis_url = Some(format!(
+        "redis://127.0.0.1:{}",
+        support::redis_server::free_port()
+    ));
+    config.redis_timeout = Duration::from_millis(300);
+    let err = gateway::Gateway::build(&config)
+        .await
+        .err()
+        .expect("no Redis, no cluster node");
+    assert!(err.to_string().starts_with("cluster: redis:"), "{err}");
+
+    config.node_heartbeat = Duration::from_secs(2);
+    config.node_timeout = Duration::from_secs(3);
+    let err = gateway::Gateway::build(&config)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(
+        err.to_string(),
+        "cluster: NODE_TIMEOUT (3s) must be at least twice NODE_HEARTBEAT (2s)"
+    );
 }

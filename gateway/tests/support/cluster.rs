@@ -41,6 +41,19 @@ impl Node {
         }
     }
 
+    /// `kill -TERM`, then waits for the process to exit; true on a clean exit.
+    pub async fn terminate(&mut self) -> bool {
+        assert!(signal(self.pid(), SIGTERM), "SIGTERM");
+        let mut child = self.child.take().expect("running node");
+        match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+            Ok(Ok(status)) => status.success(),
+            _ => {
+                let _ = child.kill().await;
+                false
+            }
+        }
+    }
+
     /// `kill -STOP`: the process stops dead, its sockets stay open.
     pub fn freeze(&self) {
         assert!(signal(self.pid(), SIGSTOP), "SIGSTOP");
@@ -77,6 +90,7 @@ impl Drop for Node {
     }
 }
 
+const SIGTERM: i32 = 15;
 const SIGSTOP: i32 = 19;
 const SIGCONT: i32 = 18;
 
