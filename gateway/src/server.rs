@@ -110,7 +110,6 @@ impl Gateway {
                 rate_limit_burst: config.rate_limit_burst,
                 rate_limit_per_sec: config.rate_limit_per_sec,
             },
-            clustered: cluster.is_some(),
             subscriptions: cluster.as_ref().map(|c| c.subscriptions.clone()),
             auth_failure_as_event: config.auth_failure == AuthFailure::Event,
         });

@@ -37,10 +37,16 @@ pub struct AppState {
     pub errors: ErrorReporting,
     pub metrics: Metrics,
     pub limits: Limits,
-    /// Rooms and relays are shared with other nodes through Redis (`REDIS_URL`).
-    pub clustered: bool,
-    /// In a cluster: whether this node receives what other nodes send it.
+    /// In a cluster (`REDIS_URL`): whether this node receives what the other
+    /// nodes send it. `None` on one node.
     pub subscriptions: Option<Subscriptions>,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
+}
+
+impl AppState {
+    /// Rooms and relays are shared with other nodes through Redis.
+    pub fn clustered(&self) -> bool {
+        self.subscriptions.is_some()
+    }
 }

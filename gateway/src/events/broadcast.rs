@@ -1,10 +1,11 @@
 //! Room-wide events (`peer:joined`, `peer:left`, `media:state_changed`): to the
 //! room's other members, through the adapter, so they reach members on any node.
 
-use crate::cluster::adapter::NodeAdapter;
 use serde::Serialize;
 use socketioxide::extract::SocketRef;
 use socketioxide::{BroadcastError, SocketError};
+
+use crate::cluster::adapter::NodeAdapter;
 
 /// Emits `event` to every member of `room_id` but `socket` itself. Members
 /// that are closing are skipped quietly (they leave the room next); any other

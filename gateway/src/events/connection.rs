@@ -95,7 +95,7 @@ fn start_session(
     sessions: &Sessions,
 ) {
     state.metrics.sockets.inc();
-    if state.clustered {
+    if state.clustered() {
         // So that a relay from another node reaches it: the adapter routes by room.
         s.join(s.id.to_string());
     }
