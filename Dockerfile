@@ -15,7 +15,8 @@ RUN apt-get update \
 COPY --from=build /src/target/release/gateway /usr/local/bin/gateway
 USER gateway
 WORKDIR /data
-ENV HOST=0.0.0.0 PORT=3000 DATA_DIR=/data
+# The demo page (web/) is not in the image: production serves no demo.
+ENV HOST=0.0.0.0 PORT=3000 DATA_DIR=/data DEMO=false
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
     CMD curl -fsS http://127.0.0.1:3000/healthz || exit 1

@@ -1,37 +1,43 @@
 //! Load generator: the Rust gateway side by side with the NestJS reference.
 //!
 //! `cargo run --release -p bench -- all` (or `idle`, `join`, `relay`,
-//! `capacity`, `smoke`, `report`). Starts and stops both servers itself,
-//! writes JSON under `bench/results/` and regenerates `BENCHMARKS.md`.
+//! `capacity`, `soak`, `smoke`, `report`). Starts and stops the servers
+//! itself, writes JSON under `bench/results/` and regenerates `BENCHMARKS.md`.
 //!
 //! The generator runs on a current-thread tokio runtime (one core), leaving
 //! the other core of a 2-core machine to the server under test.
 
-mod jwt;
+mod machine;
+mod procfs;
 mod report;
+mod results;
+mod runner;
 mod scen;
 mod server;
+mod stats;
+mod tokens;
 mod ws;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
-use serde_json::{Value, json};
 
-use scen::Ctx;
-use server::{Kind, ServerProc, Setup};
+use runner::Runner;
+use scen::{capacity, idle, join, relay, smoke, soak};
+use server::{Kind, Setup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scenario {
+    /// idle, join, relay, capacity and soak.
     All,
     Idle,
     Join,
     Relay,
     Capacity,
+    Soak,
     Smoke,
     /// Only regenerate BENCHMARKS.md and the plots from bench/results/*.json.
     Report,
@@ -60,48 +66,22 @@ struct Cli {
     /// Do not run cargo build / npm run build first.
     #[arg(long)]
     no_build: bool,
-    /// Port both servers listen on (0: pick a free one).
+    /// Port the servers listen on (0: pick a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
     /// Number of 127.0.0.x source addresses the sockets are spread over.
     #[arg(long, default_value_t = 8)]
     srcs: usize,
-    #[arg(long, default_value_t = 10_000)]
-    idle_sockets: usize,
-    #[arg(long, default_value_t = 1_000)]
-    join_sockets: usize,
-    /// Sockets of the light join phase (latency under moderate load).
-    #[arg(long, default_value_t = 100)]
-    join_light_sockets: usize,
-    /// Joins per second offered by the paced join phase (open loop, storm
-    /// sockets).
-    #[arg(long, default_value_t = 1_000.0)]
-    join_rate: f64,
-    #[arg(long, default_value_t = 5.0)]
-    join_secs: f64,
-    #[arg(long, default_value_t = 200)]
-    relay_pairs: usize,
-    /// Offered relay rate, messages per second (all senders together).
-    #[arg(long, default_value_t = 5_000.0)]
-    relay_rate: f64,
-    /// Messages in flight per sender at saturation.
-    #[arg(long, default_value_t = 16)]
-    window: u64,
-    #[arg(long, default_value_t = 5.0)]
-    relay_secs: f64,
-    /// Capacity steps (total sockets).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "1000,2000,5000,8000,11000,14000,17000,19000"
-    )]
-    cap_steps: Vec<usize>,
-    #[arg(long, default_value_t = 50)]
-    cap_probe_pairs: usize,
-    #[arg(long, default_value_t = 1_000.0)]
-    cap_probe_rate: f64,
-    #[arg(long, default_value_t = 2.0)]
-    cap_probe_secs: f64,
+    #[command(flatten)]
+    idle: idle::Params,
+    #[command(flatten)]
+    join: join::Params,
+    #[command(flatten)]
+    relay: relay::Params,
+    #[command(flatten)]
+    capacity: capacity::Params,
+    #[command(flatten)]
+    soak: soak::Params,
     /// Where JSON results and plots go.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -116,6 +96,7 @@ fn root() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from("."))
 }
 
+/// Raises the open-files limit to the hard limit; returns it.
 fn raise_nofile() -> u64 {
     unsafe {
         let mut r = libc::rlimit {
@@ -133,15 +114,20 @@ fn raise_nofile() -> u64 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime");
+    else {
+        eprintln!("bench: cannot start the tokio runtime");
+        return ExitCode::FAILURE;
+    };
     let code = rt.block_on(async {
         tokio::spawn(async {
-            let mut term =
+            let Ok(mut term) =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("signal");
+            else {
+                return;
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -165,10 +151,8 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<bool> {
     let root = root();
-    let out = cli
-        .out
-        .clone()
-        .unwrap_or_else(|| root.join("bench/results"));
+    let results = root.join("bench/results");
+    let out = cli.out.clone().unwrap_or_else(|| results.clone());
     std::fs::create_dir_all(&out)?;
     if cli.scenario == Scenario::Report {
         report::write(&root, &out)?;
@@ -191,242 +175,76 @@ async fn run(cli: Cli) -> Result<bool> {
         kinds.contains(&Kind::Reference),
         cli.no_build,
     )?;
-    let port = if cli.port != 0 {
-        cli.port
-    } else {
-        std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port()
+    let port = match cli.port {
+        0 => server::free_port()?,
+        p => p,
     };
-    let secret = format!("bench-secret-{}", std::process::id());
-    let max_tokens = cli
-        .cap_steps
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .max(cli.idle_sockets)
-        .max(cli.join_sockets)
-        .max(2 * cli.relay_pairs)
-        + 16;
-    let tokens = Arc::new(jwt::tokens(&secret, max_tokens));
-    let setup = Setup {
-        root: root.clone(),
-        gateway_bin,
-        port,
-        secret,
-        log_dir: std::env::temp_dir().join(format!("bench-logs-{}", std::process::id())),
-    };
-    let ctx = Ctx {
-        addr: setup.addr(),
-        tokens,
+    let runner = Runner {
+        setup: Setup {
+            root: root.clone(),
+            gateway_bin,
+            port,
+            secret: format!("bench-secret-{}", std::process::id()),
+            log_dir: std::env::temp_dir().join(format!("bench-logs-{}", std::process::id())),
+        },
+        out: out.clone(),
+        kinds,
+        reps: cli.reps,
         srcs: cli.srcs.clamp(1, 250),
         base: Instant::now(),
     };
     eprintln!(
-        "bench: port {port}, {} tokens, nofile {nofile}, logs in {}",
-        ctx.tokens.len(),
-        setup.log_dir.display()
+        "bench: port {port}, nofile {nofile}, logs in {}",
+        runner.setup.log_dir.display()
     );
-
-    let list: Vec<Scenario> = match cli.scenario {
-        Scenario::All => vec![
-            Scenario::Idle,
-            Scenario::Join,
-            Scenario::Relay,
-            Scenario::Capacity,
-        ],
-        s => vec![s],
-    };
-    let mut all_ok = true;
-    for sc in list {
-        let reps = if sc == Scenario::Smoke {
-            1
-        } else {
-            cli.reps.max(1)
+    let one = |s: Scenario| cli.scenario == Scenario::All || cli.scenario == s;
+    let mut ok = true;
+    if one(Scenario::Idle) {
+        let p = idle::Params {
+            srcs: runner.srcs,
+            ..cli.idle.clone()
         };
-        let mut runs = Vec::new();
-        for rep in 0..reps {
-            let mut order = kinds.clone();
-            if rep % 2 == 1 {
-                order.reverse();
-            }
-            for kind in order {
-                let v = run_one(&cli, &setup, &ctx, sc, kind, rep).await;
-                let ok = v["ok"].as_bool() == Some(true);
-                all_ok &= ok;
-                eprintln!(
-                    "{:?} {} rep {rep}: {}",
-                    sc,
-                    kind.name(),
-                    if ok { "ok" } else { "FAILED" }
-                );
-                runs.push(v);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-        let name = format!("{sc:?}").to_lowercase();
-        let doc = json!({
-            "scenario": name,
-            "params": params(&cli, sc),
-            "machine": report::machine(&root),
-            "generator": "bench (Rust, tokio current-thread runtime: 1 core), hand-rolled WebSocket client",
-            "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-            "runs": runs,
-        });
-        let path = out.join(format!("{name}.json"));
-        std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
-        eprintln!("wrote {}", path.display());
-        if sc == Scenario::Smoke {
-            print_smoke(&doc);
-        }
+        ok &= runner.run::<idle::Scen>(p).await?;
     }
-    if cli.scenario != Scenario::Smoke {
+    if one(Scenario::Join) {
+        ok &= runner.run::<join::Scen>(cli.join.clone()).await?;
+    }
+    if one(Scenario::Relay) {
+        ok &= runner.run::<relay::Scen>(cli.relay.clone()).await?;
+    }
+    if one(Scenario::Capacity) {
+        ok &= runner.run::<capacity::Scen>(cli.capacity.clone()).await?;
+    }
+    if one(Scenario::Soak) {
+        ok &= runner.run::<soak::Scen>(cli.soak.clone()).await?;
+    }
+    if cli.scenario == Scenario::Smoke {
+        ok &= runner.run::<smoke::Scen>(smoke::Params::default()).await?;
+    } else if out == results {
         report::write(&root, &out)?;
-    }
-    Ok(all_ok)
-}
-
-fn params(cli: &Cli, sc: Scenario) -> Value {
-    match sc {
-        Scenario::Idle => json!({ "sockets": cli.idle_sockets, "srcs": cli.srcs }),
-        Scenario::Join => {
-            json!({ "sockets": cli.join_sockets, "light_sockets": cli.join_light_sockets, "paced_joins_per_s": cli.join_rate, "secs": cli.join_secs, "room_sizes": "2..10" })
-        }
-        Scenario::Relay => {
-            json!({ "pairs": cli.relay_pairs, "rate": cli.relay_rate, "window": cli.window, "secs": cli.relay_secs })
-        }
-        Scenario::Capacity => {
-            json!({ "steps": cli.cap_steps, "probe_pairs": cli.cap_probe_pairs, "probe_rate": cli.cap_probe_rate, "probe_secs": cli.cap_probe_secs })
-        }
-        _ => json!({}),
-    }
-}
-
-async fn run_one(
-    cli: &Cli,
-    setup: &Setup,
-    ctx: &Ctx,
-    sc: Scenario,
-    kind: Kind,
-    rep: usize,
-) -> Value {
-    let tag = format!("{}-{rep}", format!("{sc:?}").to_lowercase());
-    let mut srv = match ServerProc::start(kind, setup, &tag) {
-        Ok(s) => s,
-        Err(e) => {
-            return json!({ "server": kind.name(), "rep": rep, "ok": false, "error": format!("{e:#}") });
-        }
-    };
-    let ready = match srv.wait_ready(setup.addr()).await {
-        Ok(d) => d,
-        Err(e) => {
-            return json!({ "server": kind.name(), "rep": rep, "ok": false, "error": format!("{e:#}") });
-        }
-    };
-    let rss_start = srv.rss_kb();
-    eprintln!(
-        "{:?} {} rep {rep}: started pid {} in {:.2?}",
-        sc,
-        kind.name(),
-        srv.pid,
-        ready
-    );
-    let limit = Duration::from_secs(600);
-    let r = tokio::time::timeout(limit, async {
-        match sc {
-            Scenario::Idle => {
-                scen::idle(ctx, &mut srv, cli.idle_sockets, Duration::from_secs(3)).await
-            }
-            Scenario::Join => {
-                scen::join_scenario(
-                    ctx,
-                    &mut srv,
-                    cli.join_sockets,
-                    cli.join_light_sockets,
-                    cli.join_rate,
-                    Duration::from_secs_f64(cli.join_secs),
-                )
-                .await
-            }
-            Scenario::Relay => {
-                scen::relay_scenario(
-                    ctx,
-                    &mut srv,
-                    cli.relay_pairs,
-                    cli.relay_rate,
-                    cli.window,
-                    Duration::from_secs_f64(cli.relay_secs),
-                )
-                .await
-            }
-            Scenario::Capacity => {
-                scen::capacity(
-                    ctx,
-                    &mut srv,
-                    &cli.cap_steps,
-                    cli.cap_probe_pairs,
-                    cli.cap_probe_rate,
-                    Duration::from_secs_f64(cli.cap_probe_secs),
-                )
-                .await
-            }
-            Scenario::Smoke => scen::smoke(ctx, &mut srv).await,
-            Scenario::All | Scenario::Report => unreachable!(),
-        }
-    })
-    .await;
-    let alive = srv.alive();
-    let mut v = match r {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => json!({ "ok": false, "error": format!("{e:#}") }),
-        Err(_) => json!({ "ok": false, "error": "scenario timed out" }),
-    };
-    if !alive {
-        v["ok"] = json!(false);
-        v["server_died"] = json!(true);
-        v["server_log_tail"] = json!(srv.log_tail());
-    }
-    if v["ok"].as_bool() != Some(true) {
+    } else {
+        // Results elsewhere (CI, profiling) leave BENCHMARKS.md alone.
         eprintln!(
-            "  {} failed: {}",
-            kind.name(),
-            v.get("error").cloned().unwrap_or(Value::Null)
+            "BENCHMARKS.md not rewritten (results in {}; `bench report --out` does it)",
+            out.display()
         );
     }
-    v["server"] = json!(kind.name());
-    v["rep"] = json!(rep);
-    v["server_start_rss_kb"] = json!(rss_start);
-    drop(srv); // stops the server (SIGTERM, then SIGKILL)
-    v
+    Ok(ok)
 }
 
-fn print_smoke(doc: &Value) {
-    for r in doc["runs"].as_array().into_iter().flatten() {
-        let s = r["server"].as_str().unwrap_or("?");
-        if let Some(e) = r.get("error") {
-            println!("smoke {s}: FAILED: {e}");
-            continue;
-        }
-        println!(
-            "smoke {s}: {} | idle {} sockets, {} B/socket | join {} joins/s p99 {} ms | relay {} msg/s p99 {} ms, lost {} misrouted {} out-of-order {} | saturation {} msg/s lost {} misrouted {}",
-            if r["ok"].as_bool() == Some(true) {
-                "ok"
-            } else {
-                "FAILED"
-            },
-            r["idle"]["connected"],
-            r["idle"]["per_socket_bytes"],
-            r["join"]["joins_per_s"],
-            r["join"]["latency"]["p99_ms"],
-            r["fixed"]["throughput_per_s"],
-            r["fixed"]["latency"]["p99_ms"],
-            r["fixed"]["lost"],
-            r["fixed"]["misrouted"],
-            r["fixed"]["out_of_order"],
-            r["saturation"]["throughput_per_s"],
-            r["saturation"]["lost"],
-            r["saturation"]["misrouted"],
-        );
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_options_of_every_scenario_fit_in_one_command_line() {
+        Cli::command().debug_assert();
+        let cli = Cli::parse_from(["bench", "soak", "--soak-secs", "30", "--relay-rate", "7"]);
+        assert_eq!(cli.scenario, Scenario::Soak);
+        assert_eq!(cli.soak.secs, 30.0);
+        assert_eq!(cli.relay.rate, 7.0);
+        assert_eq!(cli.soak.relay_rate, 1_000.0);
     }
 }

@@ -1,5 +1,8 @@
-//! Starting, watching and stopping the two servers under test.
+//! Starting, watching and stopping the processes a run needs: the server under
+//! test (the gateway or the reference), several of them with their own
+//! environment (cluster nodes), and helpers such as a `redis-server`.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -9,8 +12,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+use crate::procfs;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     Gateway,
     Reference,
@@ -25,22 +32,97 @@ impl Kind {
     }
 }
 
-/// What both servers are started with.
+/// What every server is started with.
 pub struct Setup {
     pub root: PathBuf,
     pub gateway_bin: PathBuf,
+    /// The port of the one server a plain scenario runs against.
     pub port: u16,
     pub secret: String,
     pub log_dir: PathBuf,
 }
 
 impl Setup {
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+    /// The server of `kind` on the shared port, with the shared environment.
+    pub fn server(&self, kind: Kind) -> Spec {
+        self.server_on(kind, kind.name(), self.port)
+    }
+
+    /// The server of `kind` called `name` (its log file's name) on `port`: one
+    /// node of several gets its own port and name, and its own settings with
+    /// [`Spec::env`].
+    pub fn server_on(&self, kind: Kind, name: &str, port: u16) -> Spec {
+        let (program, args, dir) = match kind {
+            Kind::Gateway => (self.gateway_bin.clone().into(), vec![], None),
+            Kind::Reference => (
+                "node".into(),
+                vec!["dist/main.js".into()],
+                Some(self.root.join("conformance/reference")),
+            ),
+        };
+        let env = [
+            ("JWT_SECRET", self.secret.as_str()),
+            ("PORT", &port.to_string()),
+            ("HOST", "127.0.0.1"),
+            ("CLIENT_URL", "http://localhost:5173"),
+            ("RATE_LIMIT_BURST", "100000000"),
+            ("RATE_LIMIT_PER_SEC", "100000000"),
+            ("MAX_ROOM_SIZE", "10"),
+            // The load creates rooms far past the defaults' caps.
+            ("MAX_ROOMS", "100000000"),
+            ("MAX_ROOMS_PER_USER", "100000000"),
+            ("NODE_ENV", "production"),
+            // The generator takes one of the two cores; the gateway's runtime
+            // gets the other (node runs JavaScript on one thread anyway).
+            ("WORKER_THREADS", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Spec {
+            name: name.to_owned(),
+            kind: Some(kind),
+            program,
+            args,
+            dir,
+            env,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
     }
 }
 
-/// Pids of running servers, killed by the signal handler.
+/// One process to start.
+pub struct Spec {
+    /// For logs and messages: `gateway`, `gateway-2`, `redis`.
+    pub name: String,
+    /// A server under test (its CPU and memory are the run's figures), or
+    /// `None` for a helper.
+    pub kind: Option<Kind>,
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    pub dir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    /// Where it accepts connections once ready.
+    pub addr: SocketAddr,
+}
+
+impl Spec {
+    /// Sets (or replaces) an environment variable.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.into()));
+        self
+    }
+}
+
+/// A free port on 127.0.0.1 (for a second node or a helper).
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Pids of running processes, killed by the signal handler.
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 pub fn kill_all_children() {
@@ -53,57 +135,53 @@ pub fn kill_all_children() {
     }
 }
 
-pub struct ServerProc {
-    pub kind: Kind,
+/// A started process; dropping it stops it (SIGTERM, then SIGKILL after 3 s).
+pub struct Proc {
+    pub name: String,
+    pub kind: Option<Kind>,
     pub pid: u32,
+    pub addr: SocketAddr,
     child: Child,
     pub log: PathBuf,
     _data: tempfile::TempDir,
 }
 
-impl ServerProc {
-    /// Spawns the server with the shared environment. Children die with us
-    /// (PR_SET_PDEATHSIG), even if we are killed.
-    pub fn start(kind: Kind, setup: &Setup, tag: &str) -> Result<Self> {
+impl Proc {
+    /// Spawns the process with its log in `log_dir` (`<name>-<tag>.log`) and a
+    /// fresh `DATA_DIR`. Children die with us (PR_SET_PDEATHSIG), even if we
+    /// are killed.
+    pub fn start(spec: Spec, log_dir: &Path, tag: &str) -> Result<Self> {
         let data = tempfile::Builder::new().prefix("bench-data-").tempdir()?;
-        // Profiling aid: BENCH_WRAP_GATEWAY / BENCH_WRAP_REFERENCE, e.g.
-        // "perf record -g -o /tmp/gw.perf --", prefix the server command (the
-        // pid watched is then the wrapper's: CPU and RSS figures are off).
-        let (prog, args): (std::ffi::OsString, Vec<std::ffi::OsString>) = match kind {
-            Kind::Gateway => (setup.gateway_bin.clone().into(), vec![]),
-            Kind::Reference => ("node".into(), vec!["dist/main.js".into()]),
-        };
-        let wrap =
-            std::env::var(format!("BENCH_WRAP_{}", kind.name().to_uppercase())).unwrap_or_default();
-        let mut words: Vec<std::ffi::OsString> = wrap.split_whitespace().map(Into::into).collect();
-        words.push(prog);
-        words.extend(args);
+        let mut words: Vec<OsString> = Vec::new();
+        if let Some(kind) = spec.kind {
+            // Profiling aid: BENCH_WRAP_GATEWAY / BENCH_WRAP_REFERENCE, e.g.
+            // "perf record -g -o /tmp/gw.perf --", prefix the server command (the
+            // pid watched is then the wrapper's: CPU and RSS figures are off).
+            let wrap = std::env::var(format!("BENCH_WRAP_{}", kind.name().to_uppercase()))
+                .unwrap_or_default();
+            words.extend(wrap.split_whitespace().map(OsString::from));
+        }
+        words.push(spec.program);
+        words.extend(spec.args);
         let mut cmd = Command::new(&words[0]);
         cmd.args(&words[1..]);
-        if kind == Kind::Reference {
-            cmd.current_dir(setup.root.join("conformance/reference"));
+        if let Some(dir) = &spec.dir {
+            cmd.current_dir(dir);
         }
-        cmd.env("JWT_SECRET", &setup.secret)
-            .env("PORT", setup.port.to_string())
-            .env("HOST", "127.0.0.1")
-            .env("CLIENT_URL", "http://localhost:5173")
-            .env("RATE_LIMIT_BURST", "100000000")
-            .env("RATE_LIMIT_PER_SEC", "100000000")
-            .env("MAX_ROOM_SIZE", "10")
-            .env("DATA_DIR", data.path())
-            .env("NODE_ENV", "production")
-            // The generator takes one of the two cores; the gateway's runtime
-            // gets the other (node runs JavaScript on one thread anyway).
-            .env("WORKER_THREADS", "1")
-            .env_remove("RUST_LOG");
-        // Debugging aid: BENCH_SERVER_ENV_<NAME>=<value> reaches both servers as NAME.
-        for (k, v) in std::env::vars() {
-            if let Some(name) = k.strip_prefix("BENCH_SERVER_ENV_") {
-                cmd.env(name, v);
+        cmd.env_remove("RUST_LOG").env("DATA_DIR", data.path());
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        if spec.kind.is_some() {
+            // Debugging aid: BENCH_SERVER_ENV_<NAME>=<value> reaches the servers as NAME.
+            for (k, v) in std::env::vars() {
+                if let Some(name) = k.strip_prefix("BENCH_SERVER_ENV_") {
+                    cmd.env(name, v);
+                }
             }
         }
-        std::fs::create_dir_all(&setup.log_dir)?;
-        let log = setup.log_dir.join(format!("{}-{tag}.log", kind.name()));
+        std::fs::create_dir_all(log_dir)?;
+        let log = log_dir.join(format!("{}-{tag}.log", spec.name));
         let f = File::create(&log)?;
         cmd.stdout(f.try_clone()?).stderr(f).stdin(Stdio::null());
         unsafe {
@@ -114,12 +192,14 @@ impl ServerProc {
         }
         let child = cmd
             .spawn()
-            .with_context(|| format!("starting the {}", kind.name()))?;
+            .with_context(|| format!("starting the {}", spec.name))?;
         let pid = child.id();
-        CHILDREN.lock().unwrap().push(pid);
-        Ok(ServerProc {
-            kind,
+        CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+        Ok(Proc {
+            name: spec.name,
+            kind: spec.kind,
             pid,
+            addr: spec.addr,
             child,
             log,
             _data: data,
@@ -127,21 +207,21 @@ impl ServerProc {
     }
 
     /// Waits until the port accepts connections (or the process exits).
-    pub async fn wait_ready(&mut self, addr: SocketAddr) -> Result<Duration> {
+    pub async fn wait_ready(&mut self) -> Result<Duration> {
         let t0 = Instant::now();
         loop {
             if let Some(st) = self.child.try_wait()? {
                 bail!(
                     "{} exited at start-up ({st}); log: {}",
-                    self.kind.name(),
+                    self.name,
                     self.log_tail()
                 );
             }
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
                 return Ok(t0.elapsed());
             }
             if t0.elapsed() > Duration::from_secs(60) {
-                bail!("{} not listening after 60 s", self.kind.name());
+                bail!("{} not listening after 60 s", self.name);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -151,21 +231,15 @@ impl ServerProc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    pub fn rss_kb(&self) -> u64 {
-        proc_status_kb(self.pid, "VmRSS:")
-    }
-
-    pub fn cpu_secs(&self) -> f64 {
-        proc_cpu_secs(&format!("/proc/{}/stat", self.pid))
-    }
-
     pub fn log_tail(&self) -> String {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = s.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
+}
 
-    fn stop_inner(&mut self) {
+impl Drop for Proc {
+    fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             unsafe {
                 libc::kill(self.pid as i32, libc::SIGTERM);
@@ -186,38 +260,65 @@ impl ServerProc {
     }
 }
 
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        self.stop_inner();
+/// The processes of one run: the servers under test (their CPU and memory
+/// are summed into the run's figures) and any helpers.
+pub struct Target {
+    pub procs: Vec<Proc>,
+}
+
+impl Target {
+    /// Starts every spec in order, each ready before the next starts.
+    pub async fn start(specs: Vec<Spec>, log_dir: &Path, tag: &str) -> Result<Target> {
+        let mut t = Target { procs: Vec::new() };
+        for spec in specs {
+            let mut p = Proc::start(spec, log_dir, tag)?;
+            let ready = p.wait_ready().await?;
+            eprintln!("  {} pid {} ready in {ready:.2?}", p.name, p.pid);
+            t.procs.push(p);
+        }
+        Ok(t)
     }
-}
 
-pub fn proc_status_kb(pid: u32, key: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+    /// The servers under test.
+    pub fn servers(&self) -> impl Iterator<Item = &Proc> {
+        self.procs.iter().filter(|p| p.kind.is_some())
+    }
 
-/// utime + stime (all threads) of a /proc/.../stat file, in seconds.
-pub fn proc_cpu_secs(path: &str) -> f64 {
-    let s = std::fs::read_to_string(path).unwrap_or_default();
-    let Some(p) = s.rfind(')') else { return 0.0 };
-    let f: Vec<&str> = s[p + 1..].split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    ticks as f64 / hz
-}
+    /// Where a plain scenario connects: the first server.
+    pub fn addr(&self) -> SocketAddr {
+        self.servers()
+            .next()
+            .map(|p| p.addr)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
 
-pub fn self_cpu_secs() -> f64 {
-    proc_cpu_secs("/proc/self/stat")
-}
+    pub fn rss_kb(&self) -> u64 {
+        self.servers().map(|p| procfs::rss_kb(p.pid)).sum()
+    }
 
-pub fn self_rss_kb() -> u64 {
-    proc_status_kb(std::process::id(), "VmRSS:")
+    pub fn cpu_secs(&self) -> f64 {
+        self.servers().map(|p| procfs::cpu_secs(p.pid)).sum()
+    }
+
+    pub fn open_fds(&self) -> u64 {
+        self.servers().map(|p| procfs::open_fds(p.pid)).sum()
+    }
+
+    /// Whether every process (helpers too) still runs.
+    pub fn alive(&mut self) -> bool {
+        self.procs.iter_mut().all(Proc::alive)
+    }
+
+    /// The log tails of the processes that exited.
+    pub fn dead_logs(&mut self) -> String {
+        let mut out = String::new();
+        for p in self.procs.iter_mut() {
+            if !p.alive() {
+                out.push_str(&format!("{}: {}\n", p.name, p.log_tail()));
+            }
+        }
+        out
+    }
 }
 
 /// Builds both servers: the release gateway (cargo) and the reference (npm ci
@@ -273,4 +374,69 @@ pub fn build(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> Setup {
+        Setup {
+            root: PathBuf::from("/r"),
+            gateway_bin: PathBuf::from("/r/gw"),
+            port: 4000,
+            secret: "s".into(),
+            log_dir: std::env::temp_dir(),
+        }
+    }
+
+    #[test]
+    fn a_node_gets_its_own_port_and_settings_on_top_of_the_shared_ones() {
+        let spec = setup()
+            .server_on(Kind::Gateway, "gateway-2", 4001)
+            .env("REDIS_URL", "redis://127.0.0.1:7000")
+            .env("WORKER_THREADS", "2");
+        let get = |k: &str| {
+            let v: Vec<&str> = spec
+                .env
+                .iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            v
+        };
+        assert_eq!(spec.name, "gateway-2");
+        assert_eq!(spec.addr.port(), 4001);
+        assert_eq!(get("PORT"), ["4001"]);
+        assert_eq!(get("REDIS_URL"), ["redis://127.0.0.1:7000"]);
+        assert_eq!(get("WORKER_THREADS"), ["2"]);
+        assert_eq!(get("JWT_SECRET"), ["s"]);
+    }
+
+    #[tokio::test]
+    async fn a_target_starts_a_helper_waits_for_its_port_and_stops_it() {
+        // A helper that listens: node is what the reference runs on.
+        let port = free_port().unwrap();
+        let listen = format!(
+            "require('net').createServer().listen({port}, '127.0.0.1'); setTimeout(() => {{}}, 60000)"
+        );
+        let spec = Spec {
+            name: "helper".into(),
+            kind: None,
+            program: "node".into(),
+            args: vec!["-e".into(), listen.into()],
+            dir: None,
+            env: vec![],
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Target::start(vec![spec], dir.path(), "t").await.unwrap();
+        let pid = t.procs[0].pid;
+        assert!(t.alive());
+        // A helper is not a server under test: no figures of its own.
+        assert_eq!(t.servers().count(), 0);
+        assert_eq!(t.cpu_secs(), 0.0);
+        drop(t);
+        assert_eq!(procfs::rss_kb(pid), 0, "the helper was stopped");
+    }
 }

@@ -39,15 +39,15 @@ describe('create:room', () => {
     await c.rec.none();
   });
 
-  test('without payload: a fresh 6-character [A-Z0-9] code', async () => {
+  test('without payload: a fresh 12-character [A-Z0-9] code (not guessable, unlike 6)', async () => {
     const c = await connect(target.url);
     const reply = await ack(c.socket, 'create:room');
-    assert.match(reply.roomCode, /^[A-Z0-9]{6}$/);
+    assert.match(reply.roomCode, /^[A-Z0-9]{12}$/);
     assert.deepEqual(reply, { roomId: `room_${reply.roomCode.toLowerCase()}`, roomCode: reply.roomCode });
     assert.deepEqual(await c.rec.next('room:created'), reply);
 
     const second = await ack(c.socket, 'create:room', {});
-    assert.match(second.roomCode, /^[A-Z0-9]{6}$/);
+    assert.match(second.roomCode, /^[A-Z0-9]{12}$/);
     assert.notEqual(second.roomCode, reply.roomCode);
     assert.deepEqual(await c.rec.next('room:created'), second);
 

@@ -138,17 +138,60 @@ pub struct Config {
     #[arg(long, env = "TOKEN_TTL", default_value = "1h", value_parser = parse_duration)]
     pub token_ttl: Duration,
 
-    /// Failed logins per username within LOGIN_WINDOW before 429.
+    /// Failed logins per (username, client address) before backoff starts.
     #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
+
+    /// First wait once a (username, address) pair is over LOGIN_MAX_FAILURES;
+    /// doubled by each further failure, up to LOGIN_WINDOW.
+    #[arg(long, env = "LOGIN_BACKOFF", default_value = "30s", value_parser = parse_duration)]
+    pub login_backoff: Duration,
 
     /// Failed logins per client address within LOGIN_WINDOW before 429.
     #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 20)]
     pub login_max_failures_per_address: u32,
 
-    /// Window over which failed logins are counted.
+    /// Window over which failed logins and API keys are counted.
     #[arg(long, env = "LOGIN_WINDOW", default_value = "15m", value_parser = parse_duration)]
     pub login_window: Duration,
+
+    /// Unknown API keys per client address within LOGIN_WINDOW before 429.
+    #[arg(long, env = "API_KEY_MAX_FAILURES_PER_ADDRESS", default_value_t = 20)]
+    pub api_key_max_failures_per_address: u32,
+
+    /// Requests per minute per client address to /register, /token,
+    /// /regenerate and /newpassword (also the burst).
+    #[arg(long, env = "AUTH_RATE_PER_MINUTE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_rate_per_minute: u32,
+
+    /// Accounts one client address may register per hour (also the burst).
+    #[arg(long, env = "REGISTER_PER_HOUR", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub register_per_hour: u32,
+
+    /// Password hashes computed at once (argon2id, 19 MiB each). Default: one per core.
+    #[arg(long, env = "HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<std::num::NonZeroUsize>,
+
+    /// Password checks that may wait for a hashing slot; beyond them, 503.
+    #[arg(long, env = "HASH_QUEUE", default_value_t = 32)]
+    pub hash_queue: usize,
+
+    /// Proxies whose `X-Forwarded-For` is believed (IPs or CIDRs, comma-separated).
+    /// Empty: the client address is the TCP peer's.
+    #[arg(long = "trusted-proxies", env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Live rooms in all (across the cluster).
+    #[arg(long, env = "MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: usize,
+
+    /// Live rooms one user may have created (counted per node).
+    #[arg(long, env = "MAX_ROOMS_PER_USER", default_value_t = 20)]
+    pub max_rooms_per_user: usize,
+
+    /// `GET /rooms/{code}` misses per client address per minute before 429.
+    #[arg(long, env = "ROOM_LOOKUP_MISSES_PER_MINUTE", default_value_t = 30)]
+    pub room_lookup_misses_per_minute: u32,
 
     /// `text` or `json` logs (filter with RUST_LOG).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
@@ -187,6 +230,14 @@ pub struct Config {
     /// its sockets `peer:left` and frees their seats. At least twice NODE_HEARTBEAT.
     #[arg(long, env = "NODE_TIMEOUT", default_value = "6s", value_parser = parse_duration)]
     pub node_timeout: Duration,
+
+    /// Serve the demo call page (`web/`) at `/demo/`; turn it off in production.
+    #[arg(long, env = "DEMO", default_value_t = true, action = ArgAction::Set)]
+    pub demo: bool,
+
+    /// Where the built demo page is (`npm --prefix web run build` writes it).
+    #[arg(long, env = "DEMO_DIR", default_value = "web/dist")]
+    pub demo_dir: PathBuf,
 
     /// Runtime worker threads (default: one per CPU core). Set it to the
     /// cores the gateway can count on: more runnable threads than cores only
@@ -245,6 +296,14 @@ impl Config {
     pub fn defaults() -> Self {
         Self::from_parsed(Config::parse_from(["gateway"]), |_| None)
     }
+}
+
+/// Parses `10.0.0.1`, `10.0.0.0/8` or `::1`.
+pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is not an IP address or CIDR"))
 }
 
 /// Parses `90`, `90s`, `10m` or `2h`.
@@ -310,6 +369,25 @@ mod tests {
                 Duration::from_secs(2)
             )
         );
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!((c.max_rooms, c.max_rooms_per_user), (10_000, 20));
+        assert_eq!(c.login_backoff, Duration::from_secs(30));
+        assert!(c.demo);
+        assert_eq!(c.demo_dir, PathBuf::from("web/dist"));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_cidrs() {
+        let c = Config::from_parsed(
+            Config::parse_from(["gateway", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1,::1"]),
+            |_| None,
+        );
+        let want: Vec<ipnet::IpNet> = ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(c.trusted_proxies, want);
+        assert!(parse_net("nope").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`server`]: assembly and graceful shutdown; [`config`]: every setting.
 
 pub mod accounts;
+pub mod attempts;
 pub mod auth;
 pub mod cluster;
 pub mod config;

@@ -72,6 +72,7 @@ pub enum ErrorCode {
     NotInRoom,
     InvalidPayload,
     RateLimited,
+    TooManyRooms,
     Unauthorized,
     InternalError,
 }
@@ -86,6 +87,7 @@ impl ErrorCode {
             ErrorCode::NotInRoom => "NOT_IN_ROOM",
             ErrorCode::InvalidPayload => "INVALID_PAYLOAD",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::TooManyRooms => "TOO_MANY_ROOMS",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }

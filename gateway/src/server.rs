@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::AccountStore;
+use crate::accounts::hashing::HashPool;
 use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::auth::jwt::TokenIssuer;
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
@@ -22,13 +23,14 @@ use crate::cluster::{self, Cluster, ClusterError};
 use crate::config::{AuthFailure, Config};
 use crate::events::connection::{self, Sessions};
 use crate::events::rooms;
+use crate::http::limits::RestLimits;
 use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::rooms::memory::MemoryRooms;
 use crate::rooms::redis::Reaped;
-use crate::rooms::{RoomPolicy, RoomRegistry};
+use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry};
 use crate::secret;
 use crate::state::{AppState, ErrorReporting, Limits};
 
@@ -68,7 +70,13 @@ impl Gateway {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let accounts = AccountStore::connect(&config.database_url()).await?;
+        let hashing = match config.hash_concurrency {
+            Some(n) => HashPool::new(n.get(), config.hash_queue),
+            None => HashPool::per_core(config.hash_queue),
+        };
+        let accounts = AccountStore::connect(&config.database_url())
+            .await?
+            .with_hashing(hashing);
         let policy = RoomPolicy {
             ttl: config.room_ttl,
             auto_create: config.auto_create_rooms,
@@ -84,13 +92,19 @@ impl Gateway {
         };
         let state = Arc::new(AppState {
             rooms,
+            room_quota: RoomQuota::new(RoomCaps {
+                max_rooms: config.max_rooms,
+                per_user: config.max_rooms_per_user,
+                auto_create: config.auto_create_rooms,
+            }),
             auth: Authenticator::new(
                 jwt_verifier(config, &secret)?,
                 Some(Arc::new(accounts.clone())),
             ),
             accounts,
             throttle: LoginThrottle::new(ThrottlePolicy {
-                per_username: config.login_max_failures,
+                per_pair: config.login_max_failures,
+                backoff: config.login_backoff,
                 per_address: config.login_max_failures_per_address,
                 window: config.login_window,
             }),
@@ -112,6 +126,7 @@ impl Gateway {
             },
             subscriptions: cluster.as_ref().map(|c| c.subscriptions.clone()),
             auth_failure_as_event: config.auth_failure == AuthFailure::Event,
+            trusted_proxies: config.trusted_proxies.clone(),
         });
         let sessions = Sessions::default();
         let payload_cap = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
@@ -154,11 +169,17 @@ impl Gateway {
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);
         let origins = Origins::new(&config.client_urls);
-        let router = Router::new()
-            .merge(http::routes(HttpState {
-                app: state.clone(),
-                ready: ready.clone(),
-            }))
+        let limits = Arc::new(RestLimits::new(config));
+        housekeeping(&limits, &state);
+        let mut router = Router::new().merge(http::routes(HttpState {
+            app: state.clone(),
+            ready: ready.clone(),
+            limits,
+        }));
+        if config.demo {
+            router = router.merge(http::demo::routes(config.demo_dir.clone()));
+        }
+        let router = router
             .layer(layer)
             // Before engineioxide keeps the request parts for a socket's life.
             .layer(axum::middleware::map_request(http::request_head::detach))
@@ -289,6 +310,25 @@ fn memory_rooms(policy: RoomPolicy) -> Arc<dyn RoomRegistry> {
         }
     });
     rooms
+}
+
+/// Once a minute: forgets addresses whose rate limits are back to full, and
+/// rooms the quota tracks that are gone.
+fn housekeeping(limits: &Arc<RestLimits>, state: &Arc<AppState>) {
+    let (limits, state) = (Arc::downgrade(limits), Arc::downgrade(state));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let (Some(limits), Some(state)) = (limits.upgrade(), state.upgrade()) else {
+                break;
+            };
+            limits.housekeeping();
+            if let Err(e) = state.room_quota.sweep(state.rooms.as_ref()).await {
+                tracing::warn!(error = %e, "room quota sweep failed");
+            }
+        }
+    });
 }
 
 fn jwt_secret(config: &Config) -> Result<String, StartError> {

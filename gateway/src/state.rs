@@ -9,7 +9,7 @@ use crate::auth::jwt::TokenIssuer;
 use crate::cluster::redis::Subscriptions;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
-use crate::rooms::RoomRegistry;
+use crate::rooms::{RoomQuota, RoomRegistry};
 
 /// Limits applied to each socket.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,8 @@ pub struct ErrorReporting {
 
 pub struct AppState {
     pub rooms: Arc<dyn RoomRegistry>,
+    /// The caps every room creation goes through.
+    pub room_quota: RoomQuota,
     pub auth: Authenticator,
     pub accounts: AccountStore,
     pub throttle: LoginThrottle,
@@ -42,6 +44,9 @@ pub struct AppState {
     pub subscriptions: Option<Subscriptions>,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client
+    /// (read by [`client_ip`](crate::http::client_addr::client_ip)).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl AppState {

@@ -84,6 +84,11 @@ fn three_gateways_share_one_secret_redis_and_postgres() {
                 && env["DATABASE_URL"].contains("@postgres:5432/")
         );
     }
+    // Per-address limits see clients, not the balancer.
+    let balancer_ip = compose["services"]["balancer"]["networks"]["default"]["ipv4_address"]
+        .as_str()
+        .expect("the balancer has a fixed address");
+    assert_eq!(envs[0]["TRUSTED_PROXIES"], balancer_ip);
     assert!(str_of(&services["redis"], "image").starts_with("redis:7"));
     assert!(str_of(&services["postgres"], "image").starts_with("postgres:"));
     for name in GATEWAYS {

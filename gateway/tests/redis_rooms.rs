@@ -104,7 +104,7 @@ async fn until_reachable(rooms: &RedisRooms) {
 async fn create_join_and_snapshot_behave_as_in_memory() {
     let redis = RedisServer::start();
     let r = node(&redis, policy(Duration::from_secs(60), 10, false)).await;
-    let info = r.create(code("ABC123"), None).await.unwrap();
+    let info = r.create(code("ABC123"), None, "creator").await.unwrap();
     assert_eq!(
         (
             info.room_id.as_str(),
@@ -113,8 +113,17 @@ async fn create_join_and_snapshot_behave_as_in_memory() {
         ),
         ("room_abc123", "ABC123", 10)
     );
-    assert_eq!(r.create(code("abc123"), None).await, Err(RoomError::Exists));
-    assert_eq!(r.create(code("big"), Some(50)).await.unwrap().max_peers, 10);
+    assert_eq!(
+        r.create(code("abc123"), None, "creator").await,
+        Err(RoomError::Exists)
+    );
+    assert_eq!(
+        r.create(code("big"), Some(50), "creator")
+            .await
+            .unwrap()
+            .max_peers,
+        10
+    );
 
     let a = r.join(&code("abc123"), member("a")).await.unwrap();
     assert!(a.peers.is_empty() && !a.rejoined);
@@ -153,6 +162,7 @@ async fn auto_create_makes_the_room_on_first_join() {
         ),
         ("room_fresh", "Fresh", 4)
     );
+    assert_eq!(j.room.created_by, "u-a", "the first joiner's user");
 }
 
 #[tokio::test]
@@ -161,7 +171,7 @@ async fn one_create_of_a_code_wins_across_nodes() {
     let all = nodes(&redis, 3, policy(Duration::from_secs(60), 10, false)).await;
     let tries = (0..12).map(|i| {
         let r = all[i % 3].clone();
-        tokio::spawn(async move { r.create(code("Race"), None).await })
+        tokio::spawn(async move { r.create(code("Race"), None, "creator").await })
     });
     let results: Vec<_> = futures_util::future::join_all(tries)
         .await
@@ -182,7 +192,7 @@ async fn one_create_of_a_code_wins_across_nodes() {
 async fn thirty_joins_on_three_nodes_fill_ten_seats_exactly() {
     let redis = RedisServer::start();
     let all = nodes(&redis, 3, policy(Duration::from_secs(60), 10, false)).await;
-    all[0].create(code("seats"), None).await.unwrap();
+    all[0].create(code("seats"), None, "creator").await.unwrap();
     let joins = (0..30).map(|i| {
         let r = all[i % 3].clone();
         tokio::spawn(async move { r.join(&code("seats"), member(&format!("p{i}"))).await })
@@ -213,9 +223,9 @@ async fn empty_rooms_expire_after_the_ttl_on_every_node() {
     let redis = RedisServer::start();
     let all = nodes(&redis, 2, policy(Duration::from_millis(300), 10, false)).await;
     let (a, b) = (&all[0], &all[1]);
-    a.create(code("gone"), None).await.unwrap();
-    a.create(code("kept"), None).await.unwrap();
-    a.create(code("left"), None).await.unwrap();
+    a.create(code("gone"), None, "creator").await.unwrap();
+    a.create(code("kept"), None, "creator").await.unwrap();
+    a.create(code("left"), None, "creator").await.unwrap();
     b.join(&code("kept"), member("k")).await.unwrap();
     b.join(&code("left"), member("l")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -233,7 +243,7 @@ async fn empty_rooms_expire_after_the_ttl_on_every_node() {
     assert_eq!(b.snapshot(&code("left")).await, Ok(None));
     assert!(a.join(&code("kept"), member("y")).await.is_ok());
     assert_eq!(b.count().await, Ok(1));
-    b.create(code("gone"), None)
+    b.create(code("gone"), None, "creator")
         .await
         .expect("an expired code can be created again");
 }
@@ -249,8 +259,8 @@ async fn a_dead_nodes_members_are_reaped_once_and_never_come_back() {
     )
     .await;
     let (dead, a, b) = (&all[0], &all[1], &all[2]);
-    a.create(code("r1"), None).await.unwrap();
-    a.create(code("r2"), None).await.unwrap();
+    a.create(code("r1"), None, "creator").await.unwrap();
+    a.create(code("r2"), None, "creator").await.unwrap();
     dead.join(&code("r1"), member("d1")).await.unwrap();
     dead.join(&code("r1"), member("d2")).await.unwrap();
     dead.join(&code("r2"), member("d3")).await.unwrap();
@@ -310,7 +320,7 @@ async fn an_evicted_node_can_neither_admit_nor_relay_until_it_starts_over() {
     )
     .await;
     let (frozen, a) = (&all[0], &all[1]);
-    a.create(code("x"), None).await.unwrap();
+    a.create(code("x"), None, "creator").await.unwrap();
     frozen.join(&code("x"), member("f")).await.unwrap();
     a.join(&code("x"), member("a")).await.unwrap();
     tokio::time::sleep(TIMEOUT + Duration::from_millis(100)).await;
@@ -333,7 +343,7 @@ async fn after_redis_restarts_empty_each_node_puts_its_members_back() {
     let mut redis = RedisServer::start();
     let all = nodes(&redis, 2, policy(Duration::from_secs(60), 10, false)).await;
     let (a, b) = (&all[0], &all[1]);
-    a.create(code("room"), Some(5)).await.unwrap();
+    a.create(code("room"), Some(5), "creator").await.unwrap();
     a.join(&code("room"), member("a1")).await.unwrap();
     b.join(&code("room"), member("b1")).await.unwrap();
     a.join(&code("room"), member("a2")).await.unwrap();
@@ -346,6 +356,7 @@ async fn after_redis_restarts_empty_each_node_puts_its_members_back() {
     assert_eq!(b.heartbeat().await, Ok(Heartbeat::Restored));
     let snap = b.snapshot(&code("room")).await.unwrap().unwrap();
     assert_eq!(snap.room.max_peers, 5);
+    assert_eq!(snap.room.created_by, "creator");
     assert_eq!(snap.room.room_code, "room");
     let mut seated = ids(&snap.peers);
     seated.sort();
@@ -358,7 +369,7 @@ async fn after_redis_restarts_empty_each_node_puts_its_members_back() {
 async fn after_redis_restarts_from_an_older_snapshot_the_view_is_current_again() {
     let mut redis = RedisServer::start();
     let r = node(&redis, policy(Duration::from_secs(60), 10, false)).await;
-    r.create(code("room"), None).await.unwrap();
+    r.create(code("room"), None, "creator").await.unwrap();
     r.join(&code("room"), member("stays")).await.unwrap();
     r.join(&code("room"), member("leaves")).await.unwrap();
     redis.save();
@@ -401,7 +412,7 @@ async fn while_redis_is_away_operations_fail_fast_and_then_recover() {
 async fn a_leave_while_redis_is_away_is_settled_and_reported_once_it_is_back() {
     let mut redis = RedisServer::start();
     let r = node(&redis, policy(Duration::from_secs(60), 10, false)).await;
-    r.create(code("room"), None).await.unwrap();
+    r.create(code("room"), None, "creator").await.unwrap();
     r.join(&code("room"), member("stays")).await.unwrap();
     r.join(&code("room"), member("goes")).await.unwrap();
     redis.save();

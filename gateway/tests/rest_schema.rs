@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::TestGateway;
 
 /// The routes of PROTOCOL.md §6, as the router serves them.
@@ -79,8 +79,14 @@ async fn an_unknown_route_is_a_json_404() {
     for path in ["/nope", "/rooms", "/rooms/a/b"] {
         let resp = reqwest::get(gw.url(path)).await.unwrap();
         if path == "/rooms" {
-            // A known path with another method: not a 404.
+            // A known path with another method: a 405 in the same shape.
             assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(resp.headers()["allow"], "POST");
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(
+                body,
+                json!({ "error": { "code": "METHOD_NOT_ALLOWED", "message": "method not allowed" } })
+            );
             continue;
         }
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
@@ -123,5 +129,27 @@ async fn request_bodies_are_the_parsed_types_and_their_keys_are_normalised() {
             );
         }
     }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_path_that_is_not_utf8_is_a_json_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(support::config(dir.path())).await;
+    let jwt = support::token("u1", "alice");
+    let resp = reqwest::Client::new()
+        .get(gw.url("/rooms/%ff"))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "INVALID_PATH", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
     gw.stop().await;
 }

@@ -2,9 +2,11 @@
 //! embedded SQLite file by default and PostgreSQL when `DATABASE_URL` says so.
 //! The same portable SQL serves both.
 
+pub mod hashing;
 pub mod secrets;
 pub mod throttle;
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -12,6 +14,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 use crate::auth::{ApiKeys, Identity};
+use hashing::{Busy, HashPool};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -31,6 +34,8 @@ pub enum AccountError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("password hashing: {0}")]
     Hashing(String),
+    #[error(transparent)]
+    Busy(#[from] Busy),
 }
 
 /// A user as the REST API shows it.
@@ -52,6 +57,7 @@ impl From<User> for Identity {
 #[derive(Clone)]
 pub struct AccountStore {
     pool: AnyPool,
+    hashing: Arc<HashPool>,
 }
 
 pub fn validate_username(name: &str) -> Result<(), AccountError> {
@@ -78,7 +84,16 @@ impl AccountStore {
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            hashing: Arc::new(HashPool::per_core(32)),
+        })
+    }
+
+    /// Runs password hashing and verification in `hashing`.
+    pub fn with_hashing(mut self, hashing: HashPool) -> Self {
+        self.hashing = Arc::new(hashing);
+        self
     }
 
     pub async fn ping(&self) -> Result<(), AccountError> {
@@ -94,7 +109,7 @@ impl AccountStore {
     ) -> Result<(User, String), AccountError> {
         validate_username(username)?;
         validate_password(password)?;
-        let hash = hash_blocking(password.to_owned()).await?;
+        let hash = self.hash(password).await?;
         let api_key = secrets::new_api_key();
         let id = new_user_id();
         let now = unix_now();
@@ -140,13 +155,18 @@ impl AccountStore {
                     id: r.try_get("id")?,
                     username: r.try_get("username")?,
                 }),
-                r.try_get::<String, _>("password_hash")?,
+                Some(r.try_get::<String, _>("password_hash")?),
             ),
-            None => (None, secrets::dummy_hash().to_owned()),
+            None => (None, None),
         };
         let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &phc))
-            .await
+        // An unknown user costs the same check, in the same queue.
+        let ok = self
+            .hashing
+            .run(move || {
+                secrets::verify_password(&password, phc.as_deref().unwrap_or(secrets::dummy_hash()))
+            })
+            .await?
             .map_err(|e| AccountError::Hashing(e.to_string()))?;
         match user {
             Some(user) if ok => Ok(user),
@@ -168,7 +188,7 @@ impl AccountStore {
 
     pub async fn set_password(&self, user: &User, new_password: &str) -> Result<(), AccountError> {
         validate_password(new_password)?;
-        let hash = hash_blocking(new_password.to_owned()).await?;
+        let hash = self.hash(new_password).await?;
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(hash)
             .bind(unix_now())
@@ -176,6 +196,15 @@ impl AccountStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn hash(&self, password: &str) -> Result<String, AccountError> {
+        let password = password.to_owned();
+        self.hashing
+            .run(move || secrets::hash_password(&password))
+            .await?
+            .map_err(|e| AccountError::Hashing(e.to_string()))?
+            .map_err(|e| AccountError::Hashing(e.to_string()))
     }
 
     pub async fn user_for_api_key(&self, api_key: &str) -> Result<Option<User>, AccountError> {
@@ -209,13 +238,6 @@ impl ApiKeys for AccountStore {
             }
         }
     }
-}
-
-async fn hash_blocking(password: String) -> Result<String, AccountError> {
-    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
-        .await
-        .map_err(|e| AccountError::Hashing(e.to_string()))?
-        .map_err(|e| AccountError::Hashing(e.to_string()))
 }
 
 fn new_user_id() -> String {

@@ -23,6 +23,26 @@ pub enum JwtError {
     NoKey,
     #[error("the token names no user (`sub` or `id`)")]
     NoSubject,
+    #[error("the token's user id is longer than {MAX_USER_ID_BYTES} bytes")]
+    UserIdTooLong,
+}
+
+/// Longest user id accepted from a token: ids are broadcast to every peer
+/// and cannot be shortened without merging users.
+pub const MAX_USER_ID_BYTES: usize = 256;
+/// Display names from a token are cut to this many characters: a name is
+/// broadcast to every peer of a room (a signed 500 KB `username` was).
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// Caps what a (validly signed) token can make the gateway repeat to others.
+fn bounded(mut who: Identity) -> Result<Identity, JwtError> {
+    if who.user_id.len() > MAX_USER_ID_BYTES {
+        return Err(JwtError::UserIdTooLong);
+    }
+    if let Some((cut, _)) = who.username.char_indices().nth(MAX_USERNAME_CHARS) {
+        who.username.truncate(cut);
+    }
+    Ok(who)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +133,9 @@ impl JwtVerifier {
             alg => return Err(JwtError::Algorithm(alg)),
         };
         let claims = decode::<Map<String, Value>>(token, key, &self.validation(header.alg))?.claims;
-        identity(&claims).ok_or(JwtError::NoSubject)
+        identity(&claims)
+            .ok_or(JwtError::NoSubject)
+            .and_then(bounded)
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -458,5 +480,31 @@ mod tests {
             json!({ "sub": "r" }),
         );
         assert!(matches!(verifier().verify(&token), Err(JwtError::NoKey)));
+    }
+
+    #[test]
+    fn display_names_are_cut_and_oversized_ids_refused() {
+        let long_name = "é".repeat(500_000);
+        let who = verifier()
+            .verify(&hs(json!({ "sub": "u1", "username": long_name })))
+            .unwrap();
+        assert_eq!(who.username, "é".repeat(MAX_USERNAME_CHARS));
+        let short = verifier()
+            .verify(&hs(json!({ "sub": "u1", "name": "Ada" })))
+            .unwrap();
+        assert_eq!(short.username, "Ada");
+        let id = "x".repeat(MAX_USER_ID_BYTES);
+        assert_eq!(
+            verifier()
+                .verify(&hs(json!({ "sub": id })))
+                .unwrap()
+                .user_id,
+            id
+        );
+        let too_long = "x".repeat(MAX_USER_ID_BYTES + 1);
+        assert!(matches!(
+            verifier().verify(&hs(json!({ "sub": too_long }))),
+            Err(JwtError::UserIdTooLong)
+        ));
     }
 }

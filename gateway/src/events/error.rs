@@ -26,6 +26,8 @@ pub enum EventError {
     InvalidPayload(String),
     #[error("Too many events")]
     RateLimited,
+    #[error("Too many rooms")]
+    TooManyRooms,
     #[error("Unauthorized")]
     Unauthorized,
     /// The detail goes to the log, never to the client.
@@ -43,6 +45,7 @@ impl EventError {
             EventError::NotInRoom => ErrorCode::NotInRoom,
             EventError::InvalidPayload(_) => ErrorCode::InvalidPayload,
             EventError::RateLimited => ErrorCode::RateLimited,
+            EventError::TooManyRooms => ErrorCode::TooManyRooms,
             EventError::Unauthorized => ErrorCode::Unauthorized,
             EventError::Internal(_) => ErrorCode::InternalError,
         }
@@ -106,6 +109,7 @@ impl From<RoomError> for EventError {
             RoomError::NotFound => EventError::RoomNotFound,
             RoomError::Exists => EventError::RoomExists,
             RoomError::Full => EventError::RoomFull,
+            RoomError::TooMany => EventError::TooManyRooms,
             RoomError::Unavailable(detail) => EventError::Internal(detail),
         }
     }

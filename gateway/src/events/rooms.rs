@@ -18,7 +18,7 @@ use crate::cluster::adapter::NodeAdapter;
 use crate::ice::IceServer;
 use crate::protocol::event;
 use crate::rooms::redis::Reaped;
-use crate::rooms::{CreateRoomRequest, Member, RoomCode, RoomInfo, code};
+use crate::rooms::{CreateRoom, CreateRoomRequest, Member, RoomCode, RoomError, RoomInfo, code};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,7 +64,11 @@ pub async fn create(session: &Session, packet: &Packet) -> Result<Ack, EventErro
         .unwrap_or_default()
         .validate()
         .map_err(EventError::InvalidPayload)?;
-    let info = request.create(session.state.rooms.as_ref()).await?;
+    let state = &session.state;
+    let info = state
+        .room_quota
+        .create(state.rooms.as_ref(), request, &session.identity.user_id)
+        .await?;
     let payload = serde_json::to_value(&info).map_err(EventError::internal)?;
     let _ = session.socket.emit(event::ROOM_CREATED, &payload);
     Ok(Ack::Payload(payload))
@@ -84,6 +88,7 @@ pub async fn join(session: &mut Session, packet: &Packet) -> Result<Ack, EventEr
         id: session.id(),
         user_info: session.identity.clone(),
     };
+    create_if_missing(session, &code).await?;
     let joined = session.state.rooms.join(&code, me.clone()).await?;
 
     if session
@@ -115,6 +120,28 @@ pub async fn join(session: &mut Session, packet: &Packet) -> Result<Ack, EventEr
         broadcast::to_others(&session.socket, &room_id, event::PEER_JOINED, &news).await;
     }
     Ok(Ack::Payload(payload))
+}
+
+/// With `AUTO_CREATE_ROOMS`, a join of a missing room creates it first,
+/// through the same caps as `create:room` (the joiner is its creator).
+async fn create_if_missing(session: &Session, code: &RoomCode) -> Result<(), EventError> {
+    let state = &session.state;
+    if !state.room_quota.caps().auto_create || state.rooms.snapshot(code).await?.is_some() {
+        return Ok(());
+    }
+    let request = CreateRoom {
+        code: Some(code.clone()),
+        max_peers: None,
+    };
+    match state
+        .room_quota
+        .create(state.rooms.as_ref(), request, &session.identity.user_id)
+        .await
+    {
+        // Someone else created it meanwhile: join theirs.
+        Ok(_) | Err(RoomError::Exists) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `leave:room`: leaves the current room, if any; acked `{ ok: true }` either

@@ -3,6 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::net::IpAddr;
+
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,9 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Body, Caller, ClientAddr};
+use super::extract::{self, Body, Caller, ClientAddr};
 use super::state::HttpState;
-use crate::accounts::User;
+use crate::accounts::{AccountError, User};
 use crate::auth::{Credential, Identity, credential};
 
 pub fn routes() -> OpenApiRouter<HttpState> {
@@ -81,11 +83,17 @@ pub struct Me {
 
 #[utoipa::path(post, path = "/register", request_body = Credentials, responses(
     (status = 201, body = Registered), (status = 400, body = ErrorBody),
-    (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+    (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn register(
     State(s): State<HttpState>,
+    ClientAddr(addr): ClientAddr,
     Body(body): Body<Credentials>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    s.limits.account_route(addr)?;
+    crate::accounts::validate_username(&body.username)?;
+    crate::accounts::validate_password(&body.password)?;
+    s.limits.registration(addr)?;
     let (user, api_key) = s
         .app
         .accounts
@@ -103,13 +111,15 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/regenerate", request_body = Credentials, responses(
-    (status = 200, body = ApiKey), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    (status = 200, body = ApiKey), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
 pub async fn regenerate(
     State(s): State<HttpState>,
     ClientAddr(addr): ClientAddr,
     Body(body): Body<Credentials>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    let user = login(&s, &addr, &body.username, &body.password).await?;
+    s.limits.account_route(addr)?;
+    let user = login(&s, addr, &body.username, &body.password).await?;
     let api_key = s.app.accounts.regenerate_api_key(&user).await?;
     tracing::info!(user_id = %user.id, "API key regenerated");
     Ok(Json(ApiKey { api_key }))
@@ -117,14 +127,15 @@ pub async fn regenerate(
 
 #[utoipa::path(post, path = "/newpassword", request_body = NewPassword, responses(
     (status = 200, body = Done), (status = 401, body = ErrorBody),
-    (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn new_password(
     State(s): State<HttpState>,
     ClientAddr(addr): ClientAddr,
     Body(body): Body<NewPassword>,
 ) -> Result<Json<Done>, ApiError> {
+    s.limits.account_route(addr)?;
     crate::accounts::validate_password(&body.new_password)?;
-    let user = login(&s, &addr, &body.username, &body.old_password).await?;
+    let user = login(&s, addr, &body.username, &body.old_password).await?;
     s.app
         .accounts
         .set_password(&user, &body.new_password)
@@ -135,22 +146,19 @@ pub async fn new_password(
 
 /// A JWT for the handshake, for an `X-API-Key` (or Bearer key) or a username and password.
 #[utoipa::path(post, path = "/token", request_body(content = Option<TokenRequest>), responses(
-    (status = 200, body = Token), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    (status = 200, body = Token), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody),
+    (status = 503, body = ErrorBody)))]
 pub async fn token(
     State(s): State<HttpState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Body(body): Body<TokenRequest>,
 ) -> Result<Json<Token>, ApiError> {
+    s.limits.account_route(addr)?;
     let identity = match credential::find(None, &headers, None) {
-        Ok(Some(c @ Credential::ApiKey(_))) => s
-            .app
-            .auth
-            .authenticate(Some(c))
-            .await
-            .map_err(|_| ApiError::Unauthorized)?,
+        Ok(Some(c @ Credential::ApiKey(_))) => extract::authenticate(&s, addr, Some(c)).await?,
         _ => match (&body.username, &body.password) {
-            (Some(username), Some(password)) => login(&s, &addr, username, password).await?.into(),
+            (Some(username), Some(password)) => login(&s, addr, username, password).await?.into(),
             (Some(_), None) => {
                 return Err(ApiError::InvalidPayload("missing field `password`".into()));
             }
@@ -169,34 +177,39 @@ pub async fn token(
 }
 
 /// Who the credential belongs to (the seed's "GET / with API-Key").
-#[utoipa::path(get, path = "/me", responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
+#[utoipa::path(get, path = "/me", responses((status = 200, body = Me), (status = 401, body = ErrorBody),
+    (status = 429, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn me(Caller(who): Caller) -> Json<Me> {
     let Identity { user_id, username } = who;
     Json(Me { user_id, username })
 }
 
-/// A password check behind the failed-login throttle.
+/// A password check behind the failed-login throttle: the attempt is counted
+/// before the slow verification, and taken back if it succeeds.
 async fn login(
     s: &HttpState,
-    addr: &str,
+    addr: IpAddr,
     username: &str,
     password: &str,
 ) -> Result<User, ApiError> {
-    s.app
+    let attempt = s
+        .app
         .throttle
-        .check(username, addr)
+        .reserve(username, addr)
         .map_err(ApiError::TooManyAttempts)?;
     match s.app.accounts.login(username, password).await {
         Ok(user) => {
-            s.app.throttle.record_success(username);
+            s.app.throttle.succeeded(attempt);
             Ok(user)
         }
-        Err(crate::accounts::AccountError::WrongCredentials) => {
-            s.app.throttle.record_failure(username, addr);
-            tracing::info!(addr, "failed login");
+        Err(AccountError::WrongCredentials) => {
+            tracing::info!(%addr, "failed login");
             Err(ApiError::WrongCredentials)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            s.app.throttle.undecided(attempt);
+            Err(e.into())
+        }
     }
 }

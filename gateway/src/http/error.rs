@@ -46,6 +46,18 @@ pub enum ApiError {
     RoomExists,
     #[error("too many failed attempts; retry later")]
     TooManyAttempts(Duration),
+    #[error("too many requests; retry later")]
+    RateLimited(Duration),
+    #[error("too many rooms")]
+    TooManyRooms,
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    InvalidPath(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("server busy; retry shortly")]
+    Busy,
     /// The detail is logged, never sent.
     #[error("internal server error")]
     Internal(String),
@@ -65,7 +77,16 @@ impl ApiError {
             ApiError::RoomNotFound => (StatusCode::NOT_FOUND, "ROOM_NOT_FOUND"),
             ApiError::NoRoute => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             ApiError::RoomExists => (StatusCode::CONFLICT, "ROOM_EXISTS"),
-            ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS"),
+            ApiError::TooManyAttempts(_) | ApiError::RateLimited(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS")
+            }
+            ApiError::TooManyRooms => (StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ROOMS"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+            }
+            ApiError::InvalidPath(_) => (StatusCode::BAD_REQUEST, "INVALID_PATH"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "SERVER_BUSY"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
     }
@@ -79,8 +100,14 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let body = Json(json!({ "error": { "code": code, "message": self.to_string() } }));
         let mut response = (status, body).into_response();
-        if let ApiError::TooManyAttempts(retry) = &self {
-            let secs = retry.as_secs().max(1).to_string();
+        let retry = match &self {
+            ApiError::TooManyAttempts(retry) | ApiError::RateLimited(retry) => Some(*retry),
+            ApiError::Busy => Some(Duration::from_secs(1)),
+            _ => None,
+        };
+        if let Some(retry) = retry {
+            // Rounded up: a client retrying on time must not be refused again.
+            let secs = retry.as_secs_f64().ceil().max(1.0).to_string();
             if let Ok(v) = HeaderValue::from_str(&secs) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -97,6 +124,7 @@ impl From<AccountError> for ApiError {
             }
             AccountError::UsernameTaken => ApiError::UsernameTaken,
             AccountError::WrongCredentials => ApiError::WrongCredentials,
+            AccountError::Busy(_) => ApiError::Busy,
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -108,6 +136,7 @@ impl From<RoomError> for ApiError {
             RoomError::NotFound => ApiError::RoomNotFound,
             RoomError::Exists => ApiError::RoomExists,
             RoomError::Full => ApiError::Validation("room is full".into()),
+            RoomError::TooMany => ApiError::TooManyRooms,
             RoomError::Unavailable(detail) => ApiError::Internal(detail),
         }
     }

@@ -1,24 +1,29 @@
 //! Request extractors of the REST API: typed JSON bodies whose keys match
-//! without case (the seed's Go client sends `{"Username","Password"}`), and the
-//! caller's identity from an API key or a bearer JWT.
+//! without case (the seed's Go client sends `{"Username","Password"}`), the
+//! caller's identity from an API key or a bearer JWT, the client's address,
+//! and path segments that fail in the JSON error shape.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::client_addr;
 use super::error::ApiError;
 use super::state::HttpState;
-use crate::auth::{self, Identity};
+use crate::auth::{self, Credential, Identity};
 
 /// A JSON object body read as a `T`, the route's request type (which is also
 /// its OpenAPI schema). Each key is first renamed to the canonical field it
 /// matches ignoring case, `_` and `-` (`OldPassword` → `old_password`); two
-/// keys naming one field are refused. An empty body reads as `{}`.
+/// keys naming one field are refused. An empty body reads as `{}`, whatever
+/// its content type; any other body must be sent as `application/json` (or a
+/// `+json` type): a browser posts `text/plain` across origins without asking,
+/// so accepting it would let any page register users from its visitors.
 pub struct Body<T>(pub T);
 
 /// Every field name of the REST request types, as the types spell them
@@ -61,6 +66,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers());
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
@@ -70,6 +76,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         })?;
         let object = if bytes.iter().all(u8::is_ascii_whitespace) {
             Map::new()
+        } else if !json {
+            return Err(ApiError::UnsupportedMediaType);
         } else {
             match serde_json::from_slice(&bytes) {
                 Ok(Value::Object(object)) => object,
@@ -91,6 +99,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// `application/json`, `application/json; charset=utf-8`, `application/problem+json`…
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
+}
+
 /// The caller, authenticated by `X-API-Key`/`API-Key` or `Authorization: Bearer`
 /// (a JWT or an API key).
 pub struct Caller(pub Identity);
@@ -104,30 +128,81 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = HttpState::from_ref(state);
+        let ClientAddr(ip) =
+            <ClientAddr as FromRequestParts<HttpState>>::from_request_parts(parts, &state).await?;
         let credential = auth::credential::find(None, &parts.headers, None)
             .map_err(|_| ApiError::Unauthorized)?;
-        let identity = state
-            .app
-            .auth
-            .authenticate(credential)
-            .await
-            .map_err(|_| ApiError::Unauthorized)?;
-        Ok(Caller(identity))
+        authenticate(&state, ip, credential).await.map(Caller)
     }
 }
 
-/// The client's address, for throttling.
-pub struct ClientAddr(pub String);
+/// Checks a credential; unknown API keys count against the client address,
+/// and past its limit no key is looked up until the window has passed.
+pub async fn authenticate(
+    state: &HttpState,
+    ip: IpAddr,
+    credential: Option<Credential>,
+) -> Result<Identity, ApiError> {
+    let reserved = match &credential {
+        Some(Credential::ApiKey(_)) => Some(
+            state
+                .limits
+                .api_key_failures
+                .reserve(crate::attempts::address_key(ip))
+                .map_err(ApiError::TooManyAttempts)?,
+        ),
+        _ => None,
+    };
+    let identity = state
+        .app
+        .auth
+        .authenticate(credential)
+        .await
+        .map_err(|_| ApiError::Unauthorized);
+    if let (Ok(_), Some(reserved)) = (&identity, reserved) {
+        state.limits.api_key_failures.release(reserved);
+    } else if identity.is_err() {
+        tracing::info!(%ip, "refused REST credential");
+    }
+    identity
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
+/// The client's address (behind `TRUSTED_PROXIES`, the one they forwarded).
+pub struct ClientAddr(pub IpAddr);
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    HttpState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = HttpState::from_ref(state);
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip().to_string());
-        Ok(ClientAddr(addr.unwrap_or_else(|| "unknown".into())))
+            .map_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), |c| c.0);
+        Ok(ClientAddr(client_addr::client_ip(
+            peer,
+            &parts.headers,
+            &state.app.trusted_proxies,
+        )))
+    }
+}
+
+/// A path segment as text; a segment that is not UTF-8 once decoded
+/// (`/rooms/%ff`) is a 400 in the JSON shape, not axum's plain text.
+pub struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(text)| PathText(text))
+            .map_err(|e| ApiError::InvalidPath(e.body_text()))
     }
 }
 

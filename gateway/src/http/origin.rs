@@ -1,13 +1,18 @@
-//! Browser origins: CORS with credentials for the `CLIENT_URL` origins, and a
-//! guard that refuses Socket.IO requests — the WebSocket upgrade included, which
-//! CORS does not cover — from any other origin. Requests without `Origin`
-//! (native clients) pass.
+//! Browser origins: CORS with credentials for the `CLIENT_URL` origins and the
+//! gateway's own origin, and a guard that refuses Socket.IO requests — the
+//! WebSocket upgrade included, which CORS does not cover — from any other
+//! origin. Requests without `Origin` (native clients) pass.
+//!
+//! The gateway's own origin is that of a page it served itself (the demo
+//! page, `demo.rs`): an `Origin` naming exactly the authority of the request's
+//! `Host`. Browsers set both headers and pages cannot change them, so a page
+//! served from anywhere else never passes for it.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -25,13 +30,18 @@ impl Origins {
         Self(Arc::new(list))
     }
 
-    pub fn allows(&self, origin: &HeaderValue) -> bool {
-        self.0.iter().any(|o| o == origin)
+    /// Whether a request to `host` (its `Host` header) from `origin` is let in:
+    /// a `CLIENT_URL` origin, or the gateway's own.
+    pub fn allows(&self, origin: &HeaderValue, host: Option<&str>) -> bool {
+        self.0.iter().any(|o| o == origin) || host.is_some_and(|h| same_origin(origin, h))
     }
 
     pub fn cors(&self) -> CorsLayer {
+        let origins = self.clone();
         CorsLayer::new()
-            .allow_origin(AllowOrigin::list(self.0.iter().cloned()))
+            .allow_origin(AllowOrigin::predicate(move |origin, parts| {
+                origins.allows(origin, host(&parts.headers, &parts.uri))
+            }))
             .allow_credentials(true)
             .allow_methods([
                 Method::GET,
@@ -44,6 +54,28 @@ impl Origins {
     }
 }
 
+/// `http://<host>` or `https://<host>` (TLS ends at a proxy in front of the
+/// gateway), compared without case as host names are; browsers leave default
+/// ports out of both headers alike.
+fn same_origin(origin: &HeaderValue, host: &str) -> bool {
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    authority.is_some_and(|a| !a.is_empty() && a.eq_ignore_ascii_case(host))
+}
+
+/// The authority the request was sent to: `Host`, or the URI's (HTTP/2's
+/// `:authority`, an absolute-form request line).
+fn host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
+    match headers.get(header::HOST) {
+        Some(h) => h.to_str().ok(),
+        None => uri.authority().map(|a| a.as_str()),
+    }
+}
+
 /// Refuses `/socket.io/` requests from a foreign `Origin` with 403.
 pub async fn guard(State(origins): State<Origins>, req: Request, next: Next) -> Response {
     let foreign = req.uri().path().starts_with("/socket.io")
@@ -51,7 +83,7 @@ pub async fn guard(State(origins): State<Origins>, req: Request, next: Next) -> 
         && req
             .headers()
             .get(header::ORIGIN)
-            .is_some_and(|o| !origins.allows(o));
+            .is_some_and(|o| !origins.allows(o, host(req.headers(), req.uri())));
     if foreign {
         return (
             StatusCode::FORBIDDEN,
@@ -61,4 +93,44 @@ pub async fn guard(State(origins): State<Origins>, req: Request, next: Next) -> 
             .into_response();
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allows(origin: &str, host: Option<&str>) -> bool {
+        Origins::new(&["http://localhost:5173".into()])
+            .allows(&HeaderValue::from_str(origin).unwrap(), host)
+    }
+
+    #[test]
+    fn client_url_origins_pass_whatever_the_host() {
+        assert!(allows("http://localhost:5173", Some("gw.example.test")));
+        assert!(allows("http://localhost:5173", None));
+    }
+
+    #[test]
+    fn the_gateways_own_origin_passes() {
+        assert!(allows("http://127.0.0.1:3000", Some("127.0.0.1:3000")));
+        assert!(allows("http://Localhost:3000", Some("localhost:3000")));
+        assert!(allows("https://gw.example.test", Some("gw.example.test")));
+    }
+
+    #[test]
+    fn any_other_origin_is_foreign() {
+        // Another port, another host, a longer name, a path, no scheme, `null`.
+        assert!(!allows("http://127.0.0.1:3001", Some("127.0.0.1:3000")));
+        assert!(!allows("http://evil.test", Some("127.0.0.1:3000")));
+        assert!(!allows(
+            "http://127.0.0.1:3000.evil.test",
+            Some("127.0.0.1:3000")
+        ));
+        assert!(!allows("http://127.0.0.1:3000/x", Some("127.0.0.1:3000")));
+        assert!(!allows("127.0.0.1:3000", Some("127.0.0.1:3000")));
+        assert!(!allows("ws://127.0.0.1:3000", Some("127.0.0.1:3000")));
+        assert!(!allows("null", Some("null")));
+        assert!(!allows("http://", Some("")));
+        assert!(!allows("http://127.0.0.1:3000", None));
+    }
 }

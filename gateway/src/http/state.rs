@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use super::limits::RestLimits;
 use crate::state::AppState;
 
 /// Ready until shutdown begins, so a load balancer stops sending new clients.
@@ -13,4 +14,5 @@ pub struct Readiness(pub Arc<AtomicBool>);
 pub struct HttpState {
     pub app: Arc<AppState>,
     pub ready: Readiness,
+    pub limits: Arc<RestLimits>,
 }

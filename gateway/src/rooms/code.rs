@@ -1,4 +1,9 @@
 //! Room codes: 1–64 characters of `[A-Za-z0-9_-]`, compared without case.
+//!
+//! A room's code is all it takes to join it, so a generated one must not be
+//! guessable: 12 characters of `[A-Z0-9]` are 62 bits (36^12 ≈ 4.7e18), where
+//! the incumbent's 6 (2.2e9) fall to a scan of a few days at the lookup rates
+//! a single client reached. Codes a client picks itself are its own business.
 
 use std::fmt;
 
@@ -7,7 +12,7 @@ use rand::Rng;
 pub const MAX_LEN: usize = 64;
 pub const RULE: &str = "roomCode must be 1-64 characters of [A-Za-z0-9_-]";
 const GENERATED_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-const GENERATED_LEN: usize = 6;
+pub const GENERATED_LEN: usize = 12;
 
 /// A valid room code, as its creator spelled it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +27,7 @@ impl RoomCode {
         ok.then(|| Self(code.to_owned()))
     }
 
-    /// A fresh random 6-character code.
+    /// A fresh random 12-character code.
     pub fn generate() -> Self {
         let mut rng = rand::rng();
         let code = (0..GENERATED_LEN)
@@ -70,10 +75,10 @@ mod tests {
     }
 
     #[test]
-    fn generated_codes_are_six_upper_alphanumerics() {
+    fn generated_codes_are_twelve_upper_alphanumerics() {
         for _ in 0..100 {
             let c = RoomCode::generate();
-            assert_eq!(c.as_str().len(), 6);
+            assert_eq!(c.as_str().len(), 12);
             assert!(
                 c.as_str()
                     .bytes()

@@ -59,7 +59,7 @@ impl MemoryRooms {
         before - rooms.len()
     }
 
-    fn new_room(&self, code: &RoomCode, max_peers: Option<u32>) -> Room {
+    fn new_room(&self, code: &RoomCode, max_peers: Option<u32>, created_by: &str) -> Room {
         let max_peers = max_peers
             .unwrap_or(self.policy.max_room_size)
             .clamp(1, self.policy.max_room_size);
@@ -68,6 +68,7 @@ impl MemoryRooms {
                 room_id: code.room_id(),
                 room_code: code.as_str().to_owned(),
                 max_peers,
+                created_by: created_by.to_owned(),
             },
             members: Vec::new(),
             empty_since: Some(Instant::now()),
@@ -77,7 +78,12 @@ impl MemoryRooms {
 
 #[async_trait]
 impl RoomRegistry for MemoryRooms {
-    async fn create(&self, code: RoomCode, max_peers: Option<u32>) -> Result<RoomInfo, RoomError> {
+    async fn create(
+        &self,
+        code: RoomCode,
+        max_peers: Option<u32>,
+        created_by: &str,
+    ) -> Result<RoomInfo, RoomError> {
         let room_id = code.room_id();
         let now = Instant::now();
         let mut rooms = self.lock();
@@ -87,7 +93,7 @@ impl RoomRegistry for MemoryRooms {
         {
             return Err(RoomError::Exists);
         }
-        let room = self.new_room(&code, max_peers);
+        let room = self.new_room(&code, max_peers, created_by);
         let info = room.info.clone();
         rooms.insert(room_id, room);
         Ok(info)
@@ -107,7 +113,8 @@ impl RoomRegistry for MemoryRooms {
             if !self.policy.auto_create {
                 return Err(RoomError::NotFound);
             }
-            rooms.insert(room_id.clone(), self.new_room(code, None));
+            let room = self.new_room(code, None, &member.user_info.user_id);
+            rooms.insert(room_id.clone(), room);
         }
         let room = rooms.get_mut(&room_id).ok_or(RoomError::NotFound)?;
         let rejoined = room.members.iter().any(|m| m.id == member.id);
@@ -207,7 +214,7 @@ mod tests {
     #[tokio::test]
     async fn create_then_join_lists_earlier_members_in_order() {
         let r = rooms(60_000, 10, false);
-        let info = r.create(code("ABC123"), None).await.unwrap();
+        let info = r.create(code("ABC123"), None, "creator").await.unwrap();
         assert_eq!(info.room_id, "room_abc123");
         assert_eq!(info.room_code, "ABC123");
         assert_eq!(info.max_peers, 10);
@@ -228,8 +235,11 @@ mod tests {
     #[tokio::test]
     async fn create_refuses_a_code_in_use_whatever_its_case() {
         let r = rooms(60_000, 10, false);
-        r.create(code("Team"), None).await.unwrap();
-        assert_eq!(r.create(code("TEAM"), None).await, Err(RoomError::Exists));
+        r.create(code("Team"), None, "creator").await.unwrap();
+        assert_eq!(
+            r.create(code("TEAM"), None, "creator").await,
+            Err(RoomError::Exists)
+        );
     }
 
     #[tokio::test]
@@ -251,8 +261,14 @@ mod tests {
     #[tokio::test]
     async fn max_peers_is_capped_and_enforced() {
         let r = rooms(60_000, 3, false);
-        assert_eq!(r.create(code("big"), Some(50)).await.unwrap().max_peers, 3);
-        r.create(code("two"), Some(2)).await.unwrap();
+        assert_eq!(
+            r.create(code("big"), Some(50), "creator")
+                .await
+                .unwrap()
+                .max_peers,
+            3
+        );
+        r.create(code("two"), Some(2), "creator").await.unwrap();
         r.join(&code("two"), member("a")).await.unwrap();
         r.join(&code("two"), member("b")).await.unwrap();
         assert_eq!(
@@ -266,8 +282,8 @@ mod tests {
     #[tokio::test]
     async fn empty_rooms_expire_after_the_ttl_and_occupied_ones_do_not() {
         let r = rooms(50, 10, false);
-        r.create(code("gone"), None).await.unwrap();
-        r.create(code("kept"), None).await.unwrap();
+        r.create(code("gone"), None, "creator").await.unwrap();
+        r.create(code("kept"), None, "creator").await.unwrap();
         r.join(&code("kept"), member("a")).await.unwrap();
         tokio::time::sleep(Duration::from_millis(80)).await;
         assert_eq!(
@@ -275,7 +291,7 @@ mod tests {
             Err(RoomError::NotFound)
         );
         assert!(r.join(&code("kept"), member("b")).await.is_ok());
-        r.create(code("gone"), None)
+        r.create(code("gone"), None, "creator")
             .await
             .expect("an expired code can be created again");
         assert_eq!(r.count().await.unwrap(), 2);
@@ -284,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn leaving_reports_membership_and_starts_the_ttl() {
         let r = rooms(50, 10, false);
-        r.create(code("x"), None).await.unwrap();
+        r.create(code("x"), None, "creator").await.unwrap();
         r.join(&code("x"), member("a")).await.unwrap();
         assert!(r.is_member("room_x", "a").await.unwrap());
         assert!(r.leave("room_x", "a").await.unwrap());

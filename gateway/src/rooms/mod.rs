@@ -2,14 +2,17 @@
 //! room; [`memory::MemoryRooms`] keeps that state in this process, and
 //! [`redis::RedisRooms`] shares it between the nodes of a cluster.
 //! The interface and its data are in [`registry`], room codes in [`code`], the
-//! create request shared by `create:room` and `POST /rooms` in [`request`].
+//! create request shared by `create:room` and `POST /rooms` in [`request`],
+//! and the caps on live rooms, in front of any registry, in [`quota`].
 
 pub mod code;
 pub mod memory;
+pub mod quota;
 pub mod redis;
 pub mod registry;
 pub mod request;
 
 pub use code::RoomCode;
+pub use quota::{RoomCaps, RoomQuota};
 pub use registry::{Joined, Member, RoomError, RoomInfo, RoomPolicy, RoomRegistry, RoomSnapshot};
 pub use request::{CreateRoom, CreateRoomRequest};

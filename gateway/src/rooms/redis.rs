@@ -217,6 +217,7 @@ impl RedisRooms {
                 room.room_id,
                 room.room_code,
                 room.max_peers.to_string(),
+                room.created_by,
                 member.id,
                 info,
             ]);
@@ -312,11 +313,13 @@ fn members(flat: &[String]) -> Vec<Member> {
         .collect()
 }
 
-fn room_info(room_id: String, code: &str, max: &str) -> RoomInfo {
+/// The room as the scripts answer it: code, max and creator.
+fn room_info(room_id: String, fields: &[String]) -> RoomInfo {
     RoomInfo {
         room_id,
-        room_code: code.to_owned(),
-        max_peers: max.parse().unwrap_or(1),
+        room_code: fields[0].clone(),
+        max_peers: fields[1].parse().unwrap_or(1),
+        created_by: fields[2].clone(),
     }
 }
 
@@ -326,7 +329,12 @@ fn unexpected(answer: &[String]) -> RoomError {
 
 #[async_trait]
 impl RoomRegistry for RedisRooms {
-    async fn create(&self, code: RoomCode, max_peers: Option<u32>) -> Result<RoomInfo, RoomError> {
+    async fn create(
+        &self,
+        code: RoomCode,
+        max_peers: Option<u32>,
+        created_by: &str,
+    ) -> Result<RoomInfo, RoomError> {
         let max = max_peers
             .unwrap_or(self.policy.max_room_size)
             .clamp(1, self.policy.max_room_size);
@@ -338,12 +346,13 @@ impl RoomRegistry for RedisRooms {
                     room_id.clone(),
                     code.as_str().to_owned(),
                     max.to_string(),
+                    created_by.to_owned(),
                     self.ttl(),
                 ],
             )
             .await?;
         match answer.first().map(String::as_str) {
-            Some("ok") if answer.len() == 3 => Ok(room_info(room_id, &answer[1], &answer[2])),
+            Some("ok") if answer.len() == 4 => Ok(room_info(room_id, &answer[1..])),
             Some("exists") => Err(RoomError::Exists),
             _ => Err(unexpected(&answer)),
         }
@@ -365,14 +374,15 @@ impl RoomRegistry for RedisRooms {
                     if self.policy.auto_create { "1" } else { "0" }.to_owned(),
                     self.policy.max_room_size.to_string(),
                     self.ttl(),
+                    member.user_info.user_id.clone(),
                 ],
             )
             .await
             .inspect_err(|_| self.local().unsettled = true)?;
         match answer.first().map(String::as_str) {
-            Some("ok") if answer.len() >= 4 => {
-                let room = room_info(room_id.clone(), &answer[1], &answer[2]);
-                let rejoined = answer[3] == "1";
+            Some("ok") if answer.len() >= 5 => {
+                let room = room_info(room_id.clone(), &answer[1..4]);
+                let rejoined = answer[4] == "1";
                 let mut local = self.local();
                 // An eviction in between made this join void: the node's new
                 // identity does not hold it.
@@ -386,7 +396,7 @@ impl RoomRegistry for RedisRooms {
                 }
                 Ok(Joined {
                     room,
-                    peers: members(&answer[4..]),
+                    peers: members(&answer[5..]),
                     rejoined,
                 })
             }
@@ -444,12 +454,12 @@ impl RoomRegistry for RedisRooms {
         let answer: Vec<String> = self
             .run(&self.scripts.snapshot, vec![room_id.clone()])
             .await?;
-        if answer.len() < 2 {
+        if answer.len() < 3 {
             return Ok(None);
         }
         Ok(Some(RoomSnapshot {
-            room: room_info(room_id, &answer[0], &answer[1]),
-            peers: members(&answer[2..]),
+            room: room_info(room_id, &answer[..3]),
+            peers: members(&answer[3..]),
         }))
     }
 

@@ -18,6 +18,10 @@ pub struct RoomInfo {
     pub room_code: String,
     #[serde(skip)]
     pub max_peers: u32,
+    /// The user id of whoever created the room (the first joiner of an
+    /// auto-created one): shown the members without being one.
+    #[serde(skip)]
+    pub created_by: String,
 }
 
 /// A socket in a room, with the user behind it.
@@ -53,6 +57,9 @@ pub enum RoomError {
     Exists,
     #[error("room is full")]
     Full,
+    /// A cap on live rooms (in all, or of one user) is reached.
+    #[error("too many rooms")]
+    TooMany,
     #[error("room store unavailable: {0}")]
     Unavailable(String),
 }
@@ -70,8 +77,15 @@ pub struct RoomPolicy {
 
 #[async_trait]
 pub trait RoomRegistry: Send + Sync + 'static {
-    /// Creates an empty room; `max_peers` is capped by the policy.
-    async fn create(&self, code: RoomCode, max_peers: Option<u32>) -> Result<RoomInfo, RoomError>;
+    /// Creates an empty room for user `created_by`; `max_peers` is capped by
+    /// the policy. (Caps on the number of rooms are applied in front of every
+    /// registry, by [`RoomQuota`](super::quota::RoomQuota).)
+    async fn create(
+        &self,
+        code: RoomCode,
+        max_peers: Option<u32>,
+        created_by: &str,
+    ) -> Result<RoomInfo, RoomError>;
     /// Adds `member` to the room of `code`.
     async fn join(&self, code: &RoomCode, member: Member) -> Result<Joined, RoomError>;
     /// Removes `peer_id` from `room_id`; true when it was a member.

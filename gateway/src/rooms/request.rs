@@ -49,14 +49,22 @@ impl CreateRoomRequest {
 }
 
 impl CreateRoom {
-    /// Creates the room, drawing a fresh code when none was asked for.
-    pub async fn create(self, rooms: &dyn RoomRegistry) -> Result<RoomInfo, RoomError> {
+    /// Creates the room for `creator`, drawing a fresh code when none was
+    /// asked for. Callers go through [`RoomQuota::create`](super::quota::RoomQuota::create).
+    pub(super) async fn create(
+        self,
+        rooms: &dyn RoomRegistry,
+        creator: &str,
+    ) -> Result<RoomInfo, RoomError> {
         if let Some(code) = self.code {
-            return rooms.create(code, self.max_peers).await;
+            return rooms.create(code, self.max_peers, creator).await;
         }
-        // 36^6 codes: a clash is rare, a few retries make it negligible.
+        // 36^12 codes: a clash is all but impossible; a retry costs nothing.
         for _ in 0..8 {
-            match rooms.create(RoomCode::generate(), self.max_peers).await {
+            match rooms
+                .create(RoomCode::generate(), self.max_peers, creator)
+                .await
+            {
                 Err(RoomError::Exists) => continue,
                 other => return other,
             }

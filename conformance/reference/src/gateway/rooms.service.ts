@@ -16,6 +16,7 @@ export interface Room {
 
 export const ROOM_CODE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const CODE_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+const GENERATED_CODE_LENGTH = 12;
 
 export function roomIdOf(roomCode: string): string {
   return `room_${roomCode.toLowerCase()}`;
@@ -91,10 +92,12 @@ export class RoomsService implements OnModuleDestroy {
     }
   }
 
+  // 12 characters (36^12, 62 bits), not the incumbent's 6: a code is all it
+  // takes to join a room, and 36^6 can be scanned in days (docs/WIRE-DETAILS.md).
   private freshCode(): string {
     for (;;) {
       let code = '';
-      for (let i = 0; i < 6; i++) code += CODE_ALPHABET[randomInt(CODE_ALPHABET.length)];
+      for (let i = 0; i < GENERATED_CODE_LENGTH; i++) code += CODE_ALPHABET[randomInt(CODE_ALPHABET.length)];
       if (!this.find(roomIdOf(code))) return code;
     }
   }

@@ -32,9 +32,9 @@ local function start_ttl(rid, now, ttl)
   redis.call('PEXPIRE', room_key(rid), ttl)
 end
 
-local function new_room(rid, code, max, now, ttl)
+local function new_room(rid, code, max, creator, now, ttl)
   redis.call('DEL', room_key(rid), members_key(rid), info_key(rid))
-  redis.call('HSET', room_key(rid), 'code', code, 'max', max, 'seq', 0)
+  redis.call('HSET', room_key(rid), 'code', code, 'max', max, 'creator', creator, 'seq', 0)
   start_ttl(rid, now, ttl)
 end
 

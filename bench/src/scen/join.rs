@@ -1,0 +1,296 @@
+//! Join storm: sockets in rooms of 2..10 looping `join:room` → `room:joined`
+//! → `leave:room` → `room:left`, closed loop (storm, light) and open loop at
+//! an offered rate (paced).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+use tokio::time::{sleep, sleep_until, timeout};
+
+use super::{Ctx, Scenario, connect_many};
+use crate::procfs::self_cpu_secs;
+use crate::results::{Latency, Outcome};
+use crate::server::Target;
+use crate::stats::round3;
+use crate::ws::Conn;
+
+#[derive(Clone, Debug, clap::Args, Serialize, Deserialize)]
+#[group(id = "join")]
+#[command(next_help_heading = "Join")]
+pub struct Params {
+    #[arg(id = "join_sockets", long = "join-sockets", default_value_t = 1_000)]
+    pub sockets: usize,
+    /// Sockets of the light join phase (latency under moderate load).
+    #[arg(long = "join-light-sockets", default_value_t = 100)]
+    pub light_sockets: usize,
+    /// Joins per second offered by the paced join phase (open loop, storm
+    /// sockets).
+    #[arg(long = "join-rate", default_value_t = 1_000.0)]
+    pub paced_joins_per_s: f64,
+    #[arg(id = "join_secs", long = "join-secs", default_value_t = 5.0)]
+    pub secs: f64,
+    #[arg(skip = String::from("2..10"))]
+    pub room_sizes: String,
+}
+
+/// One join phase.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JoinPhase {
+    pub sockets: usize,
+    pub rooms: usize,
+    pub room_sizes: String,
+    pub offered_joins_per_s: Option<f64>,
+    pub creates_per_s: f64,
+    pub server_cpu_ms_per_create: f64,
+    pub secs: f64,
+    pub joins: u64,
+    pub joins_per_s: f64,
+    pub latency: Latency,
+    /// Closed loop: the first join of every socket, sent at the same instant.
+    pub burst_latency: Option<Latency>,
+    pub error_events: u64,
+    pub failed_sockets: u64,
+    pub first_error: Option<String>,
+    pub server_cpu_s: f64,
+    pub server_cpu_util: f64,
+    pub server_cpu_us_per_join_leave: f64,
+    pub bench_cpu_s: f64,
+    pub server_alive: bool,
+    pub ok: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Join {
+    pub storm: JoinPhase,
+    pub light: JoinPhase,
+    pub paced: JoinPhase,
+}
+
+impl Outcome for Join {
+    fn ok(&self) -> bool {
+        self.storm.ok && self.light.ok && self.paced.ok
+    }
+}
+
+pub struct Scen;
+
+impl Scenario for Scen {
+    const NAME: &'static str = "join";
+    type Params = Params;
+    type Outcome = Join;
+
+    fn tokens(p: &Params) -> usize {
+        p.sockets.max(p.light_sockets)
+    }
+
+    /// A storm that saturates the server (closed loop), a light phase (closed
+    /// loop) and the storm's sockets offering a rate both servers are asked
+    /// to carry (open loop), for latency at a stated load.
+    async fn run(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Join> {
+        let dur = Duration::from_secs_f64(p.secs);
+        let storm = join_storm(ctx, target, p.sockets, dur, "storm", Pace::Closed).await?;
+        sleep(Duration::from_millis(500)).await;
+        let light = join_storm(ctx, target, p.light_sockets, dur, "light", Pace::Closed).await?;
+        sleep(Duration::from_millis(500)).await;
+        let pace = Pace::Rate(p.paced_joins_per_s);
+        let paced = join_storm(ctx, target, p.sockets, dur, "paced", pace).await?;
+        Ok(Join {
+            storm,
+            light,
+            paced,
+        })
+    }
+}
+
+/// How each socket of a join phase paces its `join:room` → `leave:room` cycles.
+#[derive(Clone, Copy, Debug)]
+pub enum Pace {
+    /// The next join as soon as the previous leave is answered.
+    Closed,
+    /// Open loop: `rate` joins per second over all sockets, evenly spread.
+    /// When a server falls behind, latency counts from the scheduled send
+    /// time, so it is charged for the queue it builds (no coordinated omission).
+    Rate(f64),
+}
+
+#[derive(Default)]
+struct JoinOut {
+    /// Latency of every join answered in the window but the burst's.
+    lat: Vec<u64>,
+    /// Closed loop: the first join, sent by every socket at the same instant.
+    burst: Option<u64>,
+    joins: u64,
+    errors: u64,
+}
+
+async fn join_task(
+    mut c: Conn,
+    code: String,
+    start: Instant,
+    end: Instant,
+    period: Option<Duration>,
+) -> Result<JoinOut> {
+    let mut due = start;
+    sleep_until(due.into()).await;
+    let join = format!(r#"42["join:room",{{"roomCode":"{code}"}}]"#);
+    let mut out = JoinOut::default();
+    let mut done = start;
+    while due < end {
+        // Paced: a cycle that starts late because the previous one was still
+        // waiting for the server counts from its scheduled time; one that is
+        // late only by the generator's timer granularity counts from the send.
+        let t0 = match period {
+            Some(_) if done > due => due,
+            _ => Instant::now(),
+        };
+        c.push_text(join.as_bytes());
+        c.flush().await?;
+        c.wait_event(b"42[\"room:joined\"", &mut out.errors).await?;
+        let now = Instant::now();
+        if now <= end {
+            out.joins += 1;
+            let ns = (now - t0).as_nanos() as u64;
+            if period.is_none() && out.joins == 1 {
+                out.burst = Some(ns);
+            } else {
+                out.lat.push(ns);
+            }
+        }
+        c.push_text(b"42[\"leave:room\"]");
+        c.flush().await?;
+        c.wait_event(b"42[\"room:left\"", &mut out.errors).await?;
+        done = Instant::now();
+        match period {
+            Some(p) => {
+                due += p;
+                sleep_until(due.into()).await;
+            }
+            None => due = Instant::now(),
+        }
+    }
+    Ok(out)
+}
+
+pub async fn join_storm(
+    ctx: &Ctx,
+    target: &mut Target,
+    sockets: usize,
+    dur: Duration,
+    tag: &str,
+    pace: Pace,
+) -> Result<JoinPhase> {
+    // Groups of 2, 3, ... 10, 2, 3, ...
+    let mut conns = connect_many(ctx, 0, sockets, 256).await.all()?;
+    let mut groups: Vec<Vec<Conn>> = Vec::new();
+    let mut k = 2;
+    while !conns.is_empty() {
+        let take = k.min(conns.len());
+        groups.push(conns.drain(..take).collect());
+        k = if k == 10 { 2 } else { k + 1 };
+    }
+    // Room creation by each group's first socket (pipelined, timed).
+    let t0 = Instant::now();
+    let c0 = target.cpu_secs();
+    for (g, grp) in groups.iter_mut().enumerate() {
+        let n = grp.len();
+        grp[0].push_fmt(format_args!(
+            r#"42["create:room",{{"roomCode":"{tag}{g}","maxPeers":{n}}}]"#
+        ));
+        grp[0].flush().await?;
+    }
+    let mut e = 0;
+    for grp in groups.iter_mut() {
+        timeout(
+            Duration::from_secs(30),
+            grp[0].wait_event(b"42[\"room:created\"", &mut e),
+        )
+        .await
+        .map_err(|_| anyhow!("room creation timed out"))??;
+    }
+    let create_secs = t0.elapsed().as_secs_f64();
+    let create_cpu = target.cpu_secs() - c0;
+    let rooms = groups.len();
+
+    let start = Instant::now() + Duration::from_millis(200);
+    let end = start + dur;
+    // Paced: socket i first joins at start + i/rate, then every sockets/rate.
+    let period = match pace {
+        Pace::Closed => None,
+        Pace::Rate(rate) => Some(Duration::from_secs_f64(sockets as f64 / rate)),
+    };
+    let offset = |i: usize| match pace {
+        Pace::Closed => Duration::ZERO,
+        Pace::Rate(rate) => Duration::from_secs_f64(i as f64 / rate),
+    };
+    let mut js = JoinSet::new();
+    let mut i = 0;
+    for (g, grp) in groups.into_iter().enumerate() {
+        for c in grp {
+            js.spawn(timeout(
+                dur + Duration::from_secs(20),
+                join_task(c, format!("{tag}{g}"), start + offset(i), end, period),
+            ));
+            i += 1;
+        }
+    }
+    sleep_until(start.into()).await;
+    let (c0, b0) = (target.cpu_secs(), self_cpu_secs());
+    sleep_until(end.into()).await;
+    let (c1, b1) = (target.cpu_secs(), self_cpu_secs());
+    let (mut lat, mut burst, mut joins, mut errors, mut failed, mut first) =
+        (Vec::new(), Vec::new(), 0, 0, 0, None);
+    while let Some(r) = js.join_next().await {
+        match r {
+            Ok(Ok(Ok(out))) => {
+                lat.extend_from_slice(&out.lat);
+                burst.extend(out.burst);
+                joins += out.joins;
+                errors += out.errors;
+            }
+            Ok(Ok(Err(e))) => {
+                failed += 1;
+                first.get_or_insert_with(|| format!("{e:#}"));
+            }
+            Ok(Err(_)) => {
+                failed += 1;
+                first.get_or_insert_with(|| "join loop timed out".to_owned());
+            }
+            Err(e) => {
+                failed += 1;
+                first.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    let secs = dur.as_secs_f64();
+    let alive = target.alive();
+    Ok(JoinPhase {
+        sockets,
+        rooms,
+        room_sizes: "2..10 cycling".to_owned(),
+        offered_joins_per_s: match pace {
+            Pace::Closed => None,
+            Pace::Rate(rate) => Some(rate),
+        },
+        creates_per_s: (rooms as f64 / create_secs).round(),
+        server_cpu_ms_per_create: round3(create_cpu * 1000.0 / rooms as f64),
+        secs,
+        joins,
+        joins_per_s: (joins as f64 / secs).round(),
+        latency: Latency::from_ns(lat),
+        burst_latency: match pace {
+            Pace::Closed => Some(Latency::from_ns(burst)),
+            Pace::Rate(_) => None,
+        },
+        error_events: errors,
+        failed_sockets: failed,
+        first_error: first,
+        server_cpu_s: round3(c1 - c0),
+        server_cpu_util: round3((c1 - c0) / secs),
+        server_cpu_us_per_join_leave: round3((c1 - c0) * 1e6 / joins.max(1) as f64),
+        bench_cpu_s: round3(b1 - b0),
+        server_alive: alive,
+        ok: failed == 0 && errors == 0 && joins > 0 && alive,
+    })
+}
