@@ -25,10 +25,13 @@ pub struct RedisSettings {
 
 /// Commands queued while Redis is away, beyond which they fail at once.
 const MAX_QUEUED_COMMANDS: usize = 10_000;
-/// Adapter messages buffered between fred and the adapter's reader (fred's
-/// default, 32, lags and drops messages under a burst of relays). fred
-/// allocates this ring for each of its event channels, so it is not larger.
-const PUBSUB_RING: usize = 4096;
+/// Adapter messages buffered between fred's reader and the adapter's: every
+/// node receives every cross-node message, and a ring that overflows drops
+/// the oldest (logged by the driver as "lagged"). fred's default, 32, lagged
+/// under a burst of relays; 4096 still lagged at ~30k msg/s on 3 nodes sharing
+/// 2 cores (the bench's cluster3). fred allocates this ring for each of its
+/// event channels, which is what a node's RSS pays for it.
+const PUBSUB_RING: usize = 16_384;
 /// The command client receives no messages.
 const FRED_DEFAULT_RING: usize = 32;
 /// The adapter's own queue behind it (grows as it fills).
