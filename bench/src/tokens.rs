@@ -37,7 +37,7 @@ mod tests {
         let tokens = mint("s3cret", 3).unwrap();
         assert_eq!(tokens.len(), 3);
         let verifier = JwtVerifier::new(Some(b"s3cret"), None, None);
-        let who = verifier.verify(&tokens[2]).unwrap();
+        let who = verifier.verify(&tokens[2]).unwrap().identity;
         assert_eq!(
             who,
             Identity {

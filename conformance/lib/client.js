@@ -245,6 +245,7 @@ export const MESSAGES = {
   NOT_IN_ROOM: 'You are not in a room',
   RATE_LIMITED: 'Too many events',
   UNAUTHORIZED: 'Unauthorized',
+  SERVICE_UNAVAILABLE: 'Service unavailable',
   INTERNAL_ERROR: 'Internal server error',
 };
 

@@ -234,10 +234,12 @@ async function startProcess([cmd, baseArgs], settings, { portArgs = () => [], re
  * Starts a target for this test file (or describe block) right away, so that
  * the instances of one file boot concurrently, and registers the hooks that
  * wait for it and stop it. `handle.url` is set once the `before` hook has run.
+ * `settings` may be a function returning (a promise of) the settings, for a
+ * target that needs something prepared first (a database to point it at).
  */
 export function useTarget(settings = {}) {
   const handle = { url: undefined, stop: async () => {} };
-  const isDefault = Object.keys(settings).length === 0;
+  const isDefault = typeof settings !== 'function' && Object.keys(settings).length === 0;
   if (URL_MODE && !isDefault) return handle;
   if (isDefault && process.env.CONFORMANCE_DEFAULT_URL) {
     // run.sh shares one default-config instance between all files.
@@ -246,10 +248,13 @@ export function useTarget(settings = {}) {
     });
     return handle;
   }
-  const starting = startTarget(settings).then(
-    (t) => ({ t }),
-    (error) => ({ error }),
-  );
+  const starting = Promise.resolve()
+    .then(() => (typeof settings === 'function' ? settings() : settings))
+    .then(startTarget)
+    .then(
+      (t) => ({ t }),
+      (error) => ({ error }),
+    );
   before(async () => {
     const { t, error } = await starting;
     if (error) throw error;

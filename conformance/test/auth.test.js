@@ -171,7 +171,8 @@ describe('user id and display name from the claims', () => {
     [{ sub: 'c-sub-1', username: 'a', preferred_username: 'b', name: 'c', email: 'd@x.test' }, { userId: 'c-sub-1', username: 'a' }],
     [{ sub: 'c-sub-2', preferred_username: 'b', name: 'c', email: 'd@x.test' }, { userId: 'c-sub-2', username: 'b' }],
     [{ sub: 'c-sub-3', name: 'Carol C', email: 'd@x.test' }, { userId: 'c-sub-3', username: 'Carol C' }],
-    [{ sub: 'c-sub-4', email: 'd@x.test' }, { userId: 'c-sub-4', username: 'd@x.test' }],
+    // An e-mail address is never shown to other peers as a name.
+    [{ sub: 'c-sub-4', email: 'd@x.test' }, { userId: 'c-sub-4', username: 'c-sub-4' }],
     [{ sub: 'c-sub-5' }, { userId: 'c-sub-5', username: 'c-sub-5' }],
     [{ id: 'c-id-6', username: 'six' }, { userId: 'c-id-6', username: 'six' }],
   ];

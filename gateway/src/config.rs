@@ -239,6 +239,67 @@ pub struct Config {
     #[arg(long, env = "DEMO_DIR", default_value = "web/dist")]
     pub demo_dir: PathBuf,
 
+    /// Claims naming the user id, tried in order (comma-separated).
+    #[arg(
+        long = "jwt-user-id-claim",
+        env = "JWT_USER_ID_CLAIM",
+        default_value = "sub,id",
+        value_delimiter = ','
+    )]
+    pub jwt_user_id_claims: Vec<String>,
+
+    /// Claims naming the display name, tried in order, then the user id. `email`
+    /// is not among the defaults: add it to show e-mail addresses to other peers.
+    #[arg(
+        long = "jwt-username-claim",
+        env = "JWT_USERNAME_CLAIM",
+        default_value = "username,preferred_username,name",
+        value_delimiter = ','
+    )]
+    pub jwt_username_claims: Vec<String>,
+
+    /// The app's own PostgreSQL database, for USER_QUERY and ROOM_QUERY (not the
+    /// account store of DATABASE_URL).
+    #[arg(long, env = "APP_DATABASE_URL", hide_env_values = true)]
+    pub app_database_url: Option<String>,
+
+    /// Finds the user of a token at the handshake; `$1` is the token's user id.
+    /// Returns `username`, optionally `token_version`.
+    #[arg(long, env = "USER_QUERY")]
+    pub user_query: Option<String>,
+
+    /// Finds a room the registry does not know at `join:room`; `$1` is the code
+    /// (lower-cased), `$2` (optional) the user id. Returns optionally `code`, `max_peers`.
+    #[arg(long, env = "ROOM_QUERY")]
+    pub room_query: Option<String>,
+
+    /// The app's API instead of USER_QUERY: `{id}` is replaced by the user id;
+    /// 200 + JSON `{ username, tokenVersion? }` or 404.
+    #[arg(long, env = "USER_LOOKUP_URL")]
+    pub user_lookup_url: Option<String>,
+
+    /// The app's API instead of ROOM_QUERY: `{code}` is replaced by the code,
+    /// `{userId}` by the user id; 200 + JSON `{ code?, maxPeers? }` or 404.
+    #[arg(long, env = "ROOM_LOOKUP_URL")]
+    pub room_lookup_url: Option<String>,
+
+    /// Bearer token for USER_LOOKUP_URL / ROOM_LOOKUP_URL. Without it, user
+    /// lookups carry the caller's own token.
+    #[arg(long, env = "APP_LOOKUP_TOKEN", hide_env_values = true)]
+    pub app_lookup_token: Option<String>,
+
+    /// How long one lookup (query or API call) may take before it fails.
+    #[arg(long, env = "APP_LOOKUP_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub app_lookup_timeout: Duration,
+
+    /// How long a lookup's answer (found or not) is reused; 0 turns the cache off.
+    #[arg(long, env = "APP_LOOKUP_CACHE_TTL", default_value = "5s", value_parser = parse_duration)]
+    pub app_lookup_cache_ttl: Duration,
+
+    /// Most answers kept in the lookup cache (users and rooms each).
+    #[arg(long, env = "APP_LOOKUP_CACHE_SIZE", default_value_t = 10_000)]
+    pub app_lookup_cache_size: u64,
+
     /// Runtime worker threads (default: one per CPU core). Set it to the
     /// cores the gateway can count on: more runnable threads than cores only
     /// add scheduling delay to the latency tail.
@@ -261,6 +322,8 @@ impl Config {
             &mut cfg.error_events,
             &mut cfg.stun_urls,
             &mut cfg.turn_urls,
+            &mut cfg.jwt_user_id_claims,
+            &mut cfg.jwt_username_claims,
         ] {
             list.iter_mut().for_each(|s| *s = s.trim().to_owned());
             list.retain(|s| !s.is_empty());
@@ -268,14 +331,23 @@ impl Config {
         if cfg.error_events.is_empty() {
             cfg.error_events.push("error".to_owned());
         }
+        if cfg.jwt_user_id_claims.is_empty() {
+            cfg.jwt_user_id_claims = vec!["sub".to_owned(), "id".to_owned()];
+        }
         for opt in [
             &mut cfg.sfu_url,
             &mut cfg.turn_secret,
             &mut cfg.jwt_issuer,
             &mut cfg.jwt_audience,
+            &mut cfg.app_database_url,
+            &mut cfg.user_query,
+            &mut cfg.room_query,
+            &mut cfg.user_lookup_url,
+            &mut cfg.room_lookup_url,
+            &mut cfg.app_lookup_token,
             &mut cfg.redis_url,
         ] {
-            if opt.as_deref().is_some_and(str::is_empty) {
+            if opt.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *opt = None;
             }
         }
@@ -404,6 +476,59 @@ mod tests {
         );
         assert_eq!(c.client_urls, vec!["http://a.test", "http://b.test"]);
         assert_eq!(c.error_events, vec!["error", "exception"]);
+    }
+
+    #[test]
+    fn app_lookups_are_off_and_names_never_the_email_by_default() {
+        let c = Config::defaults();
+        assert_eq!(c.jwt_user_id_claims, vec!["sub", "id"]);
+        assert_eq!(
+            c.jwt_username_claims,
+            vec!["username", "preferred_username", "name"]
+        );
+        assert_eq!(
+            (
+                &c.app_database_url,
+                &c.user_query,
+                &c.room_query,
+                &c.user_lookup_url,
+                &c.room_lookup_url,
+                &c.app_lookup_token
+            ),
+            (&None, &None, &None, &None, &None, &None)
+        );
+        assert_eq!(c.app_lookup_timeout, Duration::from_secs(2));
+        assert_eq!(c.app_lookup_cache_ttl, Duration::from_secs(5));
+        assert_eq!(c.app_lookup_cache_size, 10_000);
+    }
+
+    #[test]
+    fn claim_lists_and_blank_lookups_are_read_as_meant() {
+        let c = Config::from_parsed(
+            Config::parse_from([
+                "gateway",
+                "--jwt-user-id-claim",
+                " ",
+                "--jwt-username-claim",
+                "username, email",
+                "--user-query",
+                "  ",
+                "--app-lookup-cache-ttl",
+                "0",
+            ]),
+            |_| None,
+        );
+        // No id claim at all makes no sense: the default stays.
+        assert_eq!(c.jwt_user_id_claims, vec!["sub", "id"]);
+        assert_eq!(c.jwt_username_claims, vec!["username", "email"]);
+        assert_eq!(c.user_query, None);
+        assert_eq!(c.app_lookup_cache_ttl, Duration::ZERO);
+        // An empty name list: the user id is every name.
+        let ids_only = Config::from_parsed(
+            Config::parse_from(["gateway", "--jwt-username-claim", ""]),
+            |_| None,
+        );
+        assert!(ids_only.jwt_username_claims.is_empty());
     }
 
     #[test]

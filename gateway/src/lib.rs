@@ -9,9 +9,11 @@
 //! - [`auth`]: which credential a handshake carries and who it names.
 //! - [`http`]: REST routes (accounts, rooms, ops), their errors, and the origin policy.
 //! - [`accounts`]: users, passwords and API keys in SQLite or PostgreSQL.
+//! - [`app_data`]: the app's own users and rooms (its database or API), when configured.
 //! - [`server`]: assembly and graceful shutdown; [`config`]: every setting.
 
 pub mod accounts;
+pub mod app_data;
 pub mod attempts;
 pub mod auth;
 pub mod cluster;

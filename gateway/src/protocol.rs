@@ -74,6 +74,7 @@ pub enum ErrorCode {
     RateLimited,
     TooManyRooms,
     Unauthorized,
+    ServiceUnavailable,
     InternalError,
 }
 
@@ -89,6 +90,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::TooManyRooms => "TOO_MANY_ROOMS",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::AccountStore;
 use crate::accounts::hashing::HashPool;
 use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
-use crate::auth::jwt::TokenIssuer;
+use crate::app_data::{self, AppData, SetupError};
+use crate::auth::jwt::{ClaimNames, TokenIssuer};
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
 use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
 use crate::cluster::node::NodeEvents;
@@ -28,6 +29,7 @@ use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
+use crate::rooms::app::AppRoomRegistry;
 use crate::rooms::memory::MemoryRooms;
 use crate::rooms::redis::Reaped;
 use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry};
@@ -45,6 +47,8 @@ pub enum StartError {
     },
     #[error("account store: {0}")]
     Accounts(#[from] crate::accounts::AccountError),
+    #[error("app lookups: {0}")]
+    AppData(#[from] crate::app_data::SetupError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
     #[error("cluster: {0}")]
@@ -77,6 +81,7 @@ impl Gateway {
         let accounts = AccountStore::connect(&config.database_url())
             .await?
             .with_hashing(hashing);
+        let app_data = app_data(config).await?;
         let policy = RoomPolicy {
             ttl: config.room_ttl,
             auto_create: config.auto_create_rooms,
@@ -86,10 +91,13 @@ impl Gateway {
             Some(url) => Some(Cluster::connect(config, url, policy).await?),
             None => None,
         };
-        let rooms: Arc<dyn RoomRegistry> = match &cluster {
+        let mut rooms: Arc<dyn RoomRegistry> = match &cluster {
             Some(cluster) => cluster.rooms.clone(),
             None => memory_rooms(policy),
         };
+        if let Some(app_rooms) = &app_data.rooms {
+            rooms = Arc::new(AppRoomRegistry::new(rooms, app_rooms.clone()));
+        }
         let state = Arc::new(AppState {
             rooms,
             room_quota: RoomQuota::new(RoomCaps {
@@ -100,7 +108,9 @@ impl Gateway {
             auth: Authenticator::new(
                 jwt_verifier(config, &secret)?,
                 Some(Arc::new(accounts.clone())),
-            ),
+            )
+            .with_app_users(app_data.users.clone()),
+            app_data,
             accounts,
             throttle: LoginThrottle::new(ThrottlePolicy {
                 per_pair: config.login_max_failures,
@@ -331,6 +341,29 @@ fn housekeeping(limits: &Arc<RestLimits>, state: &Arc<AppState>) {
     });
 }
 
+/// The app's own users and rooms, when the operator configured where to find them.
+async fn app_data(config: &Config) -> Result<AppData, SetupError> {
+    let data = AppData::connect(&app_data::Settings {
+        database_url: config.app_database_url.clone(),
+        user_query: config.user_query.clone(),
+        room_query: config.room_query.clone(),
+        user_url: config.user_lookup_url.clone(),
+        room_url: config.room_lookup_url.clone(),
+        service_token: config.app_lookup_token.clone(),
+        timeout: config.app_lookup_timeout,
+        cache_ttl: config.app_lookup_cache_ttl,
+        cache_size: config.app_lookup_cache_size,
+    })
+    .await?;
+    if data.rooms.is_some() && config.auto_create_rooms {
+        // Auto-creation would admit every code the app does not have.
+        return Err(SetupError::Invalid(
+            "AUTO_CREATE_ROOMS cannot be combined with ROOM_QUERY / ROOM_LOOKUP_URL".into(),
+        ));
+    }
+    Ok(data)
+}
+
 fn jwt_secret(config: &Config) -> Result<String, StartError> {
     Ok(match &config.jwt_secret {
         Some(secret) => secret.clone(),
@@ -356,7 +389,11 @@ fn jwt_verifier(config: &Config, secret: &str) -> Result<JwtVerifier, StartError
         Some(secret.as_bytes()),
         config.jwt_issuer.clone(),
         config.jwt_audience.clone(),
-    );
+    )
+    .with_claims(ClaimNames {
+        user_id: config.jwt_user_id_claims.clone(),
+        username: config.jwt_username_claims.clone(),
+    });
     if let Some(path) = &config.jwt_public_key {
         verifier = verifier.with_pem_file(path)?;
     }

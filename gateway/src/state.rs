@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::accounts::AccountStore;
 use crate::accounts::throttle::LoginThrottle;
+use crate::app_data::AppData;
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
 use crate::cluster::redis::Subscriptions;
@@ -32,6 +33,9 @@ pub struct AppState {
     /// The caps every room creation goes through.
     pub room_quota: RoomQuota,
     pub auth: Authenticator,
+    /// The app's own users and rooms, when configured (for `/readyz`; the
+    /// lookups themselves sit in `auth` and `rooms`).
+    pub app_data: AppData,
     pub accounts: AccountStore,
     pub throttle: LoginThrottle,
     pub tokens: TokenIssuer,

@@ -48,15 +48,13 @@ fn user(n: u32) -> Value {
 
 async fn create(c: &mut SioClient, code: &str, max: u32) {
     let ack = c
-        .emit_with_ack("create:room", json!({ "roomCode": code, "maxPeers": max }))
+        .call("create:room", json!({ "roomCode": code, "maxPeers": max }))
         .await;
     assert_eq!(ack["roomCode"], code, "{ack}");
 }
 
 async fn join(c: &mut SioClient, code: &str) -> Value {
-    let ack = c
-        .emit_with_ack("join:room", json!({ "roomCode": code }))
-        .await;
+    let ack = c.call("join:room", json!({ "roomCode": code })).await;
     assert_eq!(ack["peerId"], c.sid, "{ack}");
     ack
 }
@@ -127,9 +125,7 @@ async fn peers_on_different_nodes_see_each_other_as_on_one_node() {
     let mut c = client(n2, 3).await;
     create(&mut a, "Mixed", 10).await;
     // One code, one room: another node refuses it, REST included.
-    let again = b
-        .emit_with_ack("create:room", json!({ "roomCode": "mixed" }))
-        .await;
+    let again = b.call("create:room", json!({ "roomCode": "mixed" })).await;
     assert_eq!(again["error"]["code"], "ROOM_EXISTS");
 
     assert_eq!(peer_ids(&join(&mut a, "Mixed").await), Vec::<String>::new());
@@ -152,7 +148,7 @@ async fn peers_on_different_nodes_see_each_other_as_on_one_node() {
     // Relays reach exactly their target, on another node, with fromPeerId.
     let offer = json!({ "type": "offer", "sdp": "v=0\r\n" });
     let ok = a
-        .emit_with_ack(
+        .call(
             "webrtc:offer",
             json!({ "targetPeerId": b.sid, "offer": offer }),
         )
@@ -163,7 +159,7 @@ async fn peers_on_different_nodes_see_each_other_as_on_one_node() {
         json!({ "fromPeerId": a.sid, "targetPeerId": b.sid, "offer": offer })
     );
     let answer = json!({ "type": "answer", "sdp": "v=0\r\n" });
-    b.emit_with_ack(
+    b.call(
         "webrtc:answer",
         json!({ "targetPeerId": a.sid, "answer": answer }),
     )
@@ -172,7 +168,7 @@ async fn peers_on_different_nodes_see_each_other_as_on_one_node() {
         a.next("webrtc:answer").await,
         json!({ "fromPeerId": b.sid, "targetPeerId": a.sid, "answer": answer })
     );
-    c.emit_with_ack(
+    c.call(
         "webrtc:ice",
         json!({ "targetPeerId": a.sid, "candidate": "candidate:1" }),
     )
@@ -190,7 +186,7 @@ async fn peers_on_different_nodes_see_each_other_as_on_one_node() {
     assert!(b.next_within("webrtc:ice", Duration::ZERO).await.is_none());
 
     // media:state reaches the others on both other nodes, not the sender.
-    b.emit_with_ack(
+    b.call(
         "media:state",
         json!({ "isVideoEnabled": false, "isAudioEnabled": true }),
     )
@@ -215,10 +211,7 @@ async fn peers_on_different_nodes_see_each_other_as_on_one_node() {
     );
 
     // Leaving: room:left to the leaver, peer:left to the others, once.
-    assert_eq!(
-        b.emit_with_ack("leave:room", json!({})).await,
-        json!({ "ok": true })
-    );
+    assert_eq!(b.call("leave:room", json!({})).await, json!({ "ok": true }));
     assert_eq!(b.next("room:left").await, json!({ "roomId": "room_mixed" }));
     for x in [&mut a, &mut c] {
         assert_eq!(x.next("peer:left").await, json!({ "peerId": b.sid }));
@@ -227,7 +220,7 @@ async fn peers_on_different_nodes_see_each_other_as_on_one_node() {
     // A relay to a peer that left, from any node: PEER_NOT_FOUND.
     for x in [&mut a, &mut c] {
         let err = x
-            .emit_with_ack(
+            .call(
                 "webrtc:ice",
                 json!({ "targetPeerId": b.sid, "candidate": "late" }),
             )
@@ -277,9 +270,7 @@ async fn thirty_clients_on_three_nodes_take_exactly_ten_seats() {
     create(&mut clients[0], "seats", 10).await;
     let joins = clients.into_iter().map(|mut c| {
         tokio::spawn(async move {
-            let ack = c
-                .emit_with_ack("join:room", json!({ "roomCode": "seats" }))
-                .await;
+            let ack = c.call("join:room", json!({ "roomCode": "seats" })).await;
             (ack, c)
         })
     });
@@ -310,8 +301,8 @@ async fn one_create_of_a_code_wins_when_two_nodes_race() {
         let code = format!("race{round}");
         let payload = json!({ "roomCode": code });
         let (x, y) = tokio::join!(
-            a.emit_with_ack("create:room", payload.clone()),
-            b.emit_with_ack("create:room", payload.clone()),
+            a.call("create:room", payload.clone()),
+            b.call("create:room", payload.clone()),
         );
         let mut outcomes = [
             x["roomCode"].as_str().map_or_else(
@@ -350,15 +341,13 @@ async fn room_ttl_and_rest_creation_are_cluster_wide() {
     // Occupied past the TTL: still there. Empty from the leave: gone one TTL later.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(get_room(n0, "brief").await.0, 200);
-    a.emit_with_ack("leave:room", json!({})).await;
+    a.call("leave:room", json!({})).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(get_room(n2, "brief").await.0, 200);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(get_room(n2, "brief").await.0, 404);
     let mut b = client(n0, 2).await;
-    let err = b
-        .emit_with_ack("join:room", json!({ "roomCode": "brief" }))
-        .await;
+    let err = b.call("join:room", json!({ "roomCode": "brief" })).await;
     assert_eq!(err["error"]["code"], "ROOM_NOT_FOUND");
     create(&mut b, "brief", 2).await;
 }
@@ -427,7 +416,7 @@ async fn a_killed_nodes_peers_are_told_once_and_its_seats_free() {
     );
     // And a relay to a member of the dead node is refused.
     let err = a
-        .emit_with_ack(
+        .call(
             "webrtc:ice",
             json!({ "targetPeerId": gone[0], "candidate": "c" }),
         )
@@ -491,11 +480,9 @@ async fn a_frozen_node_is_reaped_then_evicted_when_it_resumes() {
     // The client reconnects (to the same node, serving again) and can take a
     // seat once one is free.
     let mut c2 = client(n2, 3).await;
-    let full = c2
-        .emit_with_ack("join:room", json!({ "roomCode": "frozen" }))
-        .await;
+    let full = c2.call("join:room", json!({ "roomCode": "frozen" })).await;
     assert_eq!(full["error"]["code"], "ROOM_FULL");
-    d.emit_with_ack("leave:room", json!({})).await;
+    d.call("leave:room", json!({})).await;
     assert_eq!(
         peer_ids(&join(&mut c2, "frozen").await),
         [a.sid.clone(), b.sid.clone()]
@@ -503,7 +490,7 @@ async fn a_frozen_node_is_reaped_then_evicted_when_it_resumes() {
     assert_eq!(a.next("peer:left").await["peerId"], d.sid);
     assert_eq!(a.next("peer:joined").await["peerId"], c2.sid);
     // The resumed node hears the cluster again under its new identity.
-    a.emit_with_ack(
+    a.call(
         "webrtc:ice",
         json!({ "targetPeerId": c2.sid, "candidate": "welcome back" }),
     )
@@ -557,7 +544,7 @@ async fn survive_a_redis_restart(with_data: bool) {
     drop(d);
     let asked = Instant::now();
     let err = a
-        .emit_with_ack(
+        .call(
             "webrtc:ice",
             json!({ "targetPeerId": b.sid, "candidate": "during" }),
         )
@@ -573,10 +560,10 @@ async fn survive_a_redis_restart(with_data: bool) {
             json!({ "isVideoEnabled": true, "isAudioEnabled": true }),
         ),
     ] {
-        let err = b.emit_with_ack(event, payload).await;
+        let err = b.call(event, payload).await;
         assert_eq!(err["error"]["code"], "INTERNAL_ERROR", "{event}: {err}");
     }
-    let pong = b.emit_with_ack("ping", json!({})).await;
+    let pong = b.call("ping", json!({})).await;
     assert!(pong["timestamp"].is_string(), "ping needs no Redis: {pong}");
     for node in &cluster.nodes {
         wait_ready(node, 503, Duration::from_secs(3)).await;
@@ -609,7 +596,7 @@ async fn survive_a_redis_restart(with_data: bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ok = a
-        .emit_with_ack(
+        .call(
             "webrtc:ice",
             json!({ "targetPeerId": b.sid, "candidate": "after" }),
         )

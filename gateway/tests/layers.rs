@@ -362,7 +362,11 @@ fn words_followed_by(s: &str, sep: &str) -> Vec<(String, String)> {
             .chars()
             .take_while(|c| is_ident(*c) || *c == ':')
             .collect();
-        out.push((head, tail.trim_end_matches(':').to_owned()));
+        // `super::{a, b}`: the use-tree parser has it; an empty tail is no path.
+        let tail = tail.trim_end_matches(':');
+        if !tail.is_empty() {
+            out.push((head, tail.to_owned()));
+        }
     }
     out
 }

@@ -60,6 +60,8 @@ export const config = {
   rateLimitBurst: int('RATE_LIMIT_BURST', env.RATE_LIMIT_BURST, 1000),
   rateLimitPerSec: int('RATE_LIMIT_PER_SEC', env.RATE_LIMIT_PER_SEC, 200),
   maxPayload: int('MAX_PAYLOAD', env.MAX_PAYLOAD, 1e6),
+  /** The app's own database: users by id, rooms by slug (as the incumbent's Prisma calls). */
+  appDatabaseUrl: env.APP_DATABASE_URL || undefined,
 } as const;
 
 export type Config = typeof config;

@@ -21,7 +21,7 @@ pub enum JwtError {
     Algorithm(Algorithm),
     #[error("no key matches the token")]
     NoKey,
-    #[error("the token names no user (`sub` or `id`)")]
+    #[error("the token names no user (none of the user id claims)")]
     NoSubject,
     #[error("the token's user id is longer than {MAX_USER_ID_BYTES} bytes")]
     UserIdTooLong,
@@ -39,10 +39,16 @@ fn bounded(mut who: Identity) -> Result<Identity, JwtError> {
     if who.user_id.len() > MAX_USER_ID_BYTES {
         return Err(JwtError::UserIdTooLong);
     }
-    if let Some((cut, _)) = who.username.char_indices().nth(MAX_USERNAME_CHARS) {
-        who.username.truncate(cut);
-    }
+    cut_name(&mut who.username);
     Ok(who)
+}
+
+/// Cuts a display name to [`MAX_USERNAME_CHARS`] (also the names an app's
+/// user lookup returns).
+pub fn cut_name(name: &mut String) {
+    if let Some((cut, _)) = name.char_indices().nth(MAX_USERNAME_CHARS) {
+        name.truncate(cut);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +73,39 @@ pub struct JwtVerifier {
     public: Vec<PublicKey>,
     issuer: Option<String>,
     audience: Option<String>,
+    claims: ClaimNames,
+}
+
+/// Which claims name the user: tokens that are not `{ sub, username }` (the
+/// app's `{ id, email, tokenVersion }`) are mapped here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    /// Tried in order; the first present is the user id.
+    pub user_id: Vec<String>,
+    /// Tried in order, then the user id. `email` is only used when listed: other
+    /// peers see this name.
+    pub username: Vec<String>,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            user_id: vec!["sub".into(), "id".into()],
+            username: vec![
+                "username".into(),
+                "preferred_username".into(),
+                "name".into(),
+            ],
+        }
+    }
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub identity: Identity,
+    /// The `tokenVersion` claim, which the app bumps to revoke its tokens.
+    pub token_version: Option<i64>,
 }
 
 const ASYMMETRIC: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
@@ -78,7 +117,14 @@ impl JwtVerifier {
             public: Vec::new(),
             issuer,
             audience,
+            claims: ClaimNames::default(),
         }
+    }
+
+    /// Reads the user id and name from these claims instead of the defaults.
+    pub fn with_claims(mut self, claims: ClaimNames) -> Self {
+        self.claims = claims;
+        self
     }
 
     /// Adds a PEM public key (RSA or EC P-256).
@@ -118,7 +164,7 @@ impl JwtVerifier {
         Ok(self)
     }
 
-    pub fn verify(&self, token: &str) -> Result<Identity, JwtError> {
+    pub fn verify(&self, token: &str) -> Result<Verified, JwtError> {
         let header = decode_header(token)?;
         let key = match header.alg {
             Algorithm::HS256 => self.secret.as_ref().ok_or(JwtError::NoKey)?,
@@ -133,9 +179,34 @@ impl JwtVerifier {
             alg => return Err(JwtError::Algorithm(alg)),
         };
         let claims = decode::<Map<String, Value>>(token, key, &self.validation(header.alg))?.claims;
-        identity(&claims)
-            .ok_or(JwtError::NoSubject)
-            .and_then(bounded)
+        let identity = bounded(self.identity(&claims).ok_or(JwtError::NoSubject)?)?;
+        let token_version = match claims.get("tokenVersion") {
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        Ok(Verified {
+            identity,
+            token_version,
+        })
+    }
+
+    /// The user id is the first of the id claims present; the name the first of
+    /// the name claims, then the id.
+    fn identity(&self, claims: &Map<String, Value>) -> Option<Identity> {
+        let text = |key: &String| match claims.get(key)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let user_id = self.claims.user_id.iter().find_map(text)?;
+        let username = self
+            .claims
+            .username
+            .iter()
+            .find_map(text)
+            .unwrap_or_else(|| user_id.clone());
+        Some(Identity { user_id, username })
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -157,22 +228,6 @@ impl JwtVerifier {
         }
         v
     }
-}
-
-/// The user id is `sub` (or `id`); the name the first of `username`,
-/// `preferred_username`, `name`, `email`, then the id.
-fn identity(claims: &Map<String, Value>) -> Option<Identity> {
-    let text = |key: &str| match claims.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    let user_id = text("sub").or_else(|| text("id"))?;
-    let username = ["username", "preferred_username", "name", "email"]
-        .into_iter()
-        .find_map(text)
-        .unwrap_or_else(|| user_id.clone());
-    Some(Identity { user_id, username })
 }
 
 /// Signs the gateway's own access tokens (`POST /token`): HS256 with the
@@ -279,7 +334,7 @@ mod tests {
         let token =
             hs(json!({ "sub": "42", "username": "alice", "iat": now(), "exp": now() + 60 }));
         assert_eq!(
-            verifier().verify(&token).unwrap(),
+            verifier().verify(&token).unwrap().identity,
             Identity {
                 user_id: "42".into(),
                 username: "alice".into()
@@ -288,9 +343,9 @@ mod tests {
     }
 
     #[test]
-    fn the_name_falls_back_through_the_claims() {
+    fn the_name_falls_back_through_the_claims_but_never_to_the_email() {
         let v = verifier();
-        let name = |claims: Value| v.verify(&hs(claims)).unwrap().username;
+        let name = |claims: Value| v.verify(&hs(claims)).unwrap().identity.username;
         assert_eq!(
             name(json!({ "sub": "1", "preferred_username": "p", "name": "n" })),
             "p"
@@ -299,13 +354,66 @@ mod tests {
             name(json!({ "sub": "1", "name": "n", "email": "e@x" })),
             "n"
         );
-        assert_eq!(name(json!({ "sub": "1", "email": "e@x" })), "e@x");
+        // Other peers see the name: an e-mail address is not one by default.
+        assert_eq!(name(json!({ "sub": "1", "email": "e@x" })), "1");
         assert_eq!(name(json!({ "sub": "1" })), "1");
-        assert_eq!(v.verify(&hs(json!({ "id": 7 }))).unwrap().user_id, "7");
+        assert_eq!(
+            v.verify(&hs(json!({ "id": 7 }))).unwrap().identity.user_id,
+            "7"
+        );
         assert!(matches!(
             v.verify(&hs(json!({ "username": "nobody" }))),
             Err(JwtError::NoSubject)
         ));
+    }
+
+    #[test]
+    fn the_apps_token_shape_maps_through_configured_claims() {
+        // The NestJS app's access token: { id, email, tokenVersion, iat, exp }.
+        let token = hs(
+            json!({ "id": "cuid-1", "email": "ann@example.test", "tokenVersion": 3, "iat": now(), "exp": now() + 60 }),
+        );
+        let got = verifier().verify(&token).unwrap();
+        assert_eq!(
+            got,
+            Verified {
+                identity: Identity {
+                    user_id: "cuid-1".into(),
+                    username: "cuid-1".into()
+                },
+                token_version: Some(3),
+            }
+        );
+        let names = |user_id: &[&str], username: &[&str]| ClaimNames {
+            user_id: user_id.iter().map(|s| (*s).to_owned()).collect(),
+            username: username.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        // E-mail as the name only when configured.
+        let opted_in = verifier().with_claims(names(&["id"], &["username", "email"]));
+        assert_eq!(
+            opted_in.verify(&token).unwrap().identity.username,
+            "ann@example.test"
+        );
+        // A configured id claim is the only one read.
+        let uid = verifier().with_claims(names(&["uid"], &[]));
+        assert_eq!(
+            uid.verify(&hs(json!({ "uid": 9, "sub": "s" })))
+                .unwrap()
+                .identity,
+            Identity {
+                user_id: "9".into(),
+                username: "9".into()
+            }
+        );
+        assert!(matches!(
+            uid.verify(&hs(json!({ "sub": "s" }))),
+            Err(JwtError::NoSubject)
+        ));
+        // tokenVersion as a numeric string; absent; not a number.
+        let version = |claims: Value| verifier().verify(&hs(claims)).unwrap().token_version;
+        assert_eq!(version(json!({ "sub": "1", "tokenVersion": "4" })), Some(4));
+        assert_eq!(version(json!({ "sub": "1" })), None);
+        assert_eq!(version(json!({ "sub": "1", "tokenVersion": "x" })), None);
     }
 
     #[test]
@@ -383,7 +491,7 @@ mod tests {
             "rsa-private.pem",
             json!({ "sub": "r", "exp": now() + 60 }),
         );
-        assert_eq!(rsa.verify(&token).unwrap().user_id, "r");
+        assert_eq!(rsa.verify(&token).unwrap().identity.user_id, "r");
         let ec = JwtVerifier::new(None, None, None)
             .with_pem_file(&fixture("ec-public.pem"))
             .unwrap();
@@ -393,7 +501,7 @@ mod tests {
             "ec-private.pem",
             json!({ "sub": "e" }),
         );
-        assert_eq!(ec.verify(&token).unwrap().user_id, "e");
+        assert_eq!(ec.verify(&token).unwrap().identity.user_id, "e");
         // A key of the wrong family does not verify.
         let token = signed(
             Algorithm::ES256,
@@ -415,14 +523,14 @@ mod tests {
             "rsa-private.pem",
             json!({ "sub": "r" }),
         );
-        assert_eq!(v.verify(&rs).unwrap().user_id, "r");
+        assert_eq!(v.verify(&rs).unwrap().identity.user_id, "r");
         let es = signed(
             Algorithm::ES256,
             Some("ec-2"),
             "ec2-private.pem",
             json!({ "sub": "e" }),
         );
-        assert_eq!(v.verify(&es).unwrap().user_id, "e");
+        assert_eq!(v.verify(&es).unwrap().identity.user_id, "e");
         let unknown_kid = signed(
             Algorithm::ES256,
             Some("ec-9"),
@@ -461,7 +569,7 @@ mod tests {
         let token = TokenIssuer::new(SECRET, std::time::Duration::from_secs(60))
             .issue(&who)
             .unwrap();
-        assert_eq!(verifier().verify(&token).unwrap(), who);
+        assert_eq!(verifier().verify(&token).unwrap().identity, who);
         let claims: Value = jsonwebtoken::dangerous::insecure_decode(&token)
             .unwrap()
             .claims;
@@ -487,17 +595,20 @@ mod tests {
         let long_name = "é".repeat(500_000);
         let who = verifier()
             .verify(&hs(json!({ "sub": "u1", "username": long_name })))
-            .unwrap();
+            .unwrap()
+            .identity;
         assert_eq!(who.username, "é".repeat(MAX_USERNAME_CHARS));
         let short = verifier()
             .verify(&hs(json!({ "sub": "u1", "name": "Ada" })))
-            .unwrap();
+            .unwrap()
+            .identity;
         assert_eq!(short.username, "Ada");
         let id = "x".repeat(MAX_USER_ID_BYTES);
         assert_eq!(
             verifier()
                 .verify(&hs(json!({ "sub": id })))
                 .unwrap()
+                .identity
                 .user_id,
             id
         );

@@ -12,15 +12,26 @@ use tokio_util::task::TaskTracker;
 use super::error::EventError;
 use super::inbox::{Dispatcher, InFlight, Inbox};
 use super::session::Session;
-use crate::auth::{self, Identity};
+use crate::auth::{self, AuthError, Identity};
 use crate::cluster::adapter::{Init, NodeAdapter};
 use crate::protocol::event;
 use crate::state::AppState;
 
-/// The handshake refusal as the client sees it: the reason stays in the logs.
+/// The handshake refusal as the client sees it (`connect_error`'s message):
+/// the reason stays in the logs.
 #[derive(Debug, thiserror::Error)]
-#[error("Unauthorized")]
-pub struct Unauthorized;
+pub enum Refused {
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// The app could not be asked who the user is: not the client's fault,
+    /// and not a reason for a frontend to log its user out.
+    #[error("Service unavailable")]
+    Unavailable,
+}
+
+/// Why an `AUTH_FAILURE=event` socket is about to be told off and disconnected.
+#[derive(Clone)]
+struct Refusal(EventError);
 
 /// Tasks of connected sockets and the events they hold, so that shutdown can
 /// let queued relays go out before closing sockets, then wait for the tasks.
@@ -39,7 +50,8 @@ impl Sessions {
 }
 
 /// Connect middleware: decides who the socket is, or refuses it with
-/// `connect_error` "Unauthorized" (PROTOCOL.md §2). An admitted socket gets its
+/// `connect_error` "Unauthorized" (PROTOCOL.md §2; "Service unavailable" when
+/// the app's user lookup did not answer). An admitted socket gets its
 /// handlers and session here, because socketioxide awaits middlewares *before*
 /// sending the CONNECT packet, whereas the connect handler runs as a spawned
 /// task that a client emitting straight from its `connect` callback can outrun.
@@ -48,7 +60,7 @@ pub async fn admit(
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
     State(sessions): State<Sessions>,
-) -> Result<(), Unauthorized> {
+) -> Result<(), Refused> {
     let parts = s.req_parts();
     let result = match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query())
     {
@@ -62,11 +74,24 @@ pub async fn admit(
         }
         Err(e) => {
             state.metrics.auth_failures.inc();
-            tracing::debug!(socket = %s.id, reason = %e, "handshake refused");
+            let told = match e {
+                AuthError::Lookup(e) => {
+                    tracing::warn!(socket = %s.id, reason = %e, "handshake refused: user lookup failed");
+                    EventError::Unavailable(e.to_string())
+                }
+                AuthError::UnknownUser => EventError::UserNotFound,
+                e => {
+                    tracing::debug!(socket = %s.id, reason = %e, "handshake refused");
+                    EventError::Unauthorized
+                }
+            };
             if state.auth_failure_as_event {
+                s.extensions.insert(Refusal(told));
                 Ok(())
+            } else if matches!(told, EventError::Unavailable(_)) {
+                Err(Refused::Unavailable)
             } else {
-                Err(Unauthorized)
+                Err(Refused::Unauthorized)
             }
         }
     }
@@ -83,7 +108,11 @@ pub fn serve_namespace(io: &SocketIo<NodeAdapter>) -> Init {
 /// told why, then disconnected.
 pub async fn connect(s: SocketRef<NodeAdapter>, State(state): State<Arc<AppState>>) {
     if s.extensions.get::<Inbox>().is_none() {
-        EventError::Unauthorized.send(&s, event::CONNECTION, &state.errors, None);
+        let told = s
+            .extensions
+            .get::<Refusal>()
+            .map_or(EventError::Unauthorized, |r| r.0);
+        told.send(&s, event::CONNECTION, &state.errors, None);
         let _ = s.disconnect();
     }
 }

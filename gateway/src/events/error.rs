@@ -30,6 +30,12 @@ pub enum EventError {
     TooManyRooms,
     #[error("Unauthorized")]
     Unauthorized,
+    /// A verified token whose user the app does not have (the incumbent's words).
+    #[error("User not found")]
+    UserNotFound,
+    /// The app's database or API did not answer; the client may retry.
+    #[error("Service unavailable")]
+    Unavailable(String),
     /// The detail goes to the log, never to the client.
     #[error("Internal server error")]
     Internal(String),
@@ -46,7 +52,8 @@ impl EventError {
             EventError::InvalidPayload(_) => ErrorCode::InvalidPayload,
             EventError::RateLimited => ErrorCode::RateLimited,
             EventError::TooManyRooms => ErrorCode::TooManyRooms,
-            EventError::Unauthorized => ErrorCode::Unauthorized,
+            EventError::Unauthorized | EventError::UserNotFound => ErrorCode::Unauthorized,
+            EventError::Unavailable(_) => ErrorCode::ServiceUnavailable,
             EventError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -77,6 +84,7 @@ impl EventError {
                 target: Some(target),
             } => body["targetPeerId"] = json!(target),
             EventError::Internal(detail) => tracing::error!(event, detail, "event failed"),
+            EventError::Unavailable(detail) => tracing::warn!(event, detail, "app lookup failed"),
             _ => {}
         }
         body
@@ -111,6 +119,7 @@ impl From<RoomError> for EventError {
             RoomError::Full => EventError::RoomFull,
             RoomError::TooMany => EventError::TooManyRooms,
             RoomError::Unavailable(detail) => EventError::Internal(detail),
+            RoomError::AppUnavailable(detail) => EventError::Unavailable(detail),
         }
     }
 }

@@ -178,7 +178,7 @@ pub async fn token(
 
 /// Who the credential belongs to (the seed's "GET / with API-Key").
 #[utoipa::path(get, path = "/me", responses((status = 200, body = Me), (status = 401, body = ErrorBody),
-    (status = 429, body = ErrorBody)),
+    (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn me(Caller(who): Caller) -> Json<Me> {
     let Identity { user_id, username } = who;

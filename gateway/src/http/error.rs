@@ -11,6 +11,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::accounts::AccountError;
+use crate::auth::AuthError;
 use crate::rooms::RoomError;
 
 /// `{ "error": { "code", "message" } }`: the body of every REST failure.
@@ -58,6 +59,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("server busy; retry shortly")]
     Busy,
+    /// The app's database or API did not answer; the detail is logged.
+    #[error("service unavailable, retry later")]
+    Unavailable(String),
     /// The detail is logged, never sent.
     #[error("internal server error")]
     Internal(String),
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::InvalidPath(_) => (StatusCode::BAD_REQUEST, "INVALID_PATH"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "SERVER_BUSY"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
         }
     }
@@ -94,8 +99,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(detail, "request failed");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(detail, "request failed"),
+            ApiError::Unavailable(detail) => tracing::warn!(detail, "app lookup failed"),
+            _ => {}
         }
         let (status, code) = self.status_and_code();
         let body = Json(json!({ "error": { "code": code, "message": self.to_string() } }));
@@ -130,6 +137,20 @@ impl From<AccountError> for ApiError {
     }
 }
 
+/// A refused credential is 401 whatever the reason (logged at debug), unless
+/// the app could not be asked: 503, so the client retries rather than logs out.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Lookup(e) => ApiError::Unavailable(e.to_string()),
+            other => {
+                tracing::debug!(reason = %other, "credential refused");
+                ApiError::Unauthorized
+            }
+        }
+    }
+}
+
 impl From<RoomError> for ApiError {
     fn from(e: RoomError) -> Self {
         match e {
@@ -138,6 +159,7 @@ impl From<RoomError> for ApiError {
             RoomError::Full => ApiError::Validation("room is full".into()),
             RoomError::TooMany => ApiError::TooManyRooms,
             RoomError::Unavailable(detail) => ApiError::Internal(detail),
+            RoomError::AppUnavailable(detail) => ApiError::Unavailable(detail),
         }
     }
 }

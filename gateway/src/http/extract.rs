@@ -158,11 +158,14 @@ pub async fn authenticate(
         .auth
         .authenticate(credential)
         .await
-        .map_err(|_| ApiError::Unauthorized);
-    if let (Ok(_), Some(reserved)) = (&identity, reserved) {
-        state.limits.api_key_failures.release(reserved);
-    } else if identity.is_err() {
-        tracing::info!(%ip, "refused REST credential");
+        .map_err(ApiError::from);
+    match (&identity, reserved) {
+        // The app's lookup not answering is no failed guess of the caller's.
+        (Ok(_) | Err(ApiError::Unavailable(_)), Some(reserved)) => {
+            state.limits.api_key_failures.release(reserved);
+        }
+        (Err(ApiError::Unavailable(_)) | Ok(_), None) => {}
+        (Err(_), _) => tracing::info!(%ip, "refused REST credential"),
     }
     identity
 }

@@ -34,7 +34,8 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the stores answer and the gateway is not shutting down.
+/// Readiness: the stores (and the app's database or API, when configured)
+/// answer, and the gateway is not shutting down.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = Status), (status = 503, body = Status)))]
 pub async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     if !s.ready.0.load(Ordering::Relaxed) {
@@ -49,16 +50,21 @@ pub async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
             Json(json!({ "status": "cluster channels unavailable" })),
         );
     }
-    match s.app.rooms.count().await {
-        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
-        Err(e) => {
-            tracing::warn!(error = %e, "room store not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "room store unavailable" })),
-            )
-        }
+    if let Err(e) = s.app.rooms.count().await {
+        tracing::warn!(error = %e, "room store not ready");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "room store unavailable" })),
+        );
     }
+    if let Err((what, e)) = s.app.app_data.check().await {
+        tracing::warn!(error = %e, "{what} not ready");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": format!("{what} unavailable") })),
+        );
+    }
+    (StatusCode::OK, Json(json!({ "status": "ready" })))
 }
 
 /// Prometheus metrics, in the OpenMetrics text format.

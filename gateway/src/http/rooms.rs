@@ -60,7 +60,7 @@ pub struct IceServers {
 
 #[utoipa::path(post, path = "/rooms", request_body = CreateRoomRequest, responses(
     (status = 201, body = RoomCreated), (status = 401, body = ErrorBody),
-    (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+    (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn create_room(
     State(s): State<HttpState>,
@@ -83,7 +83,7 @@ pub async fn create_room(
 
 #[utoipa::path(get, path = "/rooms/{code}", params(("code" = String, Path)), responses(
     (status = 200, body = RoomView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 429, body = ErrorBody)),
+    (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn get_room(
     State(s): State<HttpState>,
@@ -125,7 +125,7 @@ pub async fn get_room(
 }
 
 #[utoipa::path(get, path = "/ice-servers", responses((status = 200, body = IceServers), (status = 401, body = ErrorBody),
-    (status = 429, body = ErrorBody)),
+    (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn ice_servers(State(s): State<HttpState>, Caller(who): Caller) -> Json<IceServers> {
     Json(IceServers {

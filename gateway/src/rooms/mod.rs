@@ -4,7 +4,10 @@
 //! The interface and its data are in [`registry`], room codes in [`code`], the
 //! create request shared by `create:room` and `POST /rooms` in [`request`],
 //! and the caps on live rooms, in front of any registry, in [`quota`].
+//! When the app owns its rooms, [`app::AppRoomRegistry`] sits in front of the
+//! registry and asks the app about codes the registry does not know.
 
+pub mod app;
 pub mod code;
 pub mod memory;
 pub mod quota;

@@ -62,6 +62,9 @@ pub enum RoomError {
     TooMany,
     #[error("room store unavailable: {0}")]
     Unavailable(String),
+    /// The app's database or API, asked about a room, did not answer.
+    #[error("room lookup failed: {0}")]
+    AppUnavailable(String),
 }
 
 /// The rules every registry applies.

@@ -4,8 +4,11 @@
 
 #![allow(dead_code)]
 
+pub mod app_api;
+pub mod app_db;
 pub mod cluster;
 pub mod redis_server;
+pub mod tcp_proxy;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -159,8 +162,29 @@ impl SioClient {
     }
 
     /// Emits with an ack and returns the ack's first argument; events received
-    /// meanwhile are kept for [`SioClient::next`].
+    /// meanwhile are dropped (see [`SioClient::call`] to keep them).
     pub async fn emit_with_ack(&mut self, event: &str, data: Value) -> Value {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let packet = format!("42{id}{}", json!([event, data]));
+        self.ws.send(Message::text(packet)).await.expect("send");
+        let prefix = format!("43{id}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let packet = tokio::time::timeout_at(deadline, self.read())
+                .await
+                .expect("ack in time")
+                .expect("open");
+            if let Some(body) = packet.strip_prefix(&prefix) {
+                let args: Value = serde_json::from_str(body).expect("ack json");
+                return args[0].clone();
+            }
+        }
+    }
+
+    /// Emits with an ack and returns the ack's first argument; events received
+    /// meanwhile are kept for [`SioClient::next`].
+    pub async fn call(&mut self, event: &str, data: Value) -> Value {
         let id = self.next_ack;
         self.next_ack += 1;
         let packet = format!("42{id}{}", json!([event, data]));

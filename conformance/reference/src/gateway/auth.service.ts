@@ -12,7 +12,6 @@ interface AccessTokenClaims {
   username?: string;
   preferred_username?: string;
   name?: string;
-  email?: string;
 }
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
@@ -95,8 +94,8 @@ export class AuthService {
     const id = claims.sub ?? claims.id;
     if (id === undefined || id === null || id === '') return undefined;
     const userId = String(id);
-    const username =
-      claims.username ?? claims.preferred_username ?? claims.name ?? claims.email ?? userId;
+    // Never the e-mail: other peers see this name (docs/WIRE-DETAILS.md).
+    const username = claims.username ?? claims.preferred_username ?? claims.name ?? userId;
     return { userId, username: String(username) };
   }
 }

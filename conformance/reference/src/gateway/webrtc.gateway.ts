@@ -40,7 +40,8 @@ import {
   OfferPipe,
 } from './payload.pipes.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
-import { roomIdOf, RoomsService } from './rooms.service.js';
+import { AppDatabaseService } from './app-database.service.js';
+import { type Room, roomIdOf, RoomsService } from './rooms.service.js';
 import { emitError, SignalingExceptionFilter } from './signaling-exception.filter.js';
 import { SignalingException } from './signaling.exception.js';
 
@@ -81,30 +82,45 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     private readonly auth: AuthService,
     private readonly rooms: RoomsService,
     private readonly iceServers: IceServersService,
+    private readonly appDb: AppDatabaseService,
   ) {}
 
   afterInit(server: Namespace): void {
     // Authentication happens at the handshake: a refused socket never connects.
     server.use((socket, next) => {
+      const refuse = (message: string) => {
+        if (config.authFailureAsEvent) {
+          dataOf(socket).unauthorized = true;
+          dataOf(socket).unauthorizedMessage = message;
+          return next();
+        }
+        next(new Error('Unauthorized'));
+      };
       const user = this.auth.authenticate(socket.handshake);
-      if (user) {
+      if (!user) return refuse('Unauthorized');
+      if (!this.appDb.enabled) {
         dataOf(socket).user = user;
         return next();
       }
-      if (config.authFailureAsEvent) {
-        dataOf(socket).unauthorized = true;
-        return next();
-      }
-      next(new Error('Unauthorized'));
+      // The incumbent loaded the user by id; peers see the database's username.
+      this.appDb.findUser(user.userId).then(
+        (row) => {
+          if (!row) return refuse('User not found');
+          dataOf(socket).user = { userId: user.userId, username: row.username };
+          next();
+        },
+        () => next(new Error('Service unavailable')),
+      );
     });
   }
 
   handleConnection(client: Socket): void {
-    if (dataOf(client).unauthorized) {
+    const data = dataOf(client);
+    if (data.unauthorized) {
       // AUTH_FAILURE=event: what the incumbent did before handshake refusal.
       emitError(client, {
         code: 'UNAUTHORIZED',
-        message: 'Unauthorized',
+        message: data.unauthorizedMessage ?? 'Unauthorized',
         status: 'error',
         event: 'connection',
       });
@@ -132,13 +148,24 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   joinRoom(
     @ConnectedSocket() client: Socket,
     @MessageBody(JoinRoomPipe) body: JoinRoomPayload,
-  ): RoomJoinedPayload {
+  ): RoomJoinedPayload | Promise<RoomJoinedPayload> {
     const roomId = roomIdOf(body.roomCode);
     const room =
       this.rooms.find(roomId) ??
       (config.autoCreateRooms ? this.rooms.create(body.roomCode, undefined) : undefined);
-    if (!room) throw SignalingException.of('ROOM_NOT_FOUND');
+    if (room) return this.enter(client, room);
+    if (!this.appDb.enabled) throw SignalingException.of('ROOM_NOT_FOUND');
+    // The incumbent checked that the room exists by slug in the database.
+    return this.appDb.roomExists(body.roomCode).then((exists) => {
+      if (!exists) throw SignalingException.of('ROOM_NOT_FOUND');
+      const found = this.rooms.find(roomId) ?? this.rooms.create(body.roomCode, undefined);
+      return this.enter(client, found!);
+    });
+  }
 
+  /** Joins `room` (leaving the current one first): `room:joined`, `peer:joined` to the others. */
+  private enter(client: Socket, room: Room): RoomJoinedPayload {
+    const roomId = room.roomId;
     const data = dataOf(client);
     const user = data.user!;
     const rejoin = data.roomId === roomId;

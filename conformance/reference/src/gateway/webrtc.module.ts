@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
 import { config } from '../config.js';
+import { AppDatabaseService } from './app-database.service.js';
 import { AuthService } from './auth.service.js';
 import { IceServersService } from './ice-servers.service.js';
 import { RoomsService } from './rooms.service.js';
@@ -13,6 +14,6 @@ import { WebrtcGateway } from './webrtc.gateway.js';
       verifyOptions: { algorithms: ['HS256'] },
     }),
   ],
-  providers: [WebrtcGateway, RoomsService, AuthService, IceServersService],
+  providers: [WebrtcGateway, RoomsService, AuthService, IceServersService, AppDatabaseService],
 })
 export class WebrtcModule {}
