@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::serve::ListenerExt;
 use socketioxide::SocketIo;
-use socketioxide::handler::ConnectHandler;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -19,8 +18,12 @@ use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::app_data::{self, AppData, SetupError};
 use crate::auth::jwt::{ClaimNames, TokenIssuer};
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
+use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
+use crate::cluster::node::NodeEvents;
+use crate::cluster::{self, Cluster, ClusterError};
 use crate::config::{AuthFailure, Config};
 use crate::events::connection::{self, Sessions};
+use crate::events::rooms;
 use crate::http::limits::RestLimits;
 use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
@@ -28,6 +31,7 @@ use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::rooms::app::AppRoomRegistry;
 use crate::rooms::memory::MemoryRooms;
+use crate::rooms::redis::Reaped;
 use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry};
 use crate::secret;
 use crate::state::{AppState, ErrorReporting, Limits};
@@ -47,16 +51,20 @@ pub enum StartError {
     AppData(#[from] crate::app_data::SetupError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cluster: {0}")]
+    Cluster(#[from] ClusterError),
 }
 
 /// A built gateway, ready to serve.
 pub struct Gateway {
     pub state: Arc<AppState>,
-    pub io: SocketIo,
+    pub io: SocketIo<NodeAdapter>,
     router: Router,
     sessions: Sessions,
     ready: Readiness,
     grace: Duration,
+    /// Stops this node's cluster task (heartbeat and sweep) on shutdown.
+    stop_node: CancellationToken,
 }
 
 impl Gateway {
@@ -74,7 +82,19 @@ impl Gateway {
             .await?
             .with_hashing(hashing);
         let app_data = app_data(config).await?;
-        let mut rooms = memory_rooms(config);
+        let policy = RoomPolicy {
+            ttl: config.room_ttl,
+            auto_create: config.auto_create_rooms,
+            max_room_size: config.max_room_size,
+        };
+        let cluster = match &config.redis_url {
+            Some(url) => Some(Cluster::connect(config, url, policy).await?),
+            None => None,
+        };
+        let mut rooms: Arc<dyn RoomRegistry> = match &cluster {
+            Some(cluster) => cluster.rooms.clone(),
+            None => memory_rooms(policy),
+        };
         if let Some(app_rooms) = &app_data.rooms {
             rooms = Arc::new(AppRoomRegistry::new(rooms, app_rooms.clone()));
         }
@@ -114,11 +134,21 @@ impl Gateway {
                 rate_limit_burst: config.rate_limit_burst,
                 rate_limit_per_sec: config.rate_limit_per_sec,
             },
+            subscriptions: cluster.as_ref().map(|c| c.subscriptions.clone()),
             auth_failure_as_event: config.auth_failure == AuthFailure::Event,
             trusted_proxies: config.trusted_proxies.clone(),
         });
         let sessions = Sessions::default();
         let payload_cap = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
+        let (adapter, node) = match cluster {
+            Some(Cluster {
+                rooms,
+                adapter,
+                node,
+                ..
+            }) => (AdapterChoice::Redis(adapter), Some((rooms, node))),
+            None => (AdapterChoice::Local, None),
+        };
         let (layer, io) = SocketIo::builder()
             .max_payload(config.max_payload)
             .ws_max_message_size(payload_cap)
@@ -130,8 +160,21 @@ impl Gateway {
             .ws_read_buffer_size(1024)
             .with_state(state.clone())
             .with_state(sessions.clone())
+            .with_adapter::<NodeAdapter>(adapter)
             .build_layer();
-        io.ns("/", connection::connect.with(connection::admit));
+        connection::serve_namespace(&io)
+            .await
+            .map_err(|e| StartError::Cluster(ClusterError::Adapter(format!("{e:?}"))))?;
+        let stop_node = CancellationToken::new();
+        if let Some((rooms, settings)) = node {
+            let events = ClusterEvents { io: io.clone() };
+            tokio::spawn(cluster::node::run(
+                rooms,
+                settings,
+                events,
+                stop_node.clone(),
+            ));
+        }
 
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);
@@ -159,6 +202,7 @@ impl Gateway {
             sessions,
             ready,
             grace: config.shutdown_grace,
+            stop_node,
         })
     }
 
@@ -177,6 +221,7 @@ impl Gateway {
             sessions,
             ready,
             grace,
+            stop_node,
             ..
         } = self;
         let stopping = CancellationToken::new();
@@ -198,6 +243,9 @@ impl Gateway {
                 io.close().await;
                 sessions.tasks.close();
                 let _ = tokio::time::timeout(grace / 2, sessions.tasks.wait()).await;
+                // Alive in the cluster until its sockets have left their rooms
+                // themselves; whatever remains is reaped by the other nodes.
+                stop_node.cancel();
                 closed.cancel();
             }
         });
@@ -235,17 +283,32 @@ pub fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpLi
     socket.listen(backlog)
 }
 
-fn memory_rooms(config: &Config) -> Arc<dyn RoomRegistry> {
-    let rooms = Arc::new(MemoryRooms::new(RoomPolicy {
-        ttl: config.room_ttl,
-        auto_create: config.auto_create_rooms,
-        max_room_size: config.max_room_size,
-    }));
+/// What the cluster task asks of the rest of the gateway.
+struct ClusterEvents {
+    io: SocketIo<NodeAdapter>,
+}
+
+impl NodeEvents for ClusterEvents {
+    async fn members_gone(&self, gone: Vec<Reaped>) {
+        rooms::members_gone(&self.io, &gone).await;
+    }
+
+    /// Closes every socket's transport (clients reconnect, to any node, and
+    /// rejoin), then serves the namespace again under the node's new identity.
+    async fn evicted(&self) {
+        self.io.close().await;
+        if let Err(e) = connection::serve_namespace(&self.io).await {
+            tracing::error!(error = ?e, "cannot serve the namespace again after eviction");
+        }
+    }
+}
+
+fn memory_rooms(policy: RoomPolicy) -> Arc<dyn RoomRegistry> {
+    let ttl = policy.ttl;
+    let rooms = Arc::new(MemoryRooms::new(policy));
     // Expiry is also checked on every lookup; the sweep only frees memory.
     let sweeper = Arc::downgrade(&rooms);
-    let every = config
-        .room_ttl
-        .clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let every = ttl.clamp(Duration::from_secs(1), Duration::from_secs(60));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {

@@ -7,6 +7,7 @@ use crate::accounts::throttle::LoginThrottle;
 use crate::app_data::AppData;
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
+use crate::cluster::redis::Subscriptions;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::rooms::{RoomQuota, RoomRegistry};
@@ -42,9 +43,19 @@ pub struct AppState {
     pub errors: ErrorReporting,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// In a cluster (`REDIS_URL`): whether this node receives what the other
+    /// nodes send it. `None` on one node.
+    pub subscriptions: Option<Subscriptions>,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client
     /// (read by [`client_ip`](crate::http::client_addr::client_ip)).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl AppState {
+    /// Rooms and relays are shared with other nodes through Redis.
+    pub fn clustered(&self) -> bool {
+        self.subscriptions.is_some()
+    }
 }

@@ -5,11 +5,13 @@ use serde::Serialize;
 use socketioxide::extract::SocketRef;
 use socketioxide::{BroadcastError, SocketError};
 
+use crate::cluster::adapter::NodeAdapter;
+
 /// Emits `event` to every member of `room_id` but `socket` itself. Members
 /// that are closing are skipped quietly (they leave the room next); any other
 /// failure is a lost message and worth a warning.
 pub async fn to_others<T: Serialize + ?Sized>(
-    socket: &SocketRef,
+    socket: &SocketRef<NodeAdapter>,
     room_id: &str,
     event: &str,
     payload: &T,

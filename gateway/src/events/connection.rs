@@ -4,13 +4,16 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
 use tokio_util::task::TaskTracker;
 
 use super::error::EventError;
 use super::inbox::{Dispatcher, InFlight, Inbox};
 use super::session::Session;
 use crate::auth::{self, AuthError, Identity};
+use crate::cluster::adapter::{Init, NodeAdapter};
 use crate::protocol::event;
 use crate::state::AppState;
 
@@ -53,7 +56,7 @@ impl Sessions {
 /// sending the CONNECT packet, whereas the connect handler runs as a spawned
 /// task that a client emitting straight from its `connect` callback can outrun.
 pub async fn admit(
-    s: SocketRef,
+    s: SocketRef<NodeAdapter>,
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
     State(sessions): State<Sessions>,
@@ -94,10 +97,16 @@ pub async fn admit(
     }
 }
 
+/// Serves the gateway's namespace on `io`. With the Redis adapter the returned
+/// future subscribes the node to the cluster's channels: await it.
+pub fn serve_namespace(io: &SocketIo<NodeAdapter>) -> Init {
+    io.ns("/", connect.with(admit))
+}
+
 /// Connect handler. Admitted sockets are already served (see [`admit`]); only a
 /// socket let in by `AUTH_FAILURE=event` reaches here without a session: it is
 /// told why, then disconnected.
-pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
+pub async fn connect(s: SocketRef<NodeAdapter>, State(state): State<Arc<AppState>>) {
     if s.extensions.get::<Inbox>().is_none() {
         let told = s
             .extensions
@@ -108,8 +117,17 @@ pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
     }
 }
 
-fn start_session(s: SocketRef, identity: Identity, state: Arc<AppState>, sessions: &Sessions) {
+fn start_session(
+    s: SocketRef<NodeAdapter>,
+    identity: Identity,
+    state: Arc<AppState>,
+    sessions: &Sessions,
+) {
     state.metrics.sockets.inc();
+    if state.clustered() {
+        // So that a relay from another node reaches it: the adapter routes by room.
+        s.join(s.id.to_string());
+    }
     let session = Session {
         socket: s.clone(),
         state,

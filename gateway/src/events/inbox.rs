@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::Socket;
@@ -29,6 +28,7 @@ use super::rate_limit::TokenBucket;
 use super::reply::answer;
 use super::session::Session;
 use super::{dispatch, dispatch_now, rooms};
+use crate::cluster::adapter::NodeAdapter;
 use crate::state::AppState;
 
 /// Events queued or being handled, across all sockets, so that shutdown can
@@ -70,7 +70,7 @@ pub enum Inbound {
     Event {
         event: String,
         packet: Packet,
-        ack: Option<AckSender>,
+        ack: Option<AckSender<NodeAdapter>>,
         received: Instant,
     },
     Disconnected,
@@ -197,8 +197,13 @@ impl Inbox {
 #[derive(Clone, Copy)]
 pub struct Dispatcher;
 
-impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
-    fn call(&self, s: Arc<Socket>, mut v: socketioxide_core::Value, ack_id: Option<i64>) {
+impl MessageHandler<NodeAdapter, Dispatcher> for Dispatcher {
+    fn call(
+        &self,
+        s: Arc<Socket<NodeAdapter>>,
+        mut v: socketioxide_core::Value,
+        ack_id: Option<i64>,
+    ) {
         let received = Instant::now();
         let Some(Inbox(inbox)) = s.extensions.get::<Inbox>() else {
             return;
