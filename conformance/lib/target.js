@@ -73,8 +73,8 @@ async function answers(url) {
   }
 }
 
-function command() {
-  if (TARGET === 'gateway') {
+function command(target) {
+  if (target === 'gateway') {
     const bin = process.env.GATEWAY_BIN;
     if (!bin) throw new Error('TARGET=gateway needs GATEWAY_BIN');
     return [resolve(bin), []];
@@ -86,17 +86,19 @@ function command() {
  * Starts a fresh target with `settings` (env var names of docs/PROTOCOL.md) on a
  * free 127.0.0.1 port and waits until the Socket.IO endpoint answers.
  * In url mode only the default configuration exists: `settings` must be empty.
+ * `target` (reference | gateway) overrides `TARGET`, for a run that needs both
+ * (the differential fuzzer).
  * @returns {Promise<{url: string, stop: () => Promise<void>}>}
  */
-export async function startTarget(settings = {}) {
-  if (URL_MODE) {
+export async function startTarget(settings = {}, { target = TARGET } = {}) {
+  if (target === 'url') {
     if (Object.keys(settings).length > 0) {
       throw new Error('TARGET=url cannot change settings; guard the test with SKIP_SETTINGS');
     }
     return { url: process.env.TARGET_URL.replace(/\/+$/, ''), stop: async () => {} };
   }
 
-  const [cmd, args] = command();
+  const [cmd, args] = command(target);
   const dataDir = mkdtempSync(join(tmpdir(), 'conformance-'));
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -157,7 +159,7 @@ export async function startTarget(settings = {}) {
       await exit;
     }
     lastError = new Error(
-      `target ${TARGET} did not answer on ${url} (settings ${JSON.stringify(settings)}):\n${output}`,
+      `target ${target} did not answer on ${url} (settings ${JSON.stringify(settings)}):\n${output}`,
     );
     // A port race is the only reason worth a retry.
     if (!/EADDRINUSE|address already in use/i.test(output)) break;

@@ -28,7 +28,7 @@ use super::packet::Packet;
 use super::rate_limit::TokenBucket;
 use super::reply::answer;
 use super::session::Session;
-use super::{dispatch, dispatch_now, rooms};
+use super::{dispatch, dispatch_now, handles, rooms};
 use crate::state::AppState;
 
 /// Events queued or being handled, across all sockets, so that shutdown can
@@ -209,6 +209,10 @@ impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
         });
         let packet = Packet::new(v);
         let event = packet.event().unwrap_or_default();
+        // An event no handler has costs no token and gets no reply, as on NestJS.
+        if !handles(&event) {
+            return;
+        }
 
         let allowed = inbox.budget.lock().map(|mut b| b.take()).unwrap_or(true);
         if !allowed {

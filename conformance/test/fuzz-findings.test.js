@@ -1,0 +1,141 @@
+// Divergences the differential fuzzer (conformance/fuzz/) found between the
+// reference and the gateway, each pinned as the behaviour WIRE-DETAILS.md now
+// states, on every target.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  closeAll,
+  connect,
+  errorAck,
+  errorEvent,
+  MESSAGES,
+  QUIET_MS,
+  roomCode,
+  SEED_CANDIDATE,
+  SEED_OFFER,
+  setupRoom,
+  WAIT_MS,
+} from '../lib/client.js';
+import { SKIP_SETTINGS, useTarget } from '../lib/target.js';
+
+after(closeAll);
+
+/** Emits `args` (any number of them) with an ack; resolves with the ack's argument. */
+const send = (client, event, ...args) => client.socket.timeout(WAIT_MS).emitWithAck(event, ...args);
+
+/** Asserts INVALID_PAYLOAD: the exact ack and the error event to the sender. */
+async function invalid(client, event, ...args) {
+  const reply = await send(client, event, ...args);
+  assert.equal(reply?.error?.code, 'INVALID_PAYLOAD', `${event}: ${JSON.stringify(reply)}`);
+  assert.ok(typeof reply.error.message === 'string' && reply.error.message.length > 0);
+  assert.deepEqual(reply, errorAck('INVALID_PAYLOAD', reply.error.message));
+  assert.deepEqual(await client.rec.next('error'), errorEvent('INVALID_PAYLOAD', reply.error.message, event));
+}
+
+describe('default settings', () => {
+  const target = useTarget();
+  let a;
+  let b;
+  before(async () => {
+    ({ clients: [a, b] } = await setupRoom(target.url, 2));
+  });
+
+  // NestJS hands a handler the array of all arguments when there are several.
+  describe('arguments after the payload make it an array: INVALID_PAYLOAD', () => {
+    const cases = {
+      'create:room': () => [{ roomCode: roomCode('Extra') }, true],
+      'join:room': () => [{ roomCode: roomCode('Extra') }, 'x'],
+      'webrtc:offer': () => [{ targetPeerId: b.id, offer: SEED_OFFER }, { type: 'offer', sdp: 'v=0' }],
+      'webrtc:answer': () => [{ targetPeerId: b.id, answer: { type: 'answer', sdp: 'v=0' } }, null],
+      'webrtc:ice': () => [{ targetPeerId: b.id, candidate: SEED_CANDIDATE }, ['x']],
+      'media:state': () => [{ isVideoEnabled: true, isAudioEnabled: false }, 0],
+    };
+    for (const [event, args] of Object.entries(cases)) {
+      test(`${event} with a second argument → INVALID_PAYLOAD, nothing sent to the peer`, async () => {
+        await invalid(a, event, ...args());
+        await b.rec.none(undefined, 100);
+      });
+    }
+    test('create:room { roomCode }, true creates nothing', async () => {
+      const code = roomCode('Extra');
+      await invalid(a, 'create:room', { roomCode: code }, true);
+      assert.deepEqual(await send(a, 'create:room', { roomCode: code }), { roomId: `room_${code.toLowerCase()}`, roomCode: code });
+      await a.rec.next('room:created');
+    });
+    test('leave:room and ping ignore any arguments', async () => {
+      const pong = await send(b, 'ping', 1, 2);
+      assert.match(pong.timestamp, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+      await b.rec.next('pong');
+      const c = await connect(target.url);
+      assert.deepEqual(await send(c, 'leave:room', {}, 'x'), { ok: true });
+      await c.rec.none(undefined, 100);
+    });
+  });
+
+  // JSON.parse reads "\ud800"; a strict reader (serde) does not.
+  describe('a lone surrogate in a field the event reads: INVALID_PAYLOAD', () => {
+    const cases = {
+      'targetPeerId (offer)': () => ['webrtc:offer', { targetPeerId: `${b.id}\ud800`, offer: SEED_OFFER }],
+      'offer.sdp': () => ['webrtc:offer', { targetPeerId: b.id, offer: { type: 'offer', sdp: 'v=0\r\n\udfff' } }],
+      'answer.type': () => ['webrtc:answer', { targetPeerId: b.id, answer: { type: '\ud83d', sdp: 'v=0' } }],
+      'candidate (string)': () => ['webrtc:ice', { targetPeerId: b.id, candidate: `${SEED_CANDIDATE}\ud800` }],
+      'candidate.candidate': () => ['webrtc:ice', { targetPeerId: b.id, candidate: { candidate: '\udc00', sdpMid: '0' } }],
+      'candidate.sdpMid': () => ['webrtc:ice', { targetPeerId: b.id, candidate: { candidate: SEED_CANDIDATE, sdpMid: '\ud800' } }],
+      'candidate.usernameFragment': () => [
+        'webrtc:ice',
+        { targetPeerId: b.id, candidate: { candidate: SEED_CANDIDATE, usernameFragment: 'a\udfffb' } },
+      ],
+    };
+    for (const [name, make] of Object.entries(cases)) {
+      test(`${name} → INVALID_PAYLOAD, nothing relayed`, async () => {
+        const [event, payload] = make();
+        await invalid(a, event, payload);
+        await b.rec.none(undefined, 100);
+      });
+    }
+    test('a surrogate pair (an emoji) is not lone: relayed', async () => {
+      const offer = { type: 'offer', sdp: 'v=0 😀' };
+      assert.deepEqual(await send(a, 'webrtc:offer', { targetPeerId: b.id, offer }), { ok: true });
+      assert.deepEqual(await b.rec.next('webrtc:offer'), { fromPeerId: a.id, targetPeerId: b.id, offer });
+    });
+  });
+
+  describe('create:room: null is neither a code nor a number', () => {
+    for (const payload of [{ roomCode: null }, { maxPeers: null }, { roomCode: null, maxPeers: null }]) {
+      test(`${JSON.stringify(payload)} → INVALID_PAYLOAD`, async () => {
+        const c = await connect(target.url);
+        await invalid(c, 'create:room', payload);
+        await c.rec.none(undefined, 100);
+      });
+    }
+  });
+});
+
+describe('RATE_LIMIT_BURST=3, RATE_LIMIT_PER_SEC=0', { skip: SKIP_SETTINGS }, () => {
+  const target = useTarget({ RATE_LIMIT_BURST: '3', RATE_LIMIT_PER_SEC: '0' });
+
+  test('an event no handler has costs no token and gets no reply (no ack, no error)', async () => {
+    const c = await connect(target.url);
+    const unanswered = [];
+    for (const event of ['webrtc:other', 'message', 'error', 'JOIN:ROOM', 'room:joined', '']) {
+      for (let i = 0; i < 3; i++) {
+        unanswered.push(
+          c.socket
+            .timeout(QUIET_MS)
+            .emitWithAck(event, { roomCode: 'x' })
+            .then(
+              (reply) => `acked ${JSON.stringify(reply)}`,
+              () => 'no ack',
+            ),
+        );
+      }
+    }
+    assert.deepEqual(new Set(await Promise.all(unanswered)), new Set(['no ack']));
+    await c.rec.none();
+    // The whole budget is still there: three pings pass, the fourth is refused.
+    for (let i = 0; i < 3; i++) assert.match((await send(c, 'ping')).timestamp, /Z$/);
+    assert.deepEqual(await send(c, 'ping'), errorAck('RATE_LIMITED', MESSAGES.RATE_LIMITED));
+    assert.ok(c.socket.connected);
+  });
+});
