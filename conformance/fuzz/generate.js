@@ -358,9 +358,9 @@ class Gen {
         4,
         () => ({
           candidate: line(),
-          sdpMid: r.pick(['0', null, 'audio']),
-          sdpMLineIndex: r.pick([0, 1, null]),
-          usernameFragment: r.pick(['abcd', null]),
+          sdpMid: r.weighted([[6, () => r.pick(['0', null, 'audio'])], [1, () => this.wrong()]]),
+          sdpMLineIndex: r.weighted([[6, () => r.pick([0, 1, null])], [1, () => r.pick([-1, 65535, 65536, 70000, 1.5, 2 ** 31, '0'])]]),
+          usernameFragment: r.weighted([[6, () => r.pick(['abcd', null])], [1, () => this.wrong()]]),
         }),
       ],
       [1, () => ({ candidate: '', sdpMid: null, sdpMLineIndex: null, usernameFragment: null })],

@@ -101,6 +101,22 @@ describe('default settings', () => {
     });
   });
 
+  describe('candidate.sdpMLineIndex is an unsigned short (0–65535)', () => {
+    for (const index of [-1, 65_536, 70_000, 2 ** 31]) {
+      test(`sdpMLineIndex ${index} → INVALID_PAYLOAD, nothing relayed`, async () => {
+        await invalid(a, 'webrtc:ice', { targetPeerId: b.id, candidate: { candidate: SEED_CANDIDATE, sdpMLineIndex: index } });
+        await b.rec.none(undefined, 100);
+      });
+    }
+    test('sdpMLineIndex 0 and 65535 are relayed', async () => {
+      for (const index of [0, 65_535]) {
+        const candidate = { candidate: SEED_CANDIDATE, sdpMid: '0', sdpMLineIndex: index };
+        assert.deepEqual(await send(a, 'webrtc:ice', { targetPeerId: b.id, candidate }), { ok: true });
+        assert.deepEqual(await b.rec.next('webrtc:ice'), { fromPeerId: a.id, targetPeerId: b.id, candidate });
+      }
+    });
+  });
+
   describe('create:room: null is neither a code nor a number', () => {
     for (const payload of [{ roomCode: null }, { maxPeers: null }, { roomCode: null, maxPeers: null }]) {
       test(`${JSON.stringify(payload)} → INVALID_PAYLOAD`, async () => {

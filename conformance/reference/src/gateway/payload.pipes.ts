@@ -66,6 +66,11 @@ function isOptional(value: unknown, check: (v: unknown) => boolean): boolean {
   return value === undefined || value === null || check(value);
 }
 
+/** RTCIceCandidateInit's `sdpMLineIndex` is a WebIDL `unsigned short`. */
+function isUnsignedShort(value: unknown): boolean {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65_535;
+}
+
 function checkCandidate(value: unknown): void {
   const line = typeof value === 'string' ? value : isObject(value) ? value.candidate : undefined;
   if (!isString(line)) {
@@ -77,7 +82,7 @@ function checkCandidate(value: unknown): void {
   if (isObject(value)) {
     const ok =
       isOptional(value.sdpMid, isString) &&
-      isOptional(value.sdpMLineIndex, (v) => Number.isInteger(v)) &&
+      isOptional(value.sdpMLineIndex, isUnsignedShort) &&
       isOptional(value.usernameFragment, isString);
     if (!ok) {
       throw invalid('candidate.sdpMid, sdpMLineIndex and usernameFragment have wrong types');
