@@ -5,7 +5,7 @@
 // disconnects, and who receives nothing). See conformance/README.md, "The
 // differential fuzzer".
 //
-//   node fuzz/fuzz.js [--seed N] [--cases N] [--seconds S] [--steps N] [--roles N]
+//   node fuzz/fuzz.js [--seed N] [--cases N | --case I] [--seconds S] [--steps N] [--roles N]
 //                     [--include NAME]… [--replay FILE]… [--no-shrink] [--keep-going] [--out DIR]
 //
 // Exits 1 on a divergence, after printing the seed, the shrunk sequence and
@@ -28,6 +28,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const { values: opt } = parseArgs({
   options: {
     seed: { type: 'string' },
+    case: { type: 'string' },
     cases: { type: 'string' },
     seconds: { type: 'string' },
     steps: { type: 'string', default: '24' },
@@ -133,7 +134,7 @@ function describe(step, i) {
   }
 }
 
-function report({ label, steps, outcome, original, shrinkInfo, file }) {
+function report({ label, steps, outcome, original, shrinkInfo, file, seedCase }) {
   const lines = [];
   lines.push('');
   lines.push(`DIVERGENCE ${label}`);
@@ -141,6 +142,7 @@ function report({ label, steps, outcome, original, shrinkInfo, file }) {
     lines.push(`  shrunk from ${original.length} to ${steps.length} steps in ${shrinkInfo.runs} replays${shrinkInfo.timedOut ? ' (shrink time ran out)' : ''}`);
   }
   lines.push(`  replay: node conformance/fuzz/fuzz.js --replay ${file}`);
+  if (seedCase) lines.push(`  or the whole case: node conformance/fuzz/fuzz.js --seed ${seedCase.seed} --case ${seedCase.index}`);
   lines.push('  steps:');
   steps.forEach((s, i) => lines.push(`    ${describe(s, i)}`));
   const d = outcome.diff;
@@ -202,7 +204,9 @@ async function main() {
     console.log(`fuzz: seed ${seed}, ${genOpts.steps} steps × ${genOpts.roles} clients per case, settings ${JSON.stringify(SETTINGS)}${opt.include.length ? `, including ${opt.include.join(', ')}` : ''}`);
     let cases = 0;
     let events = 0;
-    for (let index = 0; index < maxCases && Date.now() < deadline; index++) {
+    const first = opt.case !== undefined ? Number(opt.case) : 0;
+    const last = opt.case !== undefined ? first + 1 : maxCases;
+    for (let index = first; index < last && Date.now() < deadline; index++) {
       const steps = generate(caseSeed(seed, index), genOpts);
       cases += 1;
       events += steps.reduce((n, s) => n + (s.op === 'flood' ? s.n : s.op === 'emit' ? 1 : 0), 0);
@@ -219,8 +223,14 @@ async function main() {
         const confirmed = await runBoth(targets, shrunk.steps);
         if (confirmed.diff) final = { steps: shrunk.steps, outcome: confirmed, shrinkInfo: shrunk };
       }
-      const file = save(`divergence-${seed}-${index}`, { seed, case: index, settings: SETTINGS, steps: final.steps });
-      report({ label, steps: final.steps, outcome: final.outcome, original: steps, shrinkInfo: final.shrinkInfo, file });
+      const file = save(`divergence-${seed}-${index}`, {
+        seed,
+        case: index,
+        settings: SETTINGS,
+        steps: final.steps,
+        observed: { reference: final.outcome.reference, gateway: final.outcome.gateway },
+      });
+      report({ label, steps: final.steps, outcome: final.outcome, original: steps, shrinkInfo: final.shrinkInfo, file, seedCase: { seed, index } });
       if (!opt['keep-going']) break;
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);

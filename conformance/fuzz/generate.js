@@ -186,13 +186,13 @@ class Gen {
   credential(c, first) {
     const r = this.r;
     const good = { user: c };
-    if (first && r.bool(0.85)) return { carrier: 'auth.token', ...good };
+    if (first && r.bool(0.8)) return { carrier: 'auth.token', ...good };
     return r.weighted([
       [6, () => ({ carrier: 'auth.token', ...good })],
       [2, () => ({ carrier: 'bearer', ...good })],
       [2, () => ({ carrier: 'cookie', ...good })],
       [2, () => ({ carrier: 'query', ...good })],
-      [1, () => ({ carrier: 'auth.token', ...good, claims: this.claims() })],
+      [3, () => ({ carrier: 'auth.token', ...good, claims: this.claims() })],
       [1, () => ({ carrier: 'auth.token', ...good, bad: r.pick(['signature', 'expired', 'none', 'garbage', 'nbf']) })],
       [1, () => ({ carrier: r.pick(['bearer', 'cookie', 'query']), ...good, bad: r.pick(['signature', 'garbage']) })],
       [1, () => ({ carrier: 'auth.token', ...good, first: 'bad', then: r.pick(['bearer', 'query', 'cookie']) })],
@@ -204,12 +204,14 @@ class Gen {
   /** Odd but well-formed identity claims: the user's display name and id. */
   claims() {
     const r = this.r;
+    const odd = () => r.pick([5, 1.5, true, false, null, '', {}, [], ['x'], 2 ** 53 + 2]);
     return r.weighted([
       [2, () => ({ username: this.oddString() })],
       [1, () => ({ username: undefined, preferred_username: this.oddString() })],
       [1, () => ({ username: undefined, name: 'N', email: 'e@x' })],
       [1, () => ({ username: undefined })],
-      [1, () => ({ username: r.pick([5, true, null]) })],
+      [2, () => ({ username: odd(), preferred_username: r.pick([undefined, 'pref']) })],
+      [1, () => ({ sub: odd(), id: r.pick([undefined, 'by-id', 7]) })],
     ]);
   }
 

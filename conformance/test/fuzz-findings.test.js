@@ -7,6 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import {
   closeAll,
   connect,
+  connectRefused,
+  createRoom,
   errorAck,
   errorEvent,
   MESSAGES,
@@ -15,6 +17,7 @@ import {
   SEED_CANDIDATE,
   SEED_OFFER,
   setupRoom,
+  tokenFor,
   WAIT_MS,
 } from '../lib/client.js';
 import { SKIP_SETTINGS, useTarget } from '../lib/target.js';
@@ -126,6 +129,49 @@ describe('default settings', () => {
       });
     }
   });
+});
+
+// A claim counts when it is a non-empty string or a number: other name claims
+// are passed over; a `sub` that does not count refuses the token.
+describe('identity claims of other types', () => {
+  const target = useTarget();
+  const user = { userId: 'claims-user', username: 'claims' };
+
+  /** The userInfo a room's other member sees for a socket connected with `claims`. */
+  async function userInfoOf(claims) {
+    const host = await connect(target.url);
+    const code = roomCode('Claims');
+    await createRoom(host, { roomCode: code });
+    await send(host, 'join:room', { roomCode: code });
+    const guest = await connect(target.url, { auth: { token: tokenFor(user, { claims }) } });
+    await send(guest, 'join:room', { roomCode: code });
+    return (await host.rec.next('peer:joined')).userInfo;
+  }
+
+  const cases = [
+    [{ username: true, preferred_username: 'pref' }, { userId: 'claims-user', username: 'pref' }],
+    [{ username: '', name: 'N' }, { userId: 'claims-user', username: 'N' }],
+    [{ username: {}, email: 'e@x' }, { userId: 'claims-user', username: 'e@x' }],
+    [{ username: ['x'] }, { userId: 'claims-user', username: 'claims-user' }],
+    [{ username: 5 }, { userId: 'claims-user', username: '5' }],
+    [{ username: 1.5 }, { userId: 'claims-user', username: '1.5' }],
+    [{ sub: null, id: 7 }, { userId: '7', username: 'claims' }],
+    [{ sub: undefined, id: 'by-id' }, { userId: 'by-id', username: 'claims' }],
+    [{ sub: 42 }, { userId: '42', username: 'claims' }],
+  ];
+  for (const [claims, expected] of cases) {
+    test(`${JSON.stringify(claims)} → userInfo ${JSON.stringify(expected)}`, async () => {
+      assert.deepEqual(await userInfoOf(claims), expected);
+    });
+  }
+  for (const sub of [true, false, {}, [], ['x'], '']) {
+    test(`sub ${JSON.stringify(sub)} → refused, even with an id`, async () => {
+      for (const claims of [{ sub }, { sub, id: 'by-id' }]) {
+        const err = await connectRefused(target.url, { auth: { token: tokenFor(user, { claims }) } });
+        assert.equal(err.message, MESSAGES.UNAUTHORIZED, JSON.stringify(claims));
+      }
+    });
+  }
 });
 
 describe('RATE_LIMIT_BURST=3, RATE_LIMIT_PER_SEC=0', { skip: SKIP_SETTINGS }, () => {
