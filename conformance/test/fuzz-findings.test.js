@@ -12,6 +12,7 @@ import {
   errorAck,
   errorEvent,
   MESSAGES,
+  newUser,
   QUIET_MS,
   roomCode,
   SEED_CANDIDATE,
@@ -20,6 +21,7 @@ import {
   tokenFor,
   WAIT_MS,
 } from '../lib/client.js';
+import { io } from 'socket.io-client';
 import { SKIP_SETTINGS, useTarget } from '../lib/target.js';
 
 after(closeAll);
@@ -118,6 +120,37 @@ describe('default settings', () => {
         assert.deepEqual(await b.rec.next('webrtc:ice'), { fromPeerId: a.id, targetPeerId: b.id, candidate });
       }
     });
+  });
+
+  // Found as a lost `error`/`room:created` event right after connecting, about
+  // once in 300 connections on a loaded machine: socketioxide marks a socket
+  // connected only after sending CONNECT and drops what is emitted before.
+  test('200 fresh connections, each emitting from its connect handler without an ack: every reply event arrives', async () => {
+    const code = roomCode('Missing');
+    const one = () =>
+      new Promise((resolve, reject) => {
+        const socket = io(target.url, {
+          forceNew: true,
+          reconnection: false,
+          transports: ['websocket'],
+          auth: { token: tokenFor(newUser()) },
+        });
+        const timer = setTimeout(() => {
+          socket.close();
+          reject(new Error('no error event within 5 s'));
+        }, WAIT_MS);
+        socket.on('connect', () => socket.emit('join:room', { roomCode: code }));
+        socket.on('error', (err) => {
+          clearTimeout(timer);
+          socket.close();
+          resolve(err.code);
+        });
+        socket.on('connect_error', reject);
+      });
+    const codes = [];
+    for (let batch = 0; batch < 10; batch++) codes.push(...(await Promise.all(Array.from({ length: 20 }, one))));
+    assert.deepEqual(new Set(codes), new Set(['ROOM_NOT_FOUND']));
+    assert.equal(codes.length, 200);
   });
 
   describe('create:room: null is neither a code nor a number', () => {

@@ -92,6 +92,8 @@ pub struct Inbox(Arc<InboxInner>);
 
 struct InboxInner {
     queue: Mutex<Queue>,
+    /// The session until [`Inbox::start`]: events queue up meanwhile.
+    starting: Mutex<Option<Session>>,
     budget: Mutex<TokenBucket>,
     state: Arc<AppState>,
     tasks: TaskTracker,
@@ -117,13 +119,25 @@ impl Inbox {
             queue: Mutex::new(Queue {
                 events: VecDeque::new(),
                 refusals: 0,
-                session: Some(session),
+                session: None,
             }),
+            starting: Mutex::new(Some(session)),
             budget: Mutex::new(budget),
             state,
             tasks,
             in_flight,
         }))
+    }
+
+    /// Lets the session handle events, those queued since admission first.
+    /// Called from the connect handler: socketioxide marks a socket connected
+    /// only after it has sent the CONNECT packet, and drops whatever is emitted
+    /// to it before, while the client may already be sending events.
+    pub fn start(&self) {
+        let session = self.0.starting.lock().ok().and_then(|mut s| s.take());
+        if let Some(session) = session {
+            self.park(session);
+        }
     }
 
     /// Queues the end of the socket: handled after every event before it.
