@@ -179,6 +179,9 @@ class Run {
       case 'disconnect': {
         const c = this.client(role);
         if (!c.socket?.connected) return;
+        // What is on its way to the client arrives first (polling holds it until the next poll).
+        await this.sync(role);
+        if (!c.socket.connected) return;
         c.socket.disconnect();
         await this.settleGone(role, c.id);
         return;
@@ -211,7 +214,8 @@ class Run {
   async connect(role, step) {
     const c = this.client(role);
     if (c.socket?.connected) {
-      c.socket.disconnect();
+      await this.sync(role);
+      if (c.socket.connected) c.socket.disconnect();
       await this.settleGone(role, c.id);
     }
     const log = this.log(role);
