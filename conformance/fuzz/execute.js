@@ -237,25 +237,28 @@ class Run {
       if (event === 'room:created') this.noteGenerated(args[0]);
     });
     socket.on('disconnect', (reason) => log.push({ disconnect: reason, of: name }));
+    // Logged in the listeners themselves: what the server sends right after
+    // CONNECT (AUTH_FAILURE=event) is handled in the same tick.
     const outcome = await new Promise((resolve) => {
-      const timer = setTimeout(() => resolve({ connect: 'timeout' }), CONNECT_MS + 1000);
+      const timer = setTimeout(() => {
+        log.push({ connect: 'timeout', as: name });
+        resolve('timeout');
+      }, CONNECT_MS + 1000);
       socket.once('connect', () => {
         clearTimeout(timer);
-        resolve({ connect: 'ok' });
+        c.id = socket.id;
+        c.ids.push(socket.id);
+        this.names.set(socket.id, name);
+        log.push({ connect: 'ok', as: name });
+        resolve('ok');
       });
       socket.once('connect_error', (err) => {
         clearTimeout(timer);
-        resolve({ connect_error: err.message });
+        log.push({ connect_error: err.message, as: name });
+        resolve('error');
       });
     });
-    if (outcome.connect === 'ok') {
-      c.id = socket.id;
-      c.ids.push(socket.id);
-      this.names.set(socket.id, name);
-    } else {
-      socket.close();
-    }
-    log.push({ ...outcome, as: name });
+    if (outcome !== 'ok') socket.close();
   }
 
   /**

@@ -5,8 +5,9 @@
 // disconnects, and who receives nothing). See conformance/README.md, "The
 // differential fuzzer".
 //
-//   node fuzz/fuzz.js [--seed N] [--cases N | --case I] [--seconds S] [--steps N] [--roles N]
-//                     [--include NAME]… [--replay FILE]… [--no-shrink] [--keep-going] [--out DIR]
+//   node fuzz/fuzz.js [--seed N] [--cases N | --case I] [--first I] [--seconds S] [--steps N] [--roles N]
+//                     [--profile NAME] [--include NAME]… [--replay FILE]… [--no-shrink]
+//                     [--keep-going] [--out DIR]
 //
 // Exits 1 on a divergence, after printing the seed, the shrunk sequence and
 // both targets' observations, and writing the sequence to DIR for --replay.
@@ -20,7 +21,7 @@ import { execute } from './execute.js';
 import { caseSeed, generate } from './generate.js';
 import { KNOWN } from './known.js';
 import { firstDifference, normalize, show } from './observe.js';
-import { SETTINGS } from './settings.js';
+import { errorEvents, PROFILES } from './settings.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -29,6 +30,7 @@ const { values: opt } = parseArgs({
   options: {
     seed: { type: 'string' },
     case: { type: 'string' },
+    first: { type: 'string' },
     cases: { type: 'string' },
     seconds: { type: 'string' },
     steps: { type: 'string', default: '24' },
@@ -38,6 +40,7 @@ const { values: opt } = parseArgs({
     regressions: { type: 'boolean', default: true },
     shrink: { type: 'boolean', default: true },
     'keep-going': { type: 'boolean', default: false },
+    profile: { type: 'string', default: 'default' },
     'shrink-seconds': { type: 'string', default: '180' },
     out: { type: 'string', default: join(here, 'out') },
     verbose: { type: 'boolean', short: 'v', default: false },
@@ -48,6 +51,9 @@ const { values: opt } = parseArgs({
 for (const name of opt.include) {
   if (!KNOWN[name]) throw new Error(`--include ${name}: not one of ${Object.keys(KNOWN).join(', ')}`);
 }
+const SETTINGS = PROFILES[opt.profile];
+if (!SETTINGS) throw new Error(`--profile ${opt.profile}: not one of ${Object.keys(PROFILES).join(', ')}`);
+const ERROR_EVENTS = errorEvents(SETTINGS);
 const seed = opt.seed !== undefined ? Number(opt.seed) >>> 0 : Math.floor(Math.random() * 2 ** 32);
 const maxCases = opt.cases !== undefined ? Number(opt.cases) : opt.seconds !== undefined ? Infinity : 50;
 const deadline = opt.seconds !== undefined ? Date.now() + Number(opt.seconds) * 1000 : Infinity;
@@ -67,8 +73,8 @@ async function runBoth(targets, steps) {
   const prefix = `${String(executions).padStart(6, '0')}-`;
   const opts = { prefix, secret: JWT_SECRET };
   const [ref, gw] = await Promise.all([execute(targets.reference.url, steps, opts), execute(targets.gateway.url, steps, opts)]);
-  const a = normalize(ref, prefix);
-  const b = normalize(gw, prefix);
+  const a = normalize(ref, prefix, ERROR_EVENTS);
+  const b = normalize(gw, prefix, ERROR_EVENTS);
   return { reference: a, gateway: b, diff: firstDifference(a, b) };
 }
 
@@ -141,8 +147,9 @@ function report({ label, steps, outcome, original, shrinkInfo, file, seedCase })
   if (shrinkInfo) {
     lines.push(`  shrunk from ${original.length} to ${steps.length} steps in ${shrinkInfo.runs} replays${shrinkInfo.timedOut ? ' (shrink time ran out)' : ''}`);
   }
-  lines.push(`  replay: node conformance/fuzz/fuzz.js --replay ${file}`);
-  if (seedCase) lines.push(`  or the whole case: node conformance/fuzz/fuzz.js --seed ${seedCase.seed} --case ${seedCase.index}`);
+  const profile = opt.profile === 'default' ? '' : ` --profile ${opt.profile}`;
+  lines.push(`  replay: node conformance/fuzz/fuzz.js${profile} --replay ${file}`);
+  if (seedCase) lines.push(`  or the whole case: node conformance/fuzz/fuzz.js${profile} --seed ${seedCase.seed} --case ${seedCase.index}`);
   lines.push('  steps:');
   steps.forEach((s, i) => lines.push(`    ${describe(s, i)}`));
   const d = outcome.diff;
@@ -191,6 +198,7 @@ async function main() {
     }
     for (const file of replays) {
       const saved = JSON.parse(readFileSync(file, 'utf8'));
+      if ((saved.profile ?? 'default') !== opt.profile && opt.replay.length === 0) continue;
       const outcome = await runBoth(targets, saved.steps);
       if (outcome.diff) {
         failures += 1;
@@ -201,11 +209,11 @@ async function main() {
     }
     if (opt.replay.length > 0) return failures;
 
-    console.log(`fuzz: seed ${seed}, ${genOpts.steps} steps × ${genOpts.roles} clients per case, settings ${JSON.stringify(SETTINGS)}${opt.include.length ? `, including ${opt.include.join(', ')}` : ''}`);
+    console.log(`fuzz: seed ${seed}, ${genOpts.steps} steps × ${genOpts.roles} clients per case, profile ${opt.profile} ${JSON.stringify(SETTINGS)}${opt.include.length ? `, including ${opt.include.join(', ')}` : ''}`);
     let cases = 0;
     let events = 0;
-    const first = opt.case !== undefined ? Number(opt.case) : 0;
-    const last = opt.case !== undefined ? first + 1 : maxCases;
+    const first = Number(opt.case ?? opt.first ?? 0);
+    const last = opt.case !== undefined ? first + 1 : first + maxCases;
     for (let index = first; index < last && Date.now() < deadline; index++) {
       const steps = generate(caseSeed(seed, index), genOpts);
       cases += 1;
@@ -213,6 +221,17 @@ async function main() {
       const outcome = await runBoth(targets, steps);
       if (opt.verbose) console.log(`case ${index}: ${outcome.diff ? 'DIVERGES' : 'alike'}`);
       if (!outcome.diff) continue;
+      // A target that died is the finding: its last words, then stop.
+      const dead = Object.entries(targets).filter(([, t]) => t.exit());
+      if (dead.length > 0) {
+        failures += 1;
+        for (const [name, t] of dead) {
+          console.log(`\nTARGET DIED: the ${name} exited ${JSON.stringify(t.exit())} during seed ${seed}, case ${index}`);
+          console.log(`  the cases since the start ran against it: --seed ${seed} --first 0 --cases ${index + 1}`);
+          console.log(`  its last output:\n${t.output().trimEnd().split('\n').map((l) => `    ${l}`).join('\n')}`);
+        }
+        break;
+      }
 
       failures += 1;
       const again = await runBoth(targets, steps);
@@ -226,6 +245,7 @@ async function main() {
       const file = save(`divergence-${seed}-${index}`, {
         seed,
         case: index,
+        profile: opt.profile,
         settings: SETTINGS,
         steps: final.steps,
         observed: { reference: final.outcome.reference, gateway: final.outcome.gateway },

@@ -7,7 +7,7 @@
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** Normalizes one target's result; `prefix` is the run's room-code prefix. */
-export function normalize(result, prefix) {
+export function normalize(result, prefix, errorEvents = ['error']) {
   const witnesses = new Set(result.witnesses);
   // Longest first, so that no id is replaced inside a longer one.
   const ids = [...result.names.entries()].sort((a, b) => b[0].length - a[0].length);
@@ -38,6 +38,7 @@ export function normalize(result, prefix) {
   const logs = {};
   for (const [role, entries] of Object.entries(result.logs)) {
     logs[role] = repliesLast(
+      errorEvents,
       entries
         .filter((e) => !(e.on && ['peer:joined', 'peer:left'].includes(e.on) && witnesses.has(e.p?.peerId)))
         .map((e) => canonical(walk(shape(e)))),
@@ -46,7 +47,7 @@ export function normalize(result, prefix) {
   return logs;
 }
 
-const isReply = (e) => e.on === 'error' || e.ack !== undefined;
+const isReply = (errorEvents, e) => errorEvents.includes(e.on) || e.ack !== undefined;
 const isBoundary = (e) => e.sync !== undefined || e.as !== undefined || e.disconnect !== undefined;
 
 /**
@@ -58,7 +59,7 @@ const isBoundary = (e) => e.sync !== undefined || e.as !== undefined || e.discon
  * (docs/WIRE-DETAILS.md, "Known differences from the reference"). Events keep
  * their order.
  */
-function repliesLast(entries) {
+function repliesLast(errorEvents, entries) {
   const out = [];
   let replies = [];
   const flush = () => {
@@ -69,7 +70,7 @@ function repliesLast(entries) {
     if (isBoundary(e)) {
       flush();
       out.push(e);
-    } else if (isReply(e)) {
+    } else if (isReply(errorEvents, e)) {
       replies.push(e);
     } else {
       out.push(e);

@@ -1,8 +1,32 @@
-// The settings both targets run with in a fuzz run: a deterministic event
-// budget (no refill, so RATE_LIMITED does not depend on timing) and a small
-// engine limit, so that big messages cross it cheaply.
-export const SETTINGS = {
+// The settings both targets run with in a fuzz run (`--profile NAME`). Every
+// profile has a deterministic event budget (no refill, so RATE_LIMITED does not
+// depend on timing) and a small engine limit, so big messages cross it cheaply.
+const BASE = {
   RATE_LIMIT_BURST: '100',
   RATE_LIMIT_PER_SEC: '0',
   MAX_PAYLOAD: '100000',
 };
+
+export const PROFILES = {
+  /** The defaults otherwise. */
+  default: BASE,
+  /** Small rooms (ROOM_FULL with sfuUrl), rooms made by join:room, errors on two events. */
+  compat: {
+    ...BASE,
+    MAX_ROOM_SIZE: '3',
+    SFU_URL: 'https://sfu.example.test',
+    AUTO_CREATE_ROOMS: 'true',
+    ERROR_EVENT: 'error,exception',
+  },
+  /** The incumbent's handshake refusal: connect, UNAUTHORIZED, disconnect. */
+  'auth-event': {
+    ...BASE,
+    AUTH_FAILURE: 'event',
+    ERROR_EVENT: 'error,exception',
+  },
+};
+
+/** The error events of a profile: replies, like acks (see observe.js). */
+export function errorEvents(settings) {
+  return (settings.ERROR_EVENT ?? 'error').split(',').map((e) => e.trim());
+}

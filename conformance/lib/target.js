@@ -129,8 +129,10 @@ export async function startTarget(settings = {}, { target = TARGET } = {}) {
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     let exited = false;
+    let exitStatus;
     const exit = new Promise((r) => child.once('exit', (code, signal) => {
       exited = true;
+      exitStatus = { code, signal };
       running.delete(child);
       if (pidFile) rmSync(pidFile, { force: true });
       r({ code, signal });
@@ -150,7 +152,7 @@ export async function startTarget(settings = {}, { target = TARGET } = {}) {
           }
           rmSync(dataDir, { recursive: true, force: true });
         };
-        return { url, stop, output: () => output };
+        return { url, stop, output: () => output, exit: () => (exited ? exitStatus : undefined) };
       }
       await sleep(50);
     }
