@@ -108,10 +108,19 @@ pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
                 .get::<Refusal>()
                 .map_or(EventError::Unauthorized, |r| r.0);
             told.send(&s, event::CONNECTION, &state.errors, None);
+            // A client's packet for a namespace socket that is gone makes
+            // socketioxide close the transport, dropping what is still queued
+            // (the error events, the DISCONNECT): the events a frontend sends
+            // on `connect` arrive (and are ignored: there is no handler) first.
+            tokio::time::sleep(REFUSAL_GRACE).await;
             let _ = s.disconnect();
         }
     }
 }
+
+/// How long a socket refused in `AUTH_FAILURE=event` mode stays connected
+/// (without handlers) after being told why.
+const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn start_session(s: SocketRef, identity: Identity, state: Arc<AppState>, sessions: &Sessions) {
     state.metrics.sockets.inc();
