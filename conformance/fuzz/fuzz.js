@@ -6,12 +6,13 @@
 // differential fuzzer".
 //
 //   node fuzz/fuzz.js [--seed N] [--cases N | --case I] [--first I] [--seconds S] [--steps N] [--roles N]
-//                     [--profile NAME] [--include NAME]… [--replay FILE]… [--no-shrink]
+//                     [--profile NAME[,NAME…]] [--include NAME]… [--replay FILE]… [--no-shrink]
 //                     [--keep-going] [--out DIR]
 //
 // Exits 1 on a divergence, after printing the seed, the shrunk sequence and
 // both targets' observations, and writing the sequence to DIR for --replay.
 
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +52,22 @@ const { values: opt } = parseArgs({
 for (const name of opt.include) {
   if (!KNOWN[name]) throw new Error(`--include ${name}: not one of ${Object.keys(KNOWN).join(', ')}`);
 }
+// Several profiles (`--profile default,compat`): one run of this script each.
+if (opt.profile.includes(',')) {
+  const args = [];
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--profile') i += 1;
+    else if (!argv[i].startsWith('--profile=')) args.push(argv[i]);
+  }
+  let status = 0;
+  for (const profile of opt.profile.split(',')) {
+    const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...args, '--profile', profile], { stdio: 'inherit' });
+    if (run.status !== 0) status = 1;
+  }
+  process.exit(status);
+}
+
 const SETTINGS = PROFILES[opt.profile];
 if (!SETTINGS) throw new Error(`--profile ${opt.profile}: not one of ${Object.keys(PROFILES).join(', ')}`);
 const ERROR_EVENTS = errorEvents(SETTINGS);
