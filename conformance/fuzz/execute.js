@@ -69,6 +69,13 @@ function credentialOptions(role, cred, secret) {
   return carrier(cred.carrier, token(role, cred, secret));
 }
 
+/** Whether a credential is refused: bad, missing, or naming no user. */
+function refused(cred) {
+  const sub = cred.claims && 'sub' in cred.claims ? cred.claims.sub : undefined;
+  const subCounts = sub === undefined || sub === null || (typeof sub === 'string' && sub !== '') || typeof sub === 'number';
+  return cred.bad !== undefined || cred.carrier === 'none' || cred.carrier === 'auth.raw' || cred.first === 'bad' || !subCounts;
+}
+
 function resolvePlain(v) {
   return v && typeof v === 'object' && v.$undefined ? undefined : v;
 }
@@ -259,6 +266,17 @@ class Run {
       });
     });
     if (outcome !== 'ok') socket.close();
+    // Refused under AUTH_FAILURE=event: let the server finish the refusal
+    // before the next step (a frontend told UNAUTHORIZED sends nothing more).
+    if (outcome === 'ok' && refused(step.cred) && socket.connected) {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, GONE_MS);
+        socket.once('disconnect', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   /**
