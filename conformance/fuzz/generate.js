@@ -212,6 +212,9 @@ class Gen {
       [1, () => ({ username: undefined })],
       [2, () => ({ username: odd(), preferred_username: r.pick([undefined, 'pref']) })],
       [1, () => ({ sub: odd(), id: r.pick([undefined, 'by-id', 7]) })],
+      // Around the bounds: names cut at 64 characters, ids up to 256 bytes.
+      [1, () => ({ username: r.pick(['n'.repeat(64), 'n'.repeat(65), 'é'.repeat(65), '😀'.repeat(64) + 'x', 'e\u0301'.repeat(40)]) })],
+      [1, () => ({ sub: r.pick(['s'.repeat(256), 's'.repeat(257), 'é'.repeat(128), 'é'.repeat(129)]) })],
     ]);
   }
 

@@ -5,6 +5,10 @@ const BASE = {
   RATE_LIMIT_BURST: '100',
   RATE_LIMIT_PER_SEC: '0',
   MAX_PAYLOAD: '100000',
+  // Room caps are the gateway's alone (the reference has none; their tests are
+  // gateway-only): beyond what a long run creates, rooms living ROOM_TTL.
+  MAX_ROOMS: '100000000',
+  MAX_ROOMS_PER_USER: '100000000',
 };
 
 export const PROFILES = {

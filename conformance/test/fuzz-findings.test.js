@@ -184,7 +184,8 @@ describe('identity claims of other types', () => {
   const cases = [
     [{ username: true, preferred_username: 'pref' }, { userId: 'claims-user', username: 'pref' }],
     [{ username: '', name: 'N' }, { userId: 'claims-user', username: 'N' }],
-    [{ username: {}, email: 'e@x' }, { userId: 'claims-user', username: 'e@x' }],
+    // Never the e-mail (docs/WIRE-DETAILS.md): the id instead.
+    [{ username: {}, email: 'e@x' }, { userId: 'claims-user', username: 'claims-user' }],
     [{ username: ['x'] }, { userId: 'claims-user', username: 'claims-user' }],
     [{ username: 5 }, { userId: 'claims-user', username: '5' }],
     [{ username: 1.5 }, { userId: 'claims-user', username: '1.5' }],
@@ -197,6 +198,25 @@ describe('identity claims of other types', () => {
       assert.deepEqual(await userInfoOf(claims), expected);
     });
   }
+  // Bounds (docs/SECURITY.md): a name cut to 64 code points, an id of 256 UTF-8 bytes at most.
+  const cut = [
+    ['n'.repeat(65), 'n'.repeat(64)],
+    ['é'.repeat(65), 'é'.repeat(64)],
+    ['😀'.repeat(64) + 'x', '😀'.repeat(64)],
+    ['n'.repeat(64), 'n'.repeat(64)],
+  ];
+  for (const [username, shown] of cut) {
+    test(`a name of ${Array.from(username).length} code points is shown as ${Array.from(shown).length}`, async () => {
+      assert.deepEqual(await userInfoOf({ username }), { userId: 'claims-user', username: shown });
+    });
+  }
+  test('a user id of 256 UTF-8 bytes is accepted, 257 refused', async () => {
+    assert.deepEqual(await userInfoOf({ sub: 'é'.repeat(128), username: 'u' }), { userId: 'é'.repeat(128), username: 'u' });
+    for (const sub of ['s'.repeat(257), 'é'.repeat(129)]) {
+      const err = await connectRefused(target.url, { auth: { token: tokenFor(user, { claims: { sub } }) } });
+      assert.equal(err.message, MESSAGES.UNAUTHORIZED);
+    }
+  });
   for (const sub of [true, false, {}, [], ['x'], '']) {
     test(`sub ${JSON.stringify(sub)} → refused, even with an id`, async () => {
       for (const claims of [{ sub }, { sub, id: 'by-id' }]) {

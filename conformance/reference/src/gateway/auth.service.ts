@@ -5,6 +5,11 @@ import type { UserInfo } from './interfaces/index.js';
 
 type Handshake = Socket['handshake'];
 
+/** A user id longer than this (UTF-8 bytes) refuses the token. */
+const MAX_USER_ID_BYTES = 256;
+/** A display name is cut to this many characters (code points). */
+const MAX_USERNAME_CHARS = 64;
+
 /** Claims of an access token as `@nestjs/jwt` signs them. */
 interface AccessTokenClaims {
   sub?: unknown;
@@ -99,10 +104,11 @@ export class AuthService {
         ? String(v)
         : undefined;
     const userId = text(claims.sub ?? claims.id);
-    if (userId === undefined) return undefined;
+    // Bounded as docs/SECURITY.md has it: every peer is sent these.
+    if (userId === undefined || Buffer.byteLength(userId, 'utf8') > MAX_USER_ID_BYTES) return undefined;
     // Never the e-mail: other peers see this name (docs/WIRE-DETAILS.md).
     const username =
       text(claims.username) ?? text(claims.preferred_username) ?? text(claims.name) ?? userId;
-    return { userId, username };
+    return { userId, username: Array.from(username).slice(0, MAX_USERNAME_CHARS).join('') };
   }
 }
