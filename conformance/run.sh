@@ -8,6 +8,7 @@
 #   conformance/run.sh url         an existing deployment: TARGET_URL + JWT_SECRET
 #                                  (TARGET_ORIGIN = its CLIENT_URL, default http://localhost:5173)
 #   conformance/run.sh all         reference, then gateway, then cluster
+#   conformance/run.sh fuzz        the differential fuzzer on both (fuzz/fuzz.js; its options follow)
 #
 # Extra arguments after the mode go to `node --test` (e.g. --test-name-pattern=ROOM_FULL).
 set -euo pipefail
@@ -138,8 +139,14 @@ case "$MODE" in
     run_suite cluster "$@" || status=1
     exit $status
     ;;
+  fuzz)
+    build_reference
+    build_gateway
+    echo "==> differential fuzzer (reference and gateway)"
+    (cd "$HERE" && node fuzz/fuzz.js "$@")
+    ;;
   *)
-    echo "usage: $0 reference|gateway|cluster|url|all [node --test options]" >&2
+    echo "usage: $0 reference|gateway|cluster|url|all [node --test options] | fuzz [fuzz.js options]" >&2
     exit 2
     ;;
 esac

@@ -16,6 +16,8 @@ cargo test --workspace
 echo "==> conformance suite (reference, gateway, 3-node cluster)"
 conformance/run.sh all
 scripts/browser-test.sh   # the demo page in headless Chromium, browser <-> webrtc-client
+echo "==> differential fuzzer (seeded, bounded: the same 120 cases per settings profile every run)"
+conformance/run.sh fuzz --seed 1 --cases 120 --seconds 60 --profile default,compat,auth-event
 echo "==> benchmark smoke (both servers, loss/misrouting checks)"
 cargo build -p gateway -p bench
 smoke_out="$(mktemp -d)"

@@ -76,8 +76,8 @@ async function answers(url) {
   }
 }
 
-function command() {
-  if (TARGET === 'gateway' || TARGET === 'cluster') {
+function command(target = TARGET) {
+  if (target === 'gateway' || target === 'cluster') {
     const bin = process.env.GATEWAY_BIN;
     if (!bin) throw new Error('TARGET=gateway needs GATEWAY_BIN');
     return [resolve(bin), []];
@@ -89,17 +89,19 @@ function command() {
  * Starts a fresh target with `settings` (env var names of docs/PROTOCOL.md) on a
  * free 127.0.0.1 port and waits until the Socket.IO endpoint answers.
  * In url mode only the default configuration exists: `settings` must be empty.
+ * `target` (reference | gateway | cluster) overrides `TARGET`, for a run that
+ * needs both (the differential fuzzer).
  * @returns {Promise<{url: string, stop: () => Promise<void>}>}
  */
-export async function startTarget(settings = {}) {
-  if (URL_MODE) {
+export async function startTarget(settings = {}, { target = TARGET } = {}) {
+  if (target === 'url') {
     if (Object.keys(settings).length > 0) {
       throw new Error('TARGET=url cannot change settings; guard the test with SKIP_SETTINGS');
     }
     return { url: process.env.TARGET_URL.replace(/\/+$/, ''), stop: async () => {} };
   }
-  if (TARGET === 'cluster') return startCluster(settings);
-  return startProcess(command(), settings);
+  if (target === 'cluster') return startCluster(settings);
+  return startProcess(command(target), settings);
 }
 
 /** The nodes of the cluster target, and how fast they notice a dead one. */
@@ -191,8 +193,10 @@ async function startProcess([cmd, baseArgs], settings, { portArgs = () => [], re
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     let exited = false;
+    let exitStatus;
     const exit = new Promise((r) => child.once('exit', (code, signal) => {
       exited = true;
+      exitStatus = { code, signal };
       running.delete(child);
       if (pidFile) rmSync(pidFile, { force: true });
       r({ code, signal });
@@ -212,7 +216,7 @@ async function startProcess([cmd, baseArgs], settings, { portArgs = () => [], re
           }
           rmSync(dataDir, { recursive: true, force: true });
         };
-        return { url, stop, output: () => output };
+        return { url, stop, output: () => output, exit: () => (exited ? exitStatus : undefined) };
       }
       await sleep(50);
     }
@@ -221,7 +225,7 @@ async function startProcess([cmd, baseArgs], settings, { portArgs = () => [], re
       await exit;
     }
     lastError = new Error(
-      `target ${TARGET} did not answer on ${url} (settings ${JSON.stringify(settings)}):\n${output}`,
+      `${cmd} did not answer on ${url} (settings ${JSON.stringify(settings)}):\n${output}`,
     );
     // A port race is the only reason worth a retry.
     if (!/EADDRINUSE|address already in use/i.test(output)) break;

@@ -54,7 +54,8 @@ impl Sessions {
 /// the app's user lookup did not answer). An admitted socket gets its
 /// handlers and session here, because socketioxide awaits middlewares *before*
 /// sending the CONNECT packet, whereas the connect handler runs as a spawned
-/// task that a client emitting straight from its `connect` callback can outrun.
+/// task that a client emitting straight from its `connect` callback can outrun:
+/// its events wait in the inbox until [`connect`] starts it.
 pub async fn admit(
     s: SocketRef<NodeAdapter>,
     TryData(auth): TryData<Value>,
@@ -103,19 +104,32 @@ pub fn serve_namespace(io: &SocketIo<NodeAdapter>) -> Init {
     io.ns("/", connect.with(admit))
 }
 
-/// Connect handler. Admitted sockets are already served (see [`admit`]); only a
-/// socket let in by `AUTH_FAILURE=event` reaches here without a session: it is
-/// told why, then disconnected.
+/// Connect handler, run once the socket is marked connected. An admitted
+/// socket's inbox (see [`admit`]) starts handling its events here: what a
+/// handler emits to a socket not yet marked connected is dropped. A socket let
+/// in by `AUTH_FAILURE=event` has no inbox: it is told why, then disconnected.
 pub async fn connect(s: SocketRef<NodeAdapter>, State(state): State<Arc<AppState>>) {
-    if s.extensions.get::<Inbox>().is_none() {
-        let told = s
-            .extensions
-            .get::<Refusal>()
-            .map_or(EventError::Unauthorized, |r| r.0);
-        told.send(&s, event::CONNECTION, &state.errors, None);
-        let _ = s.disconnect();
+    match s.extensions.get::<Inbox>() {
+        Some(inbox) => inbox.start(),
+        None => {
+            let told = s
+                .extensions
+                .get::<Refusal>()
+                .map_or(EventError::Unauthorized, |r| r.0);
+            told.send(&s, event::CONNECTION, &state.errors, None);
+            // A client's packet for a namespace socket that is gone makes
+            // socketioxide close the transport, dropping what is still queued
+            // (the error events, the DISCONNECT): the events a frontend sends
+            // on `connect` arrive (and are ignored: there is no handler) first.
+            tokio::time::sleep(REFUSAL_GRACE).await;
+            let _ = s.disconnect();
+        }
     }
 }
+
+/// How long a socket refused in `AUTH_FAILURE=event` mode stays connected
+/// (without handlers) after being told why.
+const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn start_session(
     s: SocketRef<NodeAdapter>,

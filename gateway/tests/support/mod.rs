@@ -252,6 +252,23 @@ impl SioClient {
         }
     }
 
+    /// Sends raw Socket.IO packets (`42["ping"]`, …) in one write, so that the
+    /// gateway reads them together.
+    pub async fn send_together(&mut self, packets: &[String]) {
+        for p in packets {
+            self.ws.feed(Message::text(p.clone())).await.expect("send");
+        }
+        self.ws.flush().await.expect("flush");
+    }
+
+    /// The next raw packet, pings answered.
+    pub async fn next_packet(&mut self) -> String {
+        tokio::time::timeout(WAIT, self.read())
+            .await
+            .expect("a packet in time")
+            .expect("open")
+    }
+
     /// True when the server closes the connection within `limit`.
     pub async fn closed_within(&mut self, limit: Duration) -> bool {
         tokio::time::timeout(limit, async {
