@@ -652,3 +652,36 @@ async fn a_node_does_not_start_without_its_redis_or_with_a_too_short_timeout() {
         "cluster: NODE_TIMEOUT (3s) must be at least twice NODE_HEARTBEAT (2s)"
     );
 }
+
+/// A room-wide event reaches only who was a member when it happened: a peer
+/// that joins on another node right after someone else's join must not get
+/// that earlier `peer:joined` (it is already in its `room:joined.peers`) when
+/// the broadcast crosses Redis after the newcomer's own join.
+#[tokio::test]
+async fn a_newcomer_on_another_node_never_hears_the_join_before_its_own() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start(2, &[]).await;
+    let (first, second) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let pairs = (0..150u32).map(|i| async move {
+        let code = format!("race-{i}");
+        let mut a = client(first, 1000 + i).await;
+        let mut b = client(second, 2000 + i).await;
+        create(&mut a, &code, 10).await;
+        join(&mut a, &code).await;
+        let joined = join(&mut b, &code).await;
+        assert_eq!(peer_ids(&joined), [a.sid.clone()]);
+        assert_eq!(
+            a.next("peer:joined").await,
+            json!({ "peerId": b.sid, "userInfo": user(2000 + i) })
+        );
+        (
+            count(&mut b, "peer:joined", QUIET).await,
+            count(&mut a, "peer:joined", QUIET).await,
+        )
+    });
+    let heard = futures_util::future::join_all(pairs).await;
+    assert!(
+        heard.iter().all(|&(b, a)| (b, a) == (0, 0)),
+        "stale or extra peer:joined (newcomer, first): {heard:?}"
+    );
+}

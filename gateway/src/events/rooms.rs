@@ -117,7 +117,16 @@ pub async fn join(session: &mut Session, packet: &Packet) -> Result<Ack, EventEr
             peer_id: &me.id,
             user_info: &me.user_info,
         };
-        broadcast::to_others(&session.socket, &room_id, event::PEER_JOINED, &news).await;
+        if session.state.clustered() {
+            // To exactly the members the registry saw before us, not to the
+            // room: a room-wide broadcast crosses Redis and can reach a peer
+            // that joined on another node meanwhile, which already has us in
+            // its `room:joined.peers`. (On one node the room is exact.)
+            let before: Vec<String> = joined.peers.iter().map(|p| p.id.clone()).collect();
+            broadcast::to_sockets(&session.socket, before, event::PEER_JOINED, &news).await;
+        } else {
+            broadcast::to_others(&session.socket, &room_id, event::PEER_JOINED, &news).await;
+        }
     }
     Ok(Ack::Payload(payload))
 }
