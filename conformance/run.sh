@@ -3,9 +3,12 @@
 #
 #   conformance/run.sh reference   the NestJS reference (conformance/reference)
 #   conformance/run.sh gateway     the Rust gateway ($GATEWAY_BIN, or cargo build -p gateway)
+#   conformance/run.sh cluster     3 gateways on a redis-server of their own, behind a
+#                                  round-robin balancer sticky per session (lib/balancer.js)
 #   conformance/run.sh url         an existing deployment: TARGET_URL + JWT_SECRET
 #                                  (TARGET_ORIGIN = its CLIENT_URL, default http://localhost:5173)
-#   conformance/run.sh all         reference, then gateway
+#   conformance/run.sh all         reference, then gateway, then cluster
+#   conformance/run.sh fuzz        the differential fuzzer on both (fuzz/fuzz.js; its options follow)
 #
 # Extra arguments after the mode go to `node --test` (e.g. --test-name-pattern=ROOM_FULL).
 set -euo pipefail
@@ -118,6 +121,10 @@ case "$MODE" in
     build_gateway
     run_suite gateway "$@"
     ;;
+  cluster)
+    build_gateway
+    run_suite cluster "$@"
+    ;;
   url)
     : "${TARGET_URL:?TARGET_URL must be set for url mode}"
     : "${JWT_SECRET:?JWT_SECRET (the deployment secret) must be set for url mode}"
@@ -129,10 +136,17 @@ case "$MODE" in
     run_suite reference "$@" || status=1
     build_gateway
     run_suite gateway "$@" || status=1
+    run_suite cluster "$@" || status=1
     exit $status
     ;;
+  fuzz)
+    build_reference
+    build_gateway
+    echo "==> differential fuzzer (reference and gateway)"
+    (cd "$HERE" && node fuzz/fuzz.js "$@")
+    ;;
   *)
-    echo "usage: $0 reference|gateway|url|all [node --test options]" >&2
+    echo "usage: $0 reference|gateway|cluster|url|all [node --test options] | fuzz [fuzz.js options]" >&2
     exit 2
     ;;
 esac

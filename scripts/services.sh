@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests use are up: PostgreSQL on 127.0.0.1:5432
 # (trust auth) and Redis on 127.0.0.1:6379. Starts them if they are installed
-# but stopped; installs nothing.
+# but stopped. redis-server itself is also what the cluster tests start on
+# ports of their own: it is installed (Debian's package) when missing.
 set -euo pipefail
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -12,6 +13,11 @@ if ! pg_up; then
   fi
   for _ in $(seq 1 30); do pg_up && break; sleep 1; done
   pg_up || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
+fi
+
+if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "==> installing redis-server"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lints, the Rust workspace
-# (gateway, client, bench), the conformance suite against the NestJS reference
-# and against the gateway, and a short benchmark smoke run.
+# (gateway, client, bench), the conformance suite against the NestJS reference,
+# the gateway and a 3-node gateway cluster, and a short benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,9 +13,11 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> cargo test"
 cargo test --workspace
-echo "==> conformance suite (reference, then gateway)"
+echo "==> conformance suite (reference, gateway, 3-node cluster)"
 conformance/run.sh all
 scripts/browser-test.sh   # the demo page in headless Chromium, browser <-> webrtc-client
+echo "==> differential fuzzer (seeded, bounded: the same 120 cases per settings profile every run)"
+conformance/run.sh fuzz --seed 1 --cases 120 --seconds 60 --profile default,compat,auth-event
 echo "==> benchmark smoke (both servers, loss/misrouting checks)"
 cargo build -p gateway -p bench
 smoke_out="$(mktemp -d)"

@@ -1,7 +1,7 @@
 //! Load generator: the Rust gateway side by side with the NestJS reference.
 //!
 //! `cargo run --release -p bench -- all` (or `idle`, `join`, `relay`,
-//! `capacity`, `soak`, `smoke`, `report`). Starts and stops the servers
+//! `capacity`, `soak`, `cluster`, `smoke`, `report`). Starts and stops the servers
 //! itself, writes JSON under `bench/results/` and regenerates `BENCHMARKS.md`.
 //!
 //! The generator runs on a current-thread tokio runtime (one core), leaving
@@ -26,18 +26,20 @@ use anyhow::Result;
 use clap::{Parser, ValueEnum};
 
 use runner::Runner;
-use scen::{capacity, idle, join, relay, smoke, soak};
+use scen::{capacity, cluster, idle, join, relay, smoke, soak};
 use server::{Kind, Setup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scenario {
-    /// idle, join, relay, capacity and soak.
+    /// idle, join, relay, capacity, soak and cluster.
     All,
     Idle,
     Join,
     Relay,
     Capacity,
     Soak,
+    /// Relay across gateway nodes on one Redis (2 and 3 nodes; gateway only).
+    Cluster,
     Smoke,
     /// Only regenerate BENCHMARKS.md and the plots from bench/results/*.json.
     Report,
@@ -82,6 +84,8 @@ struct Cli {
     capacity: capacity::Params,
     #[command(flatten)]
     soak: soak::Params,
+    #[command(flatten)]
+    cluster: cluster::Params,
     /// Where JSON results and plots go.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -217,6 +221,10 @@ async fn run(cli: Cli) -> Result<bool> {
     }
     if one(Scenario::Soak) {
         ok &= runner.run::<soak::Scen>(cli.soak.clone()).await?;
+    }
+    if one(Scenario::Cluster) {
+        ok &= runner.run::<cluster::Scen<2>>(cli.cluster.clone()).await?;
+        ok &= runner.run::<cluster::Scen<3>>(cli.cluster.clone()).await?;
     }
     if cli.scenario == Scenario::Smoke {
         ok &= runner.run::<smoke::Scen>(smoke::Params::default()).await?;

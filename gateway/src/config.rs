@@ -206,6 +206,31 @@ pub struct Config {
     #[arg(long, env = "LISTEN_BACKLOG", default_value_t = 1024)]
     pub listen_backlog: u32,
 
+    /// Redis for a cluster (`redis://host:6379`, Redis 7+): rooms, relays and
+    /// membership events are shared by every node that names the same Redis.
+    /// Unset: one node, rooms in memory.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of the cluster's Redis keys (a hash tag) and pub/sub channels;
+    /// clusters sharing one Redis need different prefixes.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "gw")]
+    pub redis_prefix: String,
+
+    /// How long one Redis command may take before the event that needed it
+    /// fails with INTERNAL_ERROR (while Redis is unreachable, for instance).
+    #[arg(long, env = "REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+
+    /// How often a cluster node refreshes its liveness key.
+    #[arg(long, env = "NODE_HEARTBEAT", default_value = "2s", value_parser = parse_duration)]
+    pub node_heartbeat: Duration,
+
+    /// How long a silent node counts as alive: past it, another node reports
+    /// its sockets `peer:left` and frees their seats. At least twice NODE_HEARTBEAT.
+    #[arg(long, env = "NODE_TIMEOUT", default_value = "6s", value_parser = parse_duration)]
+    pub node_timeout: Duration,
+
     /// Serve the demo call page (`web/`) at `/demo/`; turn it off in production.
     #[arg(long, env = "DEMO", default_value_t = true, action = ArgAction::Set)]
     pub demo: bool,
@@ -360,6 +385,7 @@ impl Config {
             &mut cfg.user_lookup_url,
             &mut cfg.room_lookup_url,
             &mut cfg.app_lookup_token,
+            &mut cfg.redis_url,
         ] {
             if opt.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 *opt = None;
@@ -453,6 +479,16 @@ mod tests {
         assert!(c.stun_urls.is_empty());
         assert_eq!(c.worker_threads, None);
         assert_eq!(c.listen_backlog, 1024);
+        assert_eq!(c.redis_url, None);
+        assert_eq!(c.redis_prefix, "gw");
+        assert_eq!(
+            (c.node_heartbeat, c.node_timeout, c.redis_timeout),
+            (
+                Duration::from_secs(2),
+                Duration::from_secs(6),
+                Duration::from_secs(2)
+            )
+        );
         assert!(c.trusted_proxies.is_empty());
         assert_eq!((c.max_rooms, c.max_rooms_per_user), (10_000, 20));
         assert_eq!(c.login_backoff, Duration::from_secs(30));

@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod app_data;
 pub mod attempts;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod http;

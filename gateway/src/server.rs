@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
-use socketioxide::handler::ConnectHandler;
 use socketioxide::{ParserConfig, SocketIo};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,8 +18,12 @@ use crate::app_data::{self, AppData, SetupError};
 use crate::auth::jwt::{ClaimNames, TokenIssuer};
 use crate::auth::throttle::HandshakeThrottle;
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
+use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
+use crate::cluster::node::NodeEvents;
+use crate::cluster::{self, Cluster, ClusterError};
 use crate::config::{AuthFailure, Config};
 use crate::events::connection::{self, Sessions};
+use crate::events::rooms;
 use crate::http::engine_io::{self, EngineIoGuard};
 use crate::http::limits::RestLimits;
 use crate::http::origin::{self, Origins};
@@ -32,6 +35,7 @@ use crate::net::delivery::Deliveries;
 use crate::net::{self, HttpLimits};
 use crate::rooms::app::AppRoomRegistry;
 use crate::rooms::memory::MemoryRooms;
+use crate::rooms::redis::Reaped;
 use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry};
 use crate::secret;
 use crate::state::{AppState, ErrorReporting, Limits};
@@ -51,17 +55,21 @@ pub enum StartError {
     AppData(#[from] crate::app_data::SetupError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cluster: {0}")]
+    Cluster(#[from] ClusterError),
 }
 
 /// A built gateway, ready to serve.
 pub struct Gateway {
     pub state: Arc<AppState>,
-    pub io: SocketIo,
+    pub io: SocketIo<NodeAdapter>,
     router: Router,
     sessions: Sessions,
     ready: Readiness,
     grace: Duration,
     http_limits: HttpLimits,
+    /// Stops this node's cluster task (heartbeat and sweep) on shutdown.
+    stop_node: CancellationToken,
 }
 
 /// Binary attachments are not part of the protocol: one small one is read
@@ -83,7 +91,19 @@ impl Gateway {
             .await?
             .with_hashing(hashing);
         let app_data = app_data(config).await?;
-        let mut rooms = memory_rooms(config);
+        let policy = RoomPolicy {
+            ttl: config.room_ttl,
+            auto_create: config.auto_create_rooms,
+            max_room_size: config.max_room_size,
+        };
+        let cluster = match &config.redis_url {
+            Some(url) => Some(Cluster::connect(config, url, policy).await?),
+            None => None,
+        };
+        let mut rooms: Arc<dyn RoomRegistry> = match &cluster {
+            Some(cluster) => cluster.rooms.clone(),
+            None => memory_rooms(policy),
+        };
         if let Some(app_rooms) = &app_data.rooms {
             rooms = Arc::new(AppRoomRegistry::new(rooms, app_rooms.clone()));
         }
@@ -124,6 +144,7 @@ impl Gateway {
                 rate_limit_per_sec: config.rate_limit_per_sec,
                 send_buffer: usize::try_from(config.max_send_buffer).unwrap_or(usize::MAX),
             },
+            subscriptions: cluster.as_ref().map(|c| c.subscriptions.clone()),
             auth_failure_as_event: config.auth_failure == AuthFailure::Event,
             trusted_proxies: config.trusted_proxies.clone(),
             user_sockets: PerKey::new(config.max_sockets_per_user),
@@ -134,6 +155,15 @@ impl Gateway {
         });
         let sessions = Sessions::default();
         let payload_cap = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
+        let (adapter, node) = match cluster {
+            Some(Cluster {
+                rooms,
+                adapter,
+                node,
+                ..
+            }) => (AdapterChoice::Redis(adapter), Some((rooms, node))),
+            None => (AdapterChoice::Local, None),
+        };
         let (layer, io) = SocketIo::builder()
             .max_payload(config.max_payload)
             .ws_max_message_size(payload_cap)
@@ -152,8 +182,21 @@ impl Gateway {
             )
             .with_state(state.clone())
             .with_state(sessions.clone())
+            .with_adapter::<NodeAdapter>(adapter)
             .build_layer();
-        io.ns("/", connection::connect.with(connection::admit));
+        connection::serve_namespace(&io)
+            .await
+            .map_err(|e| StartError::Cluster(ClusterError::Adapter(format!("{e:?}"))))?;
+        let stop_node = CancellationToken::new();
+        if let Some((rooms, settings)) = node {
+            let events = ClusterEvents { io: io.clone() };
+            tokio::spawn(cluster::node::run(
+                rooms,
+                settings,
+                events,
+                stop_node.clone(),
+            ));
+        }
 
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);
@@ -197,6 +240,7 @@ impl Gateway {
                 body_timeout: config.body_timeout,
                 uncounted: config.trusted_proxies.clone(),
             },
+            stop_node,
         })
     }
 
@@ -217,6 +261,7 @@ impl Gateway {
             ready,
             grace,
             http_limits,
+            stop_node,
         } = self;
         let stopping = CancellationToken::new();
         let closed = CancellationToken::new();
@@ -237,6 +282,9 @@ impl Gateway {
                 io.close().await;
                 sessions.tasks.close();
                 let _ = tokio::time::timeout(grace / 2, sessions.tasks.wait()).await;
+                // Alive in the cluster until its sockets have left their rooms
+                // themselves; whatever remains is reaped by the other nodes.
+                stop_node.cancel();
                 closed.cancel();
             }
         });
@@ -267,17 +315,32 @@ pub fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpLi
     socket.listen(backlog)
 }
 
-fn memory_rooms(config: &Config) -> Arc<dyn RoomRegistry> {
-    let rooms = Arc::new(MemoryRooms::new(RoomPolicy {
-        ttl: config.room_ttl,
-        auto_create: config.auto_create_rooms,
-        max_room_size: config.max_room_size,
-    }));
+/// What the cluster task asks of the rest of the gateway.
+struct ClusterEvents {
+    io: SocketIo<NodeAdapter>,
+}
+
+impl NodeEvents for ClusterEvents {
+    async fn members_gone(&self, gone: Vec<Reaped>) {
+        rooms::members_gone(&self.io, &gone).await;
+    }
+
+    /// Closes every socket's transport (clients reconnect, to any node, and
+    /// rejoin), then serves the namespace again under the node's new identity.
+    async fn evicted(&self) {
+        self.io.close().await;
+        if let Err(e) = connection::serve_namespace(&self.io).await {
+            tracing::error!(error = ?e, "cannot serve the namespace again after eviction");
+        }
+    }
+}
+
+fn memory_rooms(policy: RoomPolicy) -> Arc<dyn RoomRegistry> {
+    let ttl = policy.ttl;
+    let rooms = Arc::new(MemoryRooms::new(policy));
     // Expiry is also checked on every lookup; the sweep only frees memory.
     let sweeper = Arc::downgrade(&rooms);
-    let every = config
-        .room_ttl
-        .clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let every = ttl.clamp(Duration::from_secs(1), Duration::from_secs(60));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {

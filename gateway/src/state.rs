@@ -8,6 +8,7 @@ use crate::app_data::AppData;
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
 use crate::auth::throttle::HandshakeThrottle;
+use crate::cluster::redis::Subscriptions;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::net::address::PerKey;
@@ -46,6 +47,9 @@ pub struct AppState {
     pub errors: ErrorReporting,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// In a cluster (`REDIS_URL`): whether this node receives what the other
+    /// nodes send it. `None` on one node.
+    pub subscriptions: Option<Subscriptions>,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client
@@ -55,4 +59,11 @@ pub struct AppState {
     pub user_sockets: Arc<PerKey<String>>,
     /// Refused handshakes per address (`HANDSHAKE_MAX_FAILURES_PER_ADDRESS`).
     pub handshakes: HandshakeThrottle,
+}
+
+impl AppState {
+    /// Rooms and relays are shared with other nodes through Redis.
+    pub fn clustered(&self) -> bool {
+        self.subscriptions.is_some()
+    }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::loaded::Results;
-use super::{capacity, idle, join, plots, relay, soak};
+use super::{capacity, cluster, idle, join, plots, relay, soak};
 use crate::machine::Machine;
 
 pub fn write(root: &Path, out: &Path) -> Result<()> {
@@ -30,6 +30,12 @@ pub fn write(root: &Path, out: &Path) -> Result<()> {
     if let Some(d) = &res.soak {
         soak::section(&mut md, d);
     }
+    let clusters: Vec<_> = [&res.cluster2, &res.cluster3]
+        .into_iter()
+        .flatten()
+        .map(|d| d.as_ref())
+        .collect();
+    cluster::section(&mut md, &clusters, res.relay.as_deref());
     plots(&mut md, out, &res);
     analysis(&mut md, root);
     std::fs::write(root.join("BENCHMARKS.md"), md)?;

@@ -16,6 +16,8 @@ pub struct Results {
     pub relay: Option<Rc<Doc<scen::relay::Params, scen::relay::Relay>>>,
     pub capacity: Option<Rc<Doc<scen::capacity::Params, scen::capacity::Capacity>>>,
     pub soak: Option<Rc<Doc<scen::soak::Params, scen::soak::Soak>>>,
+    pub cluster2: Option<Rc<Doc<scen::cluster::Params, scen::cluster::Cluster>>>,
+    pub cluster3: Option<Rc<Doc<scen::cluster::Params, scen::cluster::Cluster>>>,
 }
 
 /// A scenario's results file, if there is one.
@@ -33,6 +35,8 @@ impl Results {
             relay: load::<scen::relay::Scen>(dir)?,
             capacity: load::<scen::capacity::Scen>(dir)?,
             soak: load::<scen::soak::Scen>(dir)?,
+            cluster2: load::<scen::cluster::Scen<2>>(dir)?,
+            cluster3: load::<scen::cluster::Scen<3>>(dir)?,
         })
     }
 
@@ -47,6 +51,8 @@ impl Results {
             of(&self.relay),
             of(&self.capacity),
             of(&self.soak),
+            of(&self.cluster2),
+            of(&self.cluster3),
         ]
         .into_iter()
         .flatten()

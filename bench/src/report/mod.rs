@@ -1,6 +1,7 @@
 //! BENCHMARKS.md and the plots, generated from bench/results/*.json.
 
 mod capacity;
+mod cluster;
 mod document;
 mod idle;
 mod join;

@@ -8,6 +8,7 @@
 //! its section).
 
 pub mod capacity;
+pub mod cluster;
 pub mod idle;
 pub mod join;
 pub mod relay;

@@ -134,7 +134,8 @@ pub async fn make_pairs(ctx: &Ctx, from: usize, n: usize, tag: &str) -> Result<V
     Ok(pairs)
 }
 
-async fn setup_pair(mut a: Conn, mut b: Conn, code: String) -> Result<Pair> {
+/// Puts `a` and `b` in a room of 2 named `code` (`a` creates it and joins first).
+pub async fn setup_pair(mut a: Conn, mut b: Conn, code: String) -> Result<Pair> {
     let mut e = 0;
     a.push_fmt(format_args!(
         r#"42["create:room",{{"roomCode":"{code}","maxPeers":2}}]"#

@@ -1,9 +1,9 @@
 //! Who is behind a socket or a REST call.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `userInfo` on the wire: `{ userId, username }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
     pub user_id: String,

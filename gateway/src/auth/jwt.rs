@@ -184,15 +184,18 @@ impl JwtVerifier {
         })
     }
 
-    /// The user id is the first of the id claims present; the name the first of
-    /// the name claims, then the id.
+    /// The user id is the first of the id claims present (`sub ?? id`); the
+    /// name the first of the name claims that counts, then the id. A claim
+    /// counts when it is a non-empty string or a number; an id claim present
+    /// that does not count refuses the token rather than being passed over.
     fn identity(&self, claims: &Map<String, Value>) -> Option<Identity> {
         let text = |key: &String| match claims.get(key)? {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        let user_id = self.claims.user_id.iter().find_map(text)?;
+        let present = |key: &&String| claims.get(*key).is_some_and(|v| !v.is_null());
+        let user_id = text(self.claims.user_id.iter().find(present)?)?;
         let username = self
             .claims
             .username
@@ -370,6 +373,25 @@ mod tests {
         assert_eq!(
             v.verify(&hs(json!({ "id": 7 }))).unwrap().identity.user_id,
             "7"
+        );
+        assert_eq!(
+            v.verify(&hs(json!({ "sub": null, "id": "x" })))
+                .unwrap()
+                .identity
+                .user_id,
+            "x"
+        );
+        // Found by the differential fuzzer: a `sub` that does not count is not
+        // passed over for `id` (the reference reads `sub ?? id`).
+        for sub in [json!(""), json!(true), json!({}), json!(["x"])] {
+            assert!(
+                v.verify(&hs(json!({ "sub": sub, "id": "x" }))).is_err(),
+                "{sub}"
+            );
+        }
+        assert_eq!(
+            name(json!({ "sub": "1", "username": true, "name": "n" })),
+            "n"
         );
         assert!(matches!(
             v.verify(&hs(json!({ "username": "nobody" }))),

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
 use tokio_util::task::TaskTracker;
 
 use super::error::EventError;
@@ -12,6 +14,7 @@ use super::inbox::{Dispatcher, InFlight, Inbox};
 use super::outbox::Outbox;
 use super::session::Session;
 use crate::auth::{self, AuthError, Identity};
+use crate::cluster::adapter::{Init, NodeAdapter};
 use crate::http::client_addr;
 use crate::net::address::{self, Slot};
 use crate::net::delivery::{Delivery, SessionPlace};
@@ -57,13 +60,14 @@ impl Sessions {
 /// the app's user lookup did not answer). An admitted socket gets its
 /// handlers and session here, because socketioxide awaits middlewares *before*
 /// sending the CONNECT packet, whereas the connect handler runs as a spawned
-/// task that a client emitting straight from its `connect` callback can outrun.
+/// task that a client emitting straight from its `connect` callback can outrun:
+/// its events wait in the inbox until [`connect`] starts it.
 ///
 /// An address with too many refused handshakes lately is refused without its
 /// credential being looked at; a user at `MAX_SOCKETS_PER_USER` is refused
 /// another socket.
 pub async fn admit(
-    s: SocketRef,
+    s: SocketRef<NodeAdapter>,
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
     State(sessions): State<Sessions>,
@@ -123,22 +127,41 @@ pub async fn admit(
     }
 }
 
-/// Connect handler. Admitted sockets are already served (see [`admit`]); only a
-/// socket let in by `AUTH_FAILURE=event` reaches here without a session: it is
-/// told why, then disconnected.
-pub async fn connect(s: SocketRef, State(state): State<Arc<AppState>>) {
-    if s.extensions.get::<Inbox>().is_none() {
-        let told = s
-            .extensions
-            .get::<Refusal>()
-            .map_or(EventError::Unauthorized, |r| r.0);
-        told.send(&s, event::CONNECTION, &state.errors, None);
-        let _ = s.disconnect();
+/// Serves the gateway's namespace on `io`. With the Redis adapter the returned
+/// future subscribes the node to the cluster's channels: await it.
+pub fn serve_namespace(io: &SocketIo<NodeAdapter>) -> Init {
+    io.ns("/", connect.with(admit))
+}
+
+/// Connect handler, run once the socket is marked connected. An admitted
+/// socket's inbox (see [`admit`]) starts handling its events here: what a
+/// handler emits to a socket not yet marked connected is dropped. A socket let
+/// in by `AUTH_FAILURE=event` has no inbox: it is told why, then disconnected.
+pub async fn connect(s: SocketRef<NodeAdapter>, State(state): State<Arc<AppState>>) {
+    match s.extensions.get::<Inbox>() {
+        Some(inbox) => inbox.start(),
+        None => {
+            let told = s
+                .extensions
+                .get::<Refusal>()
+                .map_or(EventError::Unauthorized, |r| r.0);
+            told.send(&s, event::CONNECTION, &state.errors, None);
+            // A client's packet for a namespace socket that is gone makes
+            // socketioxide close the transport, dropping what is still queued
+            // (the error events, the DISCONNECT): the events a frontend sends
+            // on `connect` arrive (and are ignored: there is no handler) first.
+            tokio::time::sleep(REFUSAL_GRACE).await;
+            let _ = s.disconnect();
+        }
     }
 }
 
+/// How long a socket refused in `AUTH_FAILURE=event` mode stays connected
+/// (without handlers) after being told why.
+const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn start_session(
-    s: SocketRef,
+    s: SocketRef<NodeAdapter>,
     identity: Identity,
     user_place: Slot<String>,
     state: Arc<AppState>,
@@ -151,6 +174,10 @@ fn start_session(
         None => Outbox::new(usize::MAX, Delivery::new()),
     };
     s.extensions.insert(outbox);
+    if state.clustered() {
+        // So that a relay from another node reaches it: the adapter routes by room.
+        s.join(s.id.to_string());
+    }
     let session = Session {
         socket: s.clone(),
         state,

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef};
 
+use crate::cluster::adapter::NodeAdapter;
 use crate::protocol::ErrorCode;
 use crate::rooms::RoomError;
 use crate::state::ErrorReporting;
@@ -100,10 +101,10 @@ impl EventError {
     /// and answers its ack with `{ error: { code, message } }`.
     pub fn send(
         &self,
-        socket: &SocketRef,
+        socket: &SocketRef<NodeAdapter>,
         event: &str,
         reporting: &ErrorReporting,
-        ack: Option<AckSender>,
+        ack: Option<AckSender<NodeAdapter>>,
     ) {
         let body = self.payload(event, reporting);
         for name in &reporting.events {

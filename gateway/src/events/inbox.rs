@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use socketioxide::adapter::LocalAdapter;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::Socket;
@@ -28,7 +27,8 @@ use super::packet::Packet;
 use super::rate_limit::TokenBucket;
 use super::reply::answer;
 use super::session::Session;
-use super::{dispatch, dispatch_now, rooms};
+use super::{dispatch, dispatch_now, handles, rooms};
+use crate::cluster::adapter::NodeAdapter;
 use crate::state::AppState;
 
 /// Events queued or being handled, across all sockets, so that shutdown can
@@ -70,11 +70,21 @@ pub enum Inbound {
     Event {
         event: String,
         packet: Packet,
-        ack: Option<AckSender>,
+        ack: Option<AckSender<NodeAdapter>>,
         received: Instant,
+    },
+    /// An event the rate limit refused while events before it were queued:
+    /// answered in its turn, so that the replies keep the order of the events.
+    Refused {
+        event: String,
+        ack: Option<AckSender<NodeAdapter>>,
     },
     Disconnected,
 }
+
+/// Refusals queued at most per socket; past it (a client far over its budget
+/// while its queue is busy) they are answered at once, out of turn.
+const MAX_QUEUED_REFUSALS: usize = 256;
 
 /// Stored in the socket's extensions at admission.
 #[derive(Clone)]
@@ -82,6 +92,8 @@ pub struct Inbox(Arc<InboxInner>);
 
 struct InboxInner {
     queue: Mutex<Queue>,
+    /// The session until [`Inbox::start`]: events queue up meanwhile.
+    starting: Mutex<Option<Session>>,
     budget: Mutex<TokenBucket>,
     state: Arc<AppState>,
     tasks: TaskTracker,
@@ -90,6 +102,8 @@ struct InboxInner {
 
 struct Queue {
     events: VecDeque<Inbound>,
+    /// How many of `events` are refusals.
+    refusals: usize,
     /// `Some` while no drain task runs; the running drain holds it otherwise.
     session: Option<Session>,
 }
@@ -104,13 +118,26 @@ impl Inbox {
         Self(Arc::new(InboxInner {
             queue: Mutex::new(Queue {
                 events: VecDeque::new(),
-                session: Some(session),
+                refusals: 0,
+                session: None,
             }),
+            starting: Mutex::new(Some(session)),
             budget: Mutex::new(budget),
             state,
             tasks,
             in_flight,
         }))
+    }
+
+    /// Lets the session handle events, those queued since admission first.
+    /// Called from the connect handler: socketioxide marks a socket connected
+    /// only after it has sent the CONNECT packet, and drops whatever is emitted
+    /// to it before, while the client may already be sending events.
+    pub fn start(&self) {
+        let session = self.0.starting.lock().ok().and_then(|mut s| s.take());
+        if let Some(session) = session {
+            self.park(session);
+        }
     }
 
     /// Queues the end of the socket: handled after every event before it.
@@ -125,6 +152,9 @@ impl Inbox {
     fn push(&self, inbound: Inbound) {
         let idle_session = {
             let mut queue = self.lock();
+            if matches!(inbound, Inbound::Refused { .. }) {
+                queue.refusals += 1;
+            }
             queue.events.push_back(inbound);
             queue.session.take()
         };
@@ -132,6 +162,35 @@ impl Inbox {
             let inbox = self.clone();
             self.0.tasks.spawn(inbox.drain(session));
         }
+    }
+
+    /// Answers an event the rate limit refused: at once when nothing is
+    /// queued before it, otherwise in its turn (within a bound).
+    fn refuse(
+        &self,
+        s: &Arc<Socket<NodeAdapter>>,
+        event: String,
+        ack: Option<AckSender<NodeAdapter>>,
+    ) {
+        if let Some(session) = self.take_idle() {
+            answer(&session, &event, Err(EventError::RateLimited), ack);
+            self.park(session);
+            return;
+        }
+        // Only this handler queues refusals, so the count cannot grow meanwhile.
+        if self.lock().refusals >= MAX_QUEUED_REFUSALS {
+            let err = EventError::RateLimited;
+            self.0.state.metrics.error(err.code());
+            err.send(
+                &SocketRef::from(s.clone()),
+                &event,
+                &self.0.state.errors,
+                ack,
+            );
+            return;
+        }
+        self.0.in_flight.add();
+        self.push(Inbound::Refused { event, ack });
     }
 
     /// Takes the parked session when nothing is queued, so the caller may
@@ -164,7 +223,12 @@ impl Inbox {
             let next = {
                 let mut queue = self.lock();
                 match queue.events.pop_front() {
-                    Some(next) => next,
+                    Some(next) => {
+                        if matches!(next, Inbound::Refused { .. }) {
+                            queue.refusals -= 1;
+                        }
+                        next
+                    }
                     None => {
                         queue.session = Some(session);
                         return;
@@ -182,6 +246,10 @@ impl Inbox {
                     answer(&session, &event, outcome, ack);
                     self.0.in_flight.done();
                 }
+                Inbound::Refused { event, ack } => {
+                    answer(&session, &event, Err(EventError::RateLimited), ack);
+                    self.0.in_flight.done();
+                }
                 Inbound::Disconnected => {
                     rooms::on_disconnect(&mut session).await;
                     session.state.metrics.sockets.dec();
@@ -197,8 +265,13 @@ impl Inbox {
 #[derive(Clone, Copy)]
 pub struct Dispatcher;
 
-impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
-    fn call(&self, s: Arc<Socket>, mut v: socketioxide_core::Value, ack_id: Option<i64>) {
+impl MessageHandler<NodeAdapter, Dispatcher> for Dispatcher {
+    fn call(
+        &self,
+        s: Arc<Socket<NodeAdapter>>,
+        mut v: socketioxide_core::Value,
+        ack_id: Option<i64>,
+    ) {
         let received = Instant::now();
         let Some(Inbox(inbox)) = s.extensions.get::<Inbox>() else {
             return;
@@ -209,15 +282,17 @@ impl MessageHandler<LocalAdapter, Dispatcher> for Dispatcher {
         });
         let packet = Packet::new(v);
         let event = packet.event().unwrap_or_default();
-
-        let allowed = inbox.budget.lock().map(|mut b| b.take()).unwrap_or(true);
-        if !allowed {
-            let err = EventError::RateLimited;
-            inbox.state.metrics.error(err.code());
-            err.send(&SocketRef::from(s), &event, &inbox.state.errors, ack);
+        // An event no handler has costs no token and gets no reply, as on NestJS.
+        if !handles(&event) {
             return;
         }
+
+        let allowed = inbox.budget.lock().map(|mut b| b.take()).unwrap_or(true);
         let inbox = Inbox(inbox);
+        if !allowed {
+            inbox.refuse(&s, event, ack);
+            return;
+        }
         // Hot path: an event with nothing queued before it, handled right here
         // without a task hop when it needs no waiting (see `dispatch_now`).
         if let Some(session) = inbox.take_idle() {

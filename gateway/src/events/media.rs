@@ -35,6 +35,11 @@ pub async fn state(session: &Session, packet: &Packet) -> Result<Ack, EventError
         return Ok(Ack::Ok);
     };
     let id = session.id();
+    // A node evicted from a cluster no longer holds its members: it must not
+    // speak for them (in one process this is always true).
+    if !session.state.rooms.is_member(&room.room_id, &id).await? {
+        return Err(EventError::NotInRoom);
+    }
     let changed = MediaStateChanged {
         peer_id: &id,
         is_video_enabled: state.is_video_enabled,

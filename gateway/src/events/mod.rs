@@ -29,6 +29,24 @@ use packet::Packet;
 use reply::Ack;
 use session::Session;
 
+/// The events of the table. Any other event is dropped before the rate limit,
+/// with no reply: NestJS runs guards only for the events it has handlers for.
+pub const HANDLED: [&str; 8] = [
+    event::CREATE_ROOM,
+    event::JOIN_ROOM,
+    event::LEAVE_ROOM,
+    event::OFFER,
+    event::ANSWER,
+    event::ICE,
+    event::MEDIA_STATE,
+    event::PING,
+];
+
+/// Whether [`dispatch`] has a handler for `name`.
+pub fn handles(name: &str) -> bool {
+    HANDLED.contains(&name)
+}
+
 /// The event table.
 pub async fn dispatch(
     session: &mut Session,
@@ -45,6 +63,7 @@ pub async fn dispatch(
         event::ICE => relay::relay(session, RelayKind::Ice, packet, received).await,
         event::MEDIA_STATE => media::state(session, packet).await,
         event::PING => ping::ping(session),
+        // Not reached: the dispatcher drops events that `handles` refuses.
         _ => Ok(Ack::None),
     }
 }

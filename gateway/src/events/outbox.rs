@@ -21,6 +21,7 @@ use serde::Serialize;
 use socketioxide::extract::SocketRef;
 use socketioxide::{SendError, SocketError};
 
+use crate::cluster::adapter::NodeAdapter;
 use crate::net::delivery::Delivery;
 
 /// What a queued message costs besides its bytes: its slot in Engine.IO's
@@ -70,7 +71,7 @@ impl Outbox {
     /// has room for `size` more bytes.
     pub fn relay<T: Serialize + ?Sized>(
         &self,
-        socket: &SocketRef,
+        socket: &SocketRef<NodeAdapter>,
         event: &str,
         message: &T,
         size: usize,
@@ -106,7 +107,7 @@ impl Outbox {
 
     /// Cuts the socket off: its connection fails, Engine.IO closes it, and
     /// the socket leaves its room like any other that disconnects.
-    pub fn cut(&self, socket: SocketRef) {
+    pub fn cut(&self, socket: SocketRef<NodeAdapter>) {
         self.0.queue.lock().unwrap_or_else(|p| p.into_inner()).cut = true;
         self.0.delivery.cut();
         // Fails when Engine.IO's queue is full; the connection's end then

@@ -1,5 +1,5 @@
 //! An event's arguments as they arrived: the packet's JSON text
-//! (`["event", payload, …]`), parsed by the handler that knows what to expect,
+//! (`["event", payload]`), parsed by the handler that knows what to expect,
 //! so a relay never builds a JSON tree it only forwards.
 //!
 //! Every payload is read with [`Packet::object`], the one typed extractor of
@@ -38,10 +38,11 @@ impl Packet {
             .ok()
     }
 
-    /// The payload (the first argument after the event name), which must be a
-    /// JSON object, as a `T`. `Ok(None)` when there is none or it is `null`.
+    /// The payload (the argument after the event name), which must be a JSON
+    /// object, as a `T`. `Ok(None)` when there is none or it is `null`.
     /// Unreadable JSON, a payload that is not an object, a field of the wrong
-    /// type and binary attachments are errors.
+    /// type, further arguments after the payload and binary attachments are
+    /// errors.
     pub fn object<T: DeserializeOwned>(&self) -> Result<Option<T>, PayloadError> {
         let text = self.text()?;
         match read_first::<T>(text) {
@@ -108,7 +109,7 @@ fn without_position(message: &str) -> &str {
     }
 }
 
-/// Reads `[event, first, …rest]`, keeping only `first`.
+/// Reads `[event, payload]`: one argument at most after the event name.
 struct FirstArg<'t, T>(PhantomData<T>, Option<&'t mut serde_path_to_error::Track>);
 
 impl<'de, T: Deserialize<'de>> Visitor<'de> for FirstArg<'_, T> {
@@ -123,7 +124,13 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for FirstArg<'_, T> {
         let first = seq
             .next_element_seed(ObjectSeed(PhantomData::<T>, self.1))?
             .flatten();
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        // NestJS hands a handler the array of all arguments when there is more
+        // than one, and an array is never the object a payload must be.
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom(
+                "the payload must be a single object, without further arguments",
+            ));
+        }
         Ok(first)
     }
 }
@@ -217,8 +224,8 @@ mod tests {
     }
 
     #[test]
-    fn an_object_payload_is_read_and_the_rest_skipped() {
-        let p = Packet::from_json(json!(["e", { "roomCode": "A", "x": 1 }, 2]));
+    fn an_object_payload_is_read() {
+        let p = Packet::from_json(json!(["e", { "roomCode": "A", "x": 1 }]));
         assert_eq!(
             p.object::<Sample>(),
             Ok(Some(Sample {
@@ -230,6 +237,26 @@ mod tests {
             Packet::from_json(json!(["e", { "a": 1 }])).object::<Value>(),
             Ok(Some(json!({ "a": 1 })))
         );
+    }
+
+    /// Found by the differential fuzzer: `emit("join:room", { roomCode }, true)`
+    /// reaches a NestJS handler as `[{ roomCode }, true]`, an array.
+    #[test]
+    fn further_arguments_make_the_payload_unreadable() {
+        for args in [
+            json!(["e", { "roomCode": "A" }, 2]),
+            json!(["e", { "roomCode": "A" }, { "roomCode": "B" }]),
+            json!(["e", null, null]),
+        ] {
+            let err = Packet::from_json(args.clone())
+                .object::<Sample>()
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "the payload must be a single object, without further arguments",
+                "{args}"
+            );
+        }
     }
 
     #[test]

@@ -78,7 +78,10 @@ pub async fn relay(
         .rooms
         .is_member(&room.room_id, &relay.target)
         .await?;
-    deliver(session, kind, relay, member, received)
+    match deliver(session, kind, &relay, member, received)? {
+        Delivery::Done => Ok(Ack::Ok),
+        Delivery::Elsewhere => deliver_elsewhere(session, kind, relay, received).await,
+    }
 }
 
 /// The same relay without waiting, for the hot path: `None` when the room
@@ -97,7 +100,13 @@ pub fn relay_now(
         .state
         .rooms
         .is_member_now(&room.room_id, &relay.target)?;
-    Some(deliver(session, kind, relay, member, received))
+    // A store that answers at once is this process's: every member is local.
+    Some(
+        deliver(session, kind, &relay, member, received).and_then(|delivery| match delivery {
+            Delivery::Done => Ok(Ack::Ok),
+            Delivery::Elsewhere => Err(relay.not_found()),
+        }),
+    )
 }
 
 /// The checks before the target's membership, in the contract's order: the
@@ -112,38 +121,38 @@ fn check<'s>(
     Ok((relay, room))
 }
 
+/// Where a relay went.
+enum Delivery {
+    /// To the target's socket on this node.
+    Done,
+    /// The target is a member connected to another node.
+    Elsewhere,
+}
+
 /// Hands the relay to the target's socket, when the target is another member
-/// of the sender's room.
+/// of the sender's room and is connected here.
 fn deliver(
     session: &Session,
     kind: RelayKind,
-    relay: RelayIn,
+    relay: &RelayIn,
     member: bool,
     received: Instant,
-) -> Result<Ack, EventError> {
-    let RelayIn { target, body } = relay;
+) -> Result<Delivery, EventError> {
     let from = session.id();
-    let not_found = || EventError::PeerNotFound {
-        target: Some(target.clone()),
-    };
-    if !member || target == from {
-        return Err(not_found());
+    if !member || relay.target == from {
+        return Err(relay.not_found());
     }
-    let sid = Sid::from_str(&target).map_err(|_| not_found())?;
-    let message = Relayed {
-        kind,
-        from: &from,
-        target: &target,
-        body: &body,
-    };
+    let sid = Sid::from_str(&relay.target).map_err(|_| relay.not_found())?;
     // Looked up through the socket's own namespace handle: `SocketIo` panics
     // once shutdown has removed the namespace.
-    let socket = session
-        .socket
-        .broadcast()
-        .get_socket(sid)
-        .ok_or_else(not_found)?;
-    let outbox = socket.extensions.get::<Outbox>().ok_or_else(not_found)?;
+    let Some(socket) = session.socket.broadcast().get_socket(sid) else {
+        return Ok(Delivery::Elsewhere);
+    };
+    let outbox = socket
+        .extensions
+        .get::<Outbox>()
+        .ok_or_else(|| relay.not_found())?;
+    let message = relay.message(kind, &from);
     match outbox.relay(&socket, kind.event(), &message, message.size()) {
         Ok(()) => {}
         Err(Refused::Full) => {
@@ -152,22 +161,63 @@ fn deliver(
             tracing::info!(socket = %socket.id, held = outbox.held(), "send buffer full: cutting the socket off");
             session.state.metrics.send_buffer_overflows.inc();
             outbox.cut(socket);
-            return Err(not_found());
+            return Err(relay.not_found());
         }
-        Err(Refused::Closed) => return Err(not_found()),
+        Err(Refused::Closed) => return Err(relay.not_found()),
     }
+    relayed(session, kind, received);
+    Ok(Delivery::Done)
+}
+
+/// Sends the relay through the adapter to the node of the target, which
+/// sits in a Socket.IO room named by its id. The sender's relays go out one
+/// after another on one connection, so they arrive in order.
+async fn deliver_elsewhere(
+    session: &Session,
+    kind: RelayKind,
+    relay: RelayIn,
+    received: Instant,
+) -> Result<Ack, EventError> {
+    let from = session.id();
+    session
+        .socket
+        .to(relay.target.clone())
+        .emit(kind.event(), &relay.message(kind, &from))
+        .await
+        .map_err(EventError::internal)?;
+    relayed(session, kind, received);
+    Ok(Ack::Ok)
+}
+
+fn relayed(session: &Session, kind: RelayKind, received: Instant) {
     let metrics = &session.state.metrics;
     metrics.relayed(kind);
     metrics
         .relay_latency
         .observe(received.elapsed().as_secs_f64());
-    Ok(Ack::Ok)
 }
 
 /// A relay as received: its target and its signaling data as raw JSON.
 pub struct RelayIn {
     pub target: String,
     pub body: Box<RawValue>,
+}
+
+impl RelayIn {
+    fn not_found(&self) -> EventError {
+        EventError::PeerNotFound {
+            target: Some(self.target.clone()),
+        }
+    }
+
+    fn message<'a>(&'a self, kind: RelayKind, from: &'a str) -> Relayed<'a> {
+        Relayed {
+            kind,
+            from,
+            target: &self.target,
+            body: &self.body,
+        }
+    }
 }
 
 /// The payload's fields, read without building a JSON tree.

@@ -6,6 +6,7 @@ use socketioxide::extract::AckSender;
 
 use super::error::EventError;
 use super::session::Session;
+use crate::cluster::adapter::NodeAdapter;
 
 /// What a successful event answers to its ack.
 pub enum Ack {
@@ -22,7 +23,7 @@ pub fn answer(
     session: &Session,
     event: &str,
     outcome: Result<Ack, EventError>,
-    ack: Option<AckSender>,
+    ack: Option<AckSender<NodeAdapter>>,
 ) {
     match outcome {
         Ok(reply) => {

@@ -6,6 +6,7 @@
 //! [`RoomRegistry`]: crate::rooms::RoomRegistry
 
 use serde::{Deserialize, Serialize};
+use socketioxide::SocketIo;
 
 use super::broadcast;
 use super::error::EventError;
@@ -13,8 +14,10 @@ use super::packet::Packet;
 use super::reply::Ack;
 use super::session::Session;
 use crate::auth::Identity;
+use crate::cluster::adapter::NodeAdapter;
 use crate::ice::IceServer;
 use crate::protocol::event;
+use crate::rooms::redis::Reaped;
 use crate::rooms::{CreateRoom, CreateRoomRequest, Member, RoomCode, RoomError, RoomInfo, code};
 
 #[derive(Deserialize)]
@@ -114,7 +117,16 @@ pub async fn join(session: &mut Session, packet: &Packet) -> Result<Ack, EventEr
             peer_id: &me.id,
             user_info: &me.user_info,
         };
-        broadcast::to_others(&session.socket, &room_id, event::PEER_JOINED, &news).await;
+        if session.state.clustered() {
+            // To exactly the members the registry saw before us, not to the
+            // room: a room-wide broadcast crosses Redis and can reach a peer
+            // that joined on another node meanwhile, which already has us in
+            // its `room:joined.peers`. (On one node the room is exact.)
+            let before: Vec<String> = joined.peers.iter().map(|p| p.id.clone()).collect();
+            broadcast::to_sockets(&session.socket, before, event::PEER_JOINED, &news).await;
+        } else {
+            broadcast::to_others(&session.socket, &room_id, event::PEER_JOINED, &news).await;
+        }
     }
     Ok(Ack::Payload(payload))
 }
@@ -152,6 +164,26 @@ pub async fn leave(session: &mut Session) -> Result<Ack, EventError> {
 pub async fn on_disconnect(session: &mut Session) {
     if let Err(e) = leave_current(session).await {
         tracing::warn!(socket = %session.socket.id, error = %e, "cleanup after disconnect failed");
+    }
+}
+
+/// Members of a dead node, reaped from the registry by this node: each room
+/// hears `peer:left` for them, wherever its other members are connected.
+pub async fn members_gone(io: &SocketIo<NodeAdapter>, gone: &[Reaped]) {
+    let Some(ns) = io.of("/") else {
+        return;
+    };
+    for member in gone {
+        let left = PeerLeft {
+            peer_id: &member.peer_id,
+        };
+        let to = ns
+            .clone()
+            .to(member.room_id.clone())
+            .except(member.peer_id.clone());
+        if let Err(e) = to.emit(event::PEER_LEFT, &left).await {
+            tracing::warn!(room = %member.room_id, error = %e, "peer:left for a dead node's member failed");
+        }
     }
 }
 

@@ -7,12 +7,13 @@ use std::sync::Arc;
 use socketioxide::extract::SocketRef;
 
 use crate::auth::Identity;
+use crate::cluster::adapter::NodeAdapter;
 use crate::net::address::Slot;
 use crate::rooms::RoomInfo;
 use crate::state::AppState;
 
 pub struct Session {
-    pub socket: SocketRef,
+    pub socket: SocketRef<NodeAdapter>,
     pub state: Arc<AppState>,
     pub identity: Identity,
     /// The one room this socket is in, if any.

@@ -44,6 +44,12 @@ pub async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
             Json(json!({ "status": "shutting down" })),
         );
     }
+    if s.app.subscriptions.as_ref().is_some_and(|sub| !sub.ready()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "cluster channels unavailable" })),
+        );
+    }
     if let Err(e) = s.app.rooms.count().await {
         tracing::warn!(error = %e, "room store not ready");
         return (

@@ -1,6 +1,6 @@
 //! Where rooms live. Every node asks the same [`RoomRegistry`] who is in which
-//! room; [`memory::MemoryRooms`] keeps that state in this process, and a shared
-//! implementation can take its place for a cluster without touching the events.
+//! room; [`memory::MemoryRooms`] keeps that state in this process, and
+//! [`redis::RedisRooms`] shares it between the nodes of a cluster.
 //! The interface and its data are in [`registry`], room codes in [`code`], the
 //! create request shared by `create:room` and `POST /rooms` in [`request`],
 //! and the caps on live rooms, in front of any registry, in [`quota`].
@@ -11,6 +11,7 @@ pub mod app;
 pub mod code;
 pub mod memory;
 pub mod quota;
+pub mod redis;
 pub mod registry;
 pub mod request;
 

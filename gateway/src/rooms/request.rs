@@ -2,24 +2,31 @@
 //! the payload as parsed ([`CreateRoomRequest`], also the REST schema), then
 //! checked against the contract's rules ([`CreateRoom`]).
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::code::{self, RoomCode};
 use super::registry::{RoomError, RoomInfo, RoomRegistry};
 
-/// `{ roomCode?, maxPeers? }`; unknown fields are ignored.
+/// `{ roomCode?, maxPeers? }`; unknown fields are ignored. A field may be
+/// absent, but `null` is not a code or a number (as on the reference).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRoomRequest {
     /// 1–64 characters of `[A-Za-z0-9_-]`, kept as given; compared without
     /// case. A fresh code is drawn when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub room_code: Option<String>,
     /// A positive integer; capped at `MAX_ROOM_SIZE`, the default.
-    #[serde(default)]
-    #[schema(value_type = Option<u32>, minimum = 1)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, nullable = false)]
     pub max_peers: Option<f64>,
+}
+
+/// A field that, when present, holds a `T`: `null` is refused, not taken for absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// A checked request to create a room.
@@ -90,10 +97,6 @@ mod tests {
     #[test]
     fn reads_codes_and_sizes() {
         assert_eq!(checked(json!({})), Ok(CreateRoom::default()));
-        assert_eq!(
-            checked(json!({ "roomCode": null, "maxPeers": null })),
-            Ok(CreateRoom::default())
-        );
         let r = checked(json!({ "roomCode": "ABC123", "maxPeers": 4, "x": 1 })).unwrap();
         assert_eq!((r.code.unwrap().as_str(), r.max_peers), ("ABC123", Some(4)));
         assert_eq!(
@@ -112,6 +115,10 @@ mod tests {
             json!({ "maxPeers": -3 }),
             json!({ "maxPeers": 2.5 }),
             json!({ "maxPeers": "3" }),
+            // Found by the differential fuzzer: the reference refuses null as
+            // a non-number, and the docs call null neither a code nor a number.
+            json!({ "maxPeers": null }),
+            json!({ "roomCode": null }),
         ] {
             assert!(checked(bad.clone()).is_err(), "{bad}");
         }

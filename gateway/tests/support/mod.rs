@@ -6,8 +6,10 @@
 
 pub mod app_api;
 pub mod app_db;
+pub mod cluster;
 pub mod polling;
 pub mod process;
+pub mod redis_server;
 pub mod tcp_proxy;
 
 use std::net::{IpAddr, SocketAddr};
@@ -187,7 +189,8 @@ impl SioClient {
         self.ws.send(Message::text(packet)).await.expect("send");
     }
 
-    /// Emits with an ack and returns the ack's first argument.
+    /// Emits with an ack and returns the ack's first argument; events received
+    /// meanwhile are dropped (see [`SioClient::call`] to keep them).
     pub async fn emit_with_ack(&mut self, event: &str, data: Value) -> Value {
         let id = self.next_ack;
         self.next_ack += 1;
@@ -203,6 +206,33 @@ impl SioClient {
             if let Some(body) = packet.strip_prefix(&prefix) {
                 let args: Value = serde_json::from_str(body).expect("ack json");
                 return args[0].clone();
+            }
+        }
+    }
+
+    /// Emits with an ack and returns the ack's first argument; events received
+    /// meanwhile are kept for [`SioClient::next`].
+    pub async fn call(&mut self, event: &str, data: Value) -> Value {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let packet = format!("42{id}{}", json!([event, data]));
+        self.ws.send(Message::text(packet)).await.expect("send");
+        let prefix = format!("43{id}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let packet = tokio::time::timeout_at(deadline, self.read())
+                .await
+                .expect("ack in time")
+                .expect("open");
+            if let Some(body) = packet.strip_prefix(&prefix) {
+                let args: Value = serde_json::from_str(body).expect("ack json");
+                return args[0].clone();
+            }
+            // Events that came first are kept for `next`.
+            if let Some(body) = packet.strip_prefix("42") {
+                let v: Value = serde_json::from_str(body).expect("event json");
+                let name = v[0].as_str().unwrap_or_default().to_owned();
+                self.pending.push((name, v[1].clone()));
             }
         }
     }
@@ -227,6 +257,44 @@ impl SioClient {
                 self.pending.push((name, v[1].clone()));
             }
         }
+    }
+
+    /// The next `event`'s payload if it comes within `limit` (others are kept).
+    pub async fn next_within(&mut self, event: &str, limit: Duration) -> Option<Value> {
+        if let Some(i) = self.pending.iter().position(|(e, _)| e == event) {
+            return Some(self.pending.remove(i).1);
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let packet = tokio::time::timeout_at(deadline, self.read())
+                .await
+                .ok()??;
+            if let Some(body) = packet.strip_prefix("42") {
+                let v: Value = serde_json::from_str(body).expect("event json");
+                let name = v[0].as_str().unwrap_or_default().to_owned();
+                if name == event {
+                    return Some(v[1].clone());
+                }
+                self.pending.push((name, v[1].clone()));
+            }
+        }
+    }
+
+    /// Sends raw Socket.IO packets (`42["ping"]`, …) in one write, so that the
+    /// gateway reads them together.
+    pub async fn send_together(&mut self, packets: &[String]) {
+        for p in packets {
+            self.ws.feed(Message::text(p.clone())).await.expect("send");
+        }
+        self.ws.flush().await.expect("flush");
+    }
+
+    /// The next raw packet, pings answered.
+    pub async fn next_packet(&mut self) -> String {
+        tokio::time::timeout(WAIT, self.read())
+            .await
+            .expect("a packet in time")
+            .expect("open")
     }
 
     /// True when the server closes the connection within `limit`.

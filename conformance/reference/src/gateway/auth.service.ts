@@ -5,13 +5,18 @@ import type { UserInfo } from './interfaces/index.js';
 
 type Handshake = Socket['handshake'];
 
+/** A user id longer than this (UTF-8 bytes) refuses the token. */
+const MAX_USER_ID_BYTES = 256;
+/** A display name is cut to this many characters (code points). */
+const MAX_USERNAME_CHARS = 64;
+
 /** Claims of an access token as `@nestjs/jwt` signs them. */
 interface AccessTokenClaims {
-  sub?: string | number;
-  id?: string | number;
-  username?: string;
-  preferred_username?: string;
-  name?: string;
+  sub?: unknown;
+  id?: unknown;
+  username?: unknown;
+  preferred_username?: unknown;
+  name?: unknown;
 }
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
@@ -92,11 +97,19 @@ export class AuthService {
     } catch {
       return undefined;
     }
-    const id = claims.sub ?? claims.id;
-    if (id === undefined || id === null || id === '') return undefined;
-    const userId = String(id);
+    // A claim counts when it is a non-empty string or a number; a name claim
+    // that does not (true, {}, [], "") is passed over for the next one, a
+    // `sub` that does not refuses the token (`sub ?? id`).
+    const text = (v: unknown): string | undefined =>
+      (typeof v === 'string' && v !== '') || (typeof v === 'number' && Number.isFinite(v))
+        ? String(v)
+        : undefined;
+    const userId = text(claims.sub ?? claims.id);
+    // Bounded as docs/SECURITY.md has it: every peer is sent these.
+    if (userId === undefined || Buffer.byteLength(userId, 'utf8') > MAX_USER_ID_BYTES) return undefined;
     // Never the e-mail: other peers see this name (docs/WIRE-DETAILS.md).
-    const username = claims.username ?? claims.preferred_username ?? claims.name ?? userId;
-    return { userId, username: String(username) };
+    const username =
+      text(claims.username) ?? text(claims.preferred_username) ?? text(claims.name) ?? userId;
+    return { userId, username: Array.from(username).slice(0, MAX_USERNAME_CHARS).join('') };
   }
 }

@@ -19,6 +19,17 @@ type Json = Record<string, unknown>;
 
 const invalid = (message: string) => SignalingException.invalidPayload(message);
 
+/**
+ * A string a strict JSON reader can read: no lone surrogate (JSON.parse lets
+ * `"\ud800"` through; docs/WIRE-DETAILS.md makes it unreadable in a field the
+ * event reads, as it is for serde).
+ */
+function isString(value: unknown): value is string {
+  return typeof value === 'string' && !LONE_SURROGATE.test(value);
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -36,13 +47,13 @@ function checkRoomCode(value: unknown): string {
 }
 
 function checkTarget(body: Json): void {
-  if (typeof body.targetPeerId !== 'string' || body.targetPeerId.length === 0) {
+  if (!isString(body.targetPeerId) || body.targetPeerId.length === 0) {
     throw invalid('targetPeerId must be a non-empty string');
   }
 }
 
 function checkDescription(field: 'offer' | 'answer', value: unknown): SessionDescription {
-  if (!isObject(value) || typeof value.type !== 'string' || typeof value.sdp !== 'string') {
+  if (!isObject(value) || !isString(value.type) || !isString(value.sdp)) {
     throw invalid(`${field} must be an object with string type and sdp`);
   }
   if (Buffer.byteLength(value.sdp, 'utf8') > MAX_SDP_BYTES) {
@@ -55,9 +66,14 @@ function isOptional(value: unknown, check: (v: unknown) => boolean): boolean {
   return value === undefined || value === null || check(value);
 }
 
+/** RTCIceCandidateInit's `sdpMLineIndex` is a WebIDL `unsigned short`. */
+function isUnsignedShort(value: unknown): boolean {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 65_535;
+}
+
 function checkCandidate(value: unknown): void {
   const line = typeof value === 'string' ? value : isObject(value) ? value.candidate : undefined;
-  if (typeof line !== 'string') {
+  if (!isString(line)) {
     throw invalid('candidate must be a string or an RTCIceCandidateInit object');
   }
   if (Buffer.byteLength(line, 'utf8') > MAX_CANDIDATE_BYTES) {
@@ -65,9 +81,9 @@ function checkCandidate(value: unknown): void {
   }
   if (isObject(value)) {
     const ok =
-      isOptional(value.sdpMid, (v) => typeof v === 'string') &&
-      isOptional(value.sdpMLineIndex, (v) => Number.isInteger(v)) &&
-      isOptional(value.usernameFragment, (v) => typeof v === 'string');
+      isOptional(value.sdpMid, isString) &&
+      isOptional(value.sdpMLineIndex, isUnsignedShort) &&
+      isOptional(value.usernameFragment, isString);
     if (!ok) {
       throw invalid('candidate.sdpMid, sdpMLineIndex and usernameFragment have wrong types');
     }

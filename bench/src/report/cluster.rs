@@ -1,0 +1,94 @@
+//! The cluster relay scenarios in BENCHMARKS.md: one table, 1, 2 and 3 nodes.
+
+use super::table::{cell, failures, num, raw};
+use crate::results::Doc;
+use crate::scen::cluster::{Cluster, ClusterPhase, Params};
+use crate::scen::relay::{self, RelayPhase};
+use crate::server::Kind;
+use crate::stats::Stat;
+
+type D = Doc<Params, Cluster>;
+
+const HEAD: &str = "| nodes | rooms' peers | phase | delivered msg/s | p50 ms | p99 ms | gateway CPU µs/msg (all nodes) | Redis CPU µs/msg | generator CPU µs/msg | lost + misrouted + out of order |\n|---|---|---|---|---|---|---|---|---|---|\n";
+
+fn relay_cells(s: impl Fn(&dyn Fn(&RelayPhase) -> f64) -> Option<Stat>) -> [String; 5] {
+    [
+        cell(s(&|p| p.throughput_per_s), 1.0),
+        cell(s(&|p| p.latency.p50_ms), 1.0),
+        cell(s(&|p| p.latency.p99_ms), 1.0),
+        cell(s(&|p| p.server_cpu_us_per_msg), 1.0),
+        cell(s(&|p| p.bench_cpu_us_per_msg), 1.0),
+    ]
+}
+
+pub fn section(md: &mut String, docs: &[&D], one_node: Option<&Doc<relay::Params, relay::Relay>>) {
+    let Some(first) = docs.first() else {
+        return;
+    };
+    let p = &first.params;
+    md.push_str(&format!(
+        "## Cluster relay\n\nThe relay scenario across gateway nodes sharing one `redis-server` (`REDIS_URL`): {} rooms of 2, both peers sending `webrtc:ice` to each other, checked on arrival as in the relay scenario. **Fixed rate**: {} msg/s offered in total; **saturation**: {} messages in flight per sender; {} s each. Each node runs with `WORKER_THREADS=1`; the gateway CPU column is every node's together, per delivered message; Redis's CPU is measured apart (from the senders' start to the end of the drain, a little more than the window). \"one node\": both peers of a room on the same node of a 2-node cluster (the registry check and the adapter's publish still go through Redis); \"across nodes\": each room's peers on two different nodes. The 1-node row without Redis is the relay scenario's.\n\n{HEAD}",
+        p.pairs,
+        num(p.rate),
+        p.window,
+        raw(p.secs)
+    ));
+    if let Some(r) = one_node {
+        for (phase, part) in [
+            (
+                "fixed rate",
+                (|x: &relay::Relay| &x.fixed) as fn(&relay::Relay) -> &RelayPhase,
+            ),
+            ("saturation", |x: &relay::Relay| &x.saturation),
+        ] {
+            let [t, p50, p99, cpu, gen_cpu] =
+                relay_cells(|f| r.stat(Kind::Gateway, |x| Some(f(part(x)))));
+            let bad = r.total(Kind::Gateway, |x| part(x).bad() as f64);
+            md.push_str(&format!(
+                "| 1 | no Redis ({} rooms) | {phase} | {t} | {p50} | {p99} | {cpu} | – | {gen_cpu} | {} |\n",
+                r.params.pairs,
+                num(bad)
+            ));
+        }
+    }
+    for d in docs {
+        let placements = d
+            .results(Kind::Gateway)
+            .next()
+            .map(|c| c.placements.len())
+            .unwrap_or(0);
+        let nodes = d.results(Kind::Gateway).next().map_or(0, |c| c.nodes);
+        for i in 0..placements {
+            let name = d
+                .results(Kind::Gateway)
+                .next()
+                .map(|c| c.placements[i].placement.clone())
+                .unwrap_or_default();
+            for (phase, saturation) in [("fixed rate", false), ("saturation", true)] {
+                let part = |c: &Cluster| -> ClusterPhase {
+                    let pl = &c.placements[i];
+                    if saturation {
+                        pl.saturation.clone()
+                    } else {
+                        pl.fixed.clone()
+                    }
+                };
+                let [t, p50, p99, cpu, gen_cpu] =
+                    relay_cells(|f| d.stat(Kind::Gateway, |c| Some(f(&part(c).relay))));
+                let redis = cell(
+                    d.stat(Kind::Gateway, |c| Some(part(c).redis_cpu_us_per_msg)),
+                    1.0,
+                );
+                let bad = d.total(Kind::Gateway, |c| part(c).relay.bad() as f64);
+                md.push_str(&format!(
+                    "| {nodes} | {name} | {phase} | {t} | {p50} | {p99} | {cpu} | {redis} | {gen_cpu} | {} |\n",
+                    num(bad)
+                ));
+            }
+        }
+    }
+    md.push_str("\nMedian [min–max] over the repetitions.\n\n");
+    for d in docs {
+        failures(md, d);
+    }
+}

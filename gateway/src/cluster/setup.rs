@@ -1,0 +1,92 @@
+//! A node's start in the cluster: its Redis connections, the shared room
+//! registry (the node registered in it) and the adapter's constructor.
+
+use std::sync::Arc;
+
+use socketioxide_redis::drivers::fred::FredDriver;
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
+
+use super::node::NodeSettings;
+use super::redis::{self, RedisError, RedisSettings, Subscriptions};
+use crate::config::Config;
+use crate::rooms::RoomPolicy;
+use crate::rooms::redis::{Liveness, RedisRooms};
+
+/// How long a reaped node's tombstone is kept: a node frozen for longer than
+/// this could come back with its old identity. Nodes die rarely; the cost is
+/// one small key per dead node.
+const TOMBSTONE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    #[error("room registry: {0}")]
+    Registry(#[from] crate::rooms::RoomError),
+    #[error("Socket.IO adapter: {0}")]
+    Adapter(String),
+    #[error("NODE_TIMEOUT ({timeout:?}) must be at least twice NODE_HEARTBEAT ({heartbeat:?})")]
+    Timing {
+        heartbeat: std::time::Duration,
+        timeout: std::time::Duration,
+    },
+}
+
+/// A node's connections to the cluster, made at start-up.
+pub struct Cluster {
+    pub rooms: Arc<RedisRooms>,
+    pub adapter: RedisAdapterCtr<FredDriver>,
+    pub subscriptions: Subscriptions,
+    pub node: NodeSettings,
+}
+
+impl Cluster {
+    /// Connects to `REDIS_URL` and registers this node; fails when Redis is
+    /// unreachable at start-up (later outages are survived).
+    pub async fn connect(
+        config: &Config,
+        url: &str,
+        policy: RoomPolicy,
+    ) -> Result<Self, ClusterError> {
+        let node = NodeSettings {
+            heartbeat: config.node_heartbeat,
+            timeout: config.node_timeout,
+        };
+        if node.timeout < node.heartbeat * 2 {
+            return Err(ClusterError::Timing {
+                heartbeat: node.heartbeat,
+                timeout: node.timeout,
+            });
+        }
+        let settings = RedisSettings {
+            url: url.to_owned(),
+            command_timeout: config.redis_timeout,
+        };
+        let rooms = RedisRooms::new(
+            redis::client(&settings).await?,
+            &config.redis_prefix,
+            policy,
+            Liveness {
+                timeout: node.timeout,
+                tombstone: TOMBSTONE,
+            },
+        );
+        rooms.reconcile().await?;
+        let (subscriber, subscriptions) = redis::subscriber(&settings).await?;
+        let adapter = RedisAdapterCtr::new_with_fred_config(
+            subscriber,
+            RedisAdapterConfig::new()
+                .with_prefix(format!("{}-sio", config.redis_prefix))
+                .with_request_timeout(config.redis_timeout)
+                .with_stream_buffer(redis::ADAPTER_QUEUE),
+        )
+        .await
+        .map_err(RedisError::from)?;
+        Ok(Self {
+            rooms: Arc::new(rooms),
+            adapter,
+            subscriptions,
+            node,
+        })
+    }
+}

@@ -1,0 +1,2 @@
+-- count() -> live rooms
+return redis.call('ZCOUNT', ROOMS, '(' .. now_ms(), '+inf')
