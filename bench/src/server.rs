@@ -71,6 +71,9 @@ impl Setup {
             // The load creates rooms far past the defaults' caps.
             ("MAX_ROOMS", "100000000"),
             ("MAX_ROOMS_PER_USER", "100000000"),
+            // Thousands of sockets from a few loopback addresses.
+            ("MAX_CONNECTIONS_PER_ADDRESS", "100000000"),
+            ("MAX_SOCKETS_PER_ADDRESS", "100000000"),
             ("NODE_ENV", "production"),
             // The generator takes one of the two cores; the gateway's runtime
             // gets the other (node runs JavaScript on one thread anyway).

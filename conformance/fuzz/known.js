@@ -10,6 +10,6 @@ export const KNOWN = {
   },
   'relayed-lone-surrogates': {
     what: 'lone surrogates inside relayed values (keys of offer/answer/candidate objects that the gateway does not read)',
-    why: 'issue 11 item 12, owned by wt/hard-net (the gateway will validate the whole relayed value)',
+    why: 'docs/WIRE-DETAILS.md, "Known differences from the reference": the gateway refuses a relayed value that is not strict JSON (INVALID_PAYLOAD); the reference relays it',
   },
 };

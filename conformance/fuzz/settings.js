@@ -9,6 +9,10 @@ const BASE = {
   // gateway-only): beyond what a long run creates, rooms living ROOM_TTL.
   MAX_ROOMS: '100000000',
   MAX_ROOMS_PER_USER: '100000000',
+  // Likewise the gateway's handshake throttle: a run refuses hundreds of
+  // handshakes from its one address, past which the throttle would refuse
+  // good ones too.
+  HANDSHAKE_MAX_FAILURES_PER_ADDRESS: '100000000',
 };
 
 export const PROFILES = {

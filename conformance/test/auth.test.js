@@ -109,6 +109,13 @@ describe('the first carrier present decides', () => {
       extraHeaders: { Authorization: `Bearer ${tokenFor(user)}`, Cookie: `access_token=${bad()}` },
     });
     assert.deepEqual(await userInfoOf(target.url, c), user);
+  });  test('empty auth.token + good Bearer header → an empty carrier is absent: the Bearer user', async () => {
+    const user = newUser('third');
+    const c = await connect(target.url, {
+      auth: { token: '' },
+      extraHeaders: { Authorization: `Bearer ${tokenFor(user)}` },
+    });
+    assert.deepEqual(await userInfoOf(target.url, c), user);
   });
 });
 

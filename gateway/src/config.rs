@@ -305,6 +305,46 @@ pub struct Config {
     /// add scheduling delay to the latency tail.
     #[arg(long, env = "WORKER_THREADS")]
     pub worker_threads: Option<std::num::NonZeroUsize>,
+
+    /// Longest wait for a request's head, from connecting or from the end of
+    /// the previous response on a keep-alive connection (which it closes).
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub header_timeout: Duration,
+
+    /// Longest pause while a request body is being received.
+    #[arg(long, env = "BODY_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub body_timeout: Duration,
+
+    /// Time a new Engine.IO session has to send Socket.IO's CONNECT, and a
+    /// packet with binary attachments to arrive whole.
+    #[arg(long, env = "HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
+    pub handshake_timeout: Duration,
+
+    /// Open TCP connections per client address (TRUSTED_PROXIES are not counted).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_address: usize,
+
+    /// Engine.IO sessions per client address, connected or not yet.
+    #[arg(long, env = "MAX_SOCKETS_PER_ADDRESS", default_value_t = 500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_sockets_per_address: usize,
+
+    /// Connected sockets per user.
+    #[arg(long, env = "MAX_SOCKETS_PER_USER", default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_sockets_per_user: usize,
+
+    /// Bytes of relays a socket may have queued and not yet read (at least
+    /// 256 KiB); a relay past it disconnects that socket.
+    #[arg(long, env = "MAX_SEND_BUFFER", default_value_t = 2 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(256 * 1024..))]
+    pub max_send_buffer: u64,
+
+    /// Refused handshakes per client address within HANDSHAKE_FAILURE_WINDOW
+    /// before further ones are refused unchecked.
+    #[arg(long, env = "HANDSHAKE_MAX_FAILURES_PER_ADDRESS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub handshake_max_failures_per_address: u32,
+
+    /// Window of the handshake throttle, from an address's first refusal.
+    #[arg(long, env = "HANDSHAKE_FAILURE_WINDOW", default_value = "1m", value_parser = parse_timeout)]
+    pub handshake_failure_window: Duration,
 }
 
 impl Config {
@@ -378,6 +418,14 @@ pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("`{s}` is not an IP address or CIDR"))
 }
 
+/// A duration that is not zero.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("`{s}`: must be more than zero")),
+        d => Ok(d),
+    }
+}
+
 /// Parses `90`, `90s`, `10m` or `2h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -446,6 +494,25 @@ mod tests {
         assert_eq!(c.login_backoff, Duration::from_secs(30));
         assert!(c.demo);
         assert_eq!(c.demo_dir, PathBuf::from("web/dist"));
+        assert_eq!(
+            (c.header_timeout, c.body_timeout, c.handshake_timeout),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(10),
+                Duration::from_secs(10)
+            )
+        );
+        assert_eq!(
+            (
+                c.max_connections_per_address,
+                c.max_sockets_per_address,
+                c.max_sockets_per_user
+            ),
+            (1000, 500, 20)
+        );
+        assert_eq!(c.max_send_buffer, 2 * 1024 * 1024);
+        assert_eq!(c.handshake_max_failures_per_address, 60);
+        assert_eq!(c.handshake_failure_window, Duration::from_secs(60));
     }
 
     #[test]
@@ -460,6 +527,13 @@ mod tests {
             .collect();
         assert_eq!(c.trusted_proxies, want);
         assert!(parse_net("nope").is_err());
+    }
+
+    #[test]
+    fn timeouts_are_not_zero_and_the_send_buffer_fits_a_relay() {
+        assert!(parse_timeout("0").is_err());
+        assert_eq!(parse_timeout("0.5"), Ok(Duration::from_millis(500)));
+        assert!(Config::try_parse_from(["gateway", "--max-send-buffer", "1000"]).is_err());
     }
 
     #[test]

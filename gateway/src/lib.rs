@@ -22,6 +22,7 @@ pub mod events;
 pub mod http;
 pub mod ice;
 pub mod metrics;
+pub mod net;
 pub mod protocol;
 pub mod rooms;
 pub mod secret;

@@ -16,6 +16,11 @@ pub struct EventLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabel {
     pub code: &'static str,
 }
@@ -28,6 +33,11 @@ pub struct Metrics {
     pub relays: Family<EventLabel, Counter>,
     pub errors: Family<CodeLabel, Counter>,
     pub auth_failures: Counter,
+    /// Sockets cut off because they held `MAX_SEND_BUFFER` of relays.
+    pub send_buffer_overflows: Counter,
+    /// Connections and handshakes refused by a per-address or per-user cap,
+    /// or by the handshake throttle.
+    pub refused: Family<ReasonLabel, Counter>,
     /// Seconds from a relay's arrival to its hand-off to the target's socket.
     pub relay_latency: Histogram,
     relay_counters: [Counter; 3],
@@ -43,6 +53,8 @@ impl Default for Metrics {
             relays: Family::default(),
             errors: Family::default(),
             auth_failures: Counter::default(),
+            send_buffer_overflows: Counter::default(),
+            refused: Family::default(),
             relay_latency: Histogram::new([
                 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1,
             ]),
@@ -62,6 +74,16 @@ impl Default for Metrics {
             "auth_failures",
             "Refused handshakes",
             m.auth_failures.clone(),
+        );
+        registry.register(
+            "send_buffer_overflows",
+            "Sockets cut off for holding too many bytes of relays",
+            m.send_buffer_overflows.clone(),
+        );
+        registry.register(
+            "refused",
+            "Connections and handshakes refused by a cap, by reason",
+            m.refused.clone(),
         );
         registry.register(
             "relay_latency_seconds",
@@ -91,6 +113,12 @@ impl Metrics {
                 code: code.as_str(),
             })
             .inc();
+    }
+
+    /// Counts a refusal by a cap: `connections_per_address`,
+    /// `sockets_per_address`, `sockets_per_user`, `handshake_throttle`.
+    pub fn refusal(&self, reason: &'static str) -> Counter {
+        self.refused.get_or_create(&ReasonLabel { reason }).clone()
     }
 
     /// Counts a relay; the counters' handles are kept so the hot path neither

@@ -7,8 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
-use socketioxide::SocketIo;
+use socketioxide::{ParserConfig, SocketIo};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +16,7 @@ use crate::accounts::hashing::HashPool;
 use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::app_data::{self, AppData, SetupError};
 use crate::auth::jwt::{ClaimNames, TokenIssuer};
+use crate::auth::throttle::HandshakeThrottle;
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
 use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
 use crate::cluster::node::NodeEvents;
@@ -24,11 +24,15 @@ use crate::cluster::{self, Cluster, ClusterError};
 use crate::config::{AuthFailure, Config};
 use crate::events::connection::{self, Sessions};
 use crate::events::rooms;
+use crate::http::engine_io::{self, EngineIoGuard};
 use crate::http::limits::RestLimits;
 use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
+use crate::net::address::PerKey;
+use crate::net::delivery::Deliveries;
+use crate::net::{self, HttpLimits};
 use crate::rooms::app::AppRoomRegistry;
 use crate::rooms::memory::MemoryRooms;
 use crate::rooms::redis::Reaped;
@@ -63,9 +67,14 @@ pub struct Gateway {
     sessions: Sessions,
     ready: Readiness,
     grace: Duration,
+    http_limits: HttpLimits,
     /// Stops this node's cluster task (heartbeat and sweep) on shutdown.
     stop_node: CancellationToken,
 }
+
+/// Binary attachments are not part of the protocol: one small one is read
+/// (and refused as `INVALID_PAYLOAD`), anything more closes the connection.
+const MAX_BINARY_ATTACHMENT: usize = 1024;
 
 impl Gateway {
     pub async fn build(config: &Config) -> Result<Self, StartError> {
@@ -133,10 +142,16 @@ impl Gateway {
             limits: Limits {
                 rate_limit_burst: config.rate_limit_burst,
                 rate_limit_per_sec: config.rate_limit_per_sec,
+                send_buffer: usize::try_from(config.max_send_buffer).unwrap_or(usize::MAX),
             },
             subscriptions: cluster.as_ref().map(|c| c.subscriptions.clone()),
             auth_failure_as_event: config.auth_failure == AuthFailure::Event,
             trusted_proxies: config.trusted_proxies.clone(),
+            user_sockets: PerKey::new(config.max_sockets_per_user),
+            handshakes: HandshakeThrottle::new(
+                config.handshake_max_failures_per_address,
+                config.handshake_failure_window,
+            ),
         });
         let sessions = Sessions::default();
         let payload_cap = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
@@ -158,6 +173,13 @@ impl Gateway {
             .max_buffer_size(8192)
             // Signaling frames are small; the buffer grows for a large SDP.
             .ws_read_buffer_size(1024)
+            .connect_timeout(config.handshake_timeout)
+            .with_parser(
+                ParserConfig::common()
+                    .max_incoming_binaries(1)
+                    .max_incoming_binary_buf_size(MAX_BINARY_ATTACHMENT)
+                    .packet_completion_timeout(config.handshake_timeout),
+            )
             .with_state(state.clone())
             .with_state(sessions.clone())
             .with_adapter::<NodeAdapter>(adapter)
@@ -179,6 +201,12 @@ impl Gateway {
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);
         let origins = Origins::new(&config.client_urls);
+        let engine_guard = EngineIoGuard {
+            deliveries: Deliveries::default(),
+            sessions: PerKey::new(config.max_sockets_per_address),
+            trusted: Arc::new(config.trusted_proxies.clone()),
+            refused: state.metrics.refusal("sockets_per_address"),
+        };
         let limits = Arc::new(RestLimits::new(config));
         housekeeping(&limits, &state);
         let mut router = Router::new().merge(http::routes(HttpState {
@@ -191,6 +219,10 @@ impl Gateway {
         }
         let router = router
             .layer(layer)
+            .layer(axum::middleware::from_fn_with_state(
+                engine_guard,
+                engine_io::guard,
+            ))
             // Before engineioxide keeps the request parts for a socket's life.
             .layer(axum::middleware::map_request(http::request_head::detach))
             .layer(origins.cors())
@@ -202,6 +234,12 @@ impl Gateway {
             sessions,
             ready,
             grace: config.shutdown_grace,
+            http_limits: HttpLimits {
+                connections_per_address: config.max_connections_per_address,
+                header_timeout: config.header_timeout,
+                body_timeout: config.body_timeout,
+                uncounted: config.trusted_proxies.clone(),
+            },
             stop_node,
         })
     }
@@ -216,13 +254,14 @@ impl Gateway {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let Gateway {
+            state,
             io,
             router,
             sessions,
             ready,
             grace,
+            http_limits,
             stop_node,
-            ..
         } = self;
         let stopping = CancellationToken::new();
         let closed = CancellationToken::new();
@@ -249,17 +288,10 @@ impl Gateway {
                 closed.cancel();
             }
         });
-        let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        // Signaling messages are small and latency-bound: no Nagle delay.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("TCP_NODELAY not set: {e}");
-            }
-        });
-        let server =
-            axum::serve(listener, app).with_graceful_shutdown(stopping.clone().cancelled_owned());
+        let refused = state.metrics.refusal("connections_per_address");
+        let server = net::serve(listener, router, http_limits, stopping.clone(), refused);
         tokio::select! {
-            result = server => result?,
+            _ = server => {}
             _ = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("grace period over; dropping remaining connections");
             }

@@ -7,9 +7,11 @@ use crate::accounts::throttle::LoginThrottle;
 use crate::app_data::AppData;
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
+use crate::auth::throttle::HandshakeThrottle;
 use crate::cluster::redis::Subscriptions;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
+use crate::net::address::PerKey;
 use crate::rooms::{RoomQuota, RoomRegistry};
 
 /// Limits applied to each socket.
@@ -17,6 +19,8 @@ use crate::rooms::{RoomQuota, RoomRegistry};
 pub struct Limits {
     pub rate_limit_burst: u32,
     pub rate_limit_per_sec: f64,
+    /// Bytes of relays a socket may hold unsent (`MAX_SEND_BUFFER`).
+    pub send_buffer: usize,
 }
 
 /// How failed events are reported (`ERROR_EVENT`, `SFU_URL`).
@@ -51,6 +55,10 @@ pub struct AppState {
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client
     /// (read by [`client_ip`](crate::http::client_addr::client_ip)).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connected sockets per user id (`MAX_SOCKETS_PER_USER`).
+    pub user_sockets: Arc<PerKey<String>>,
+    /// Refused handshakes per address (`HANDSHAKE_MAX_FAILURES_PER_ADDRESS`).
+    pub handshakes: HandshakeThrottle,
 }
 
 impl AppState {

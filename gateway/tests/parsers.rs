@@ -12,7 +12,10 @@ use axum::extract::FromRequest;
 use gateway::auth::Credential;
 use gateway::auth::credential;
 use gateway::events::packet::Packet;
-use gateway::events::relay::{self, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES};
+use gateway::events::relay::{
+    self, MAX_CANDIDATE_BYTES, MAX_CANDIDATE_JSON, MAX_DESCRIPTION_JSON, MAX_SDP_BYTES,
+    MAX_TARGET_BYTES,
+};
 use gateway::http::extract::Body;
 use gateway::protocol::RelayKind;
 use gateway::rooms::{CreateRoomRequest, RoomCode};
@@ -310,9 +313,14 @@ fn relay_allowed(kind: RelayKind, payload: &Value) -> bool {
     let target_ok = o
         .get("targetPeerId")
         .and_then(Value::as_str)
-        .is_some_and(|t| !t.is_empty());
+        .is_some_and(|t| !t.is_empty() && t.len() <= MAX_TARGET_BYTES);
+    // The value is forwarded whole, so its JSON text is bounded too (a
+    // `serde_json::Value` is always strict JSON, and nested far less than 128).
+    let whole_ok = |v: &Value, max: usize| v.to_string().len() <= max;
     let body_ok = match (kind, o.get(kind.field())) {
         (_, None) => false,
+        (RelayKind::Ice, Some(c)) if !whole_ok(c, MAX_CANDIDATE_JSON) => false,
+        (_, Some(d)) if !whole_ok(d, MAX_DESCRIPTION_JSON) => false,
         (RelayKind::Ice, Some(c)) => {
             str_max(c, MAX_CANDIDATE_BYTES)
                 || c.as_object().is_some_and(|c| {
@@ -454,9 +462,10 @@ proptest! {
             prop_assert_eq!(t.split('.').count(), 3);
             prop_assert_eq!(t.trim(), t.as_str());
         }
-        // `auth.token`, a non-empty string, decides before everything else.
+        // `auth.token`, a string that is not blank, decides before everything
+        // else (a blank one is no carrier at all).
         if let Some(Value::String(t)) = auth.as_ref().and_then(|a| a.get("token"))
-            && !t.is_empty()
+            && !t.trim().is_empty()
         {
             prop_assert_eq!(found.ok().flatten(), Some(Credential::from_bearer(t)));
         }

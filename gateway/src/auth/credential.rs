@@ -1,6 +1,7 @@
 //! Finds the credential a handshake carries, in the contract's order
 //! (PROTOCOL.md §2). The first carrier present decides: a bad token there is
-//! refused rather than passed over for the next carrier.
+//! refused rather than passed over for the next carrier. An empty one (`""`,
+//! `Bearer ` with nothing after it) is not present.
 
 use http::HeaderMap;
 use serde_json::Value;
@@ -54,10 +55,13 @@ pub fn find(
     Ok(None)
 }
 
+/// An empty string is no credential at all (`auth.token || …` in NestJS
+/// code): the next carrier decides.
 fn auth_field<'a>(auth: Option<&'a Value>, key: &str) -> Option<Option<&'a str>> {
     match auth?.get(key)? {
         Value::Null => None,
-        Value::String(s) if !s.is_empty() => Some(Some(s)),
+        Value::String(s) if s.trim().is_empty() => None,
+        Value::String(s) => Some(Some(s)),
         _ => Some(None),
     }
 }
@@ -73,8 +77,11 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 fn bearer_header(headers: &HeaderMap) -> Carrier {
     let value = header(headers, "authorization")?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") || rest.trim().is_empty() {
+    if !scheme.eq_ignore_ascii_case("bearer") {
         return Some(None);
+    }
+    if rest.trim().is_empty() {
+        return None;
     }
     Some(Some(Credential::from_bearer(rest)))
 }
@@ -198,6 +205,34 @@ mod tests {
         assert_eq!(
             find_ok(None, &headers(&[("authorization", "Bearer abcdef")]), None),
             Ok(Some(Credential::ApiKey("abcdef".into())))
+        );
+    }
+
+    #[test]
+    fn an_empty_carrier_counts_as_absent() {
+        // `auth: { token: "" }` (a client with no token yet) leaves the
+        // header to decide, as `auth.token || header` does in NestJS code.
+        let bearer = headers(&[("authorization", "Bearer a.b.c")]);
+        for empty in [
+            json!({ "token": "" }),
+            json!({ "token": "  " }),
+            json!({ "apiKey": "" }),
+        ] {
+            assert_eq!(
+                find_ok(Some(&empty), &bearer, None),
+                Ok(Some(Credential::Jwt("a.b.c".into()))),
+                "{empty}"
+            );
+            assert_eq!(find_ok(Some(&empty), &HeaderMap::new(), None), Ok(None));
+        }
+        // An empty Bearer leaves the cookie to decide.
+        let h = headers(&[
+            ("authorization", "Bearer "),
+            ("cookie", "access_token=c.d.e"),
+        ]);
+        assert_eq!(
+            find_ok(None, &h, None),
+            Ok(Some(Credential::Jwt("c.d.e".into())))
         );
     }
 

@@ -25,4 +25,6 @@ pub enum AuthError {
     StaleToken,
     #[error("user lookup failed: {0}")]
     Lookup(#[from] LookupError),
+    #[error("too many refused handshakes from this address lately")]
+    Throttled,
 }

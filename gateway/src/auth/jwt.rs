@@ -168,14 +168,7 @@ impl JwtVerifier {
         let header = decode_header(token)?;
         let key = match header.alg {
             Algorithm::HS256 => self.secret.as_ref().ok_or(JwtError::NoKey)?,
-            alg if ASYMMETRIC.contains(&alg) => {
-                let mut keys = self.public.iter().filter(|k| k.alg == alg);
-                let found = match &header.kid {
-                    Some(kid) => keys.find(|k| k.kid.as_deref() == Some(kid)),
-                    None => keys.next(),
-                };
-                &found.ok_or(JwtError::NoKey)?.key
-            }
+            alg if ASYMMETRIC.contains(&alg) => &self.public_key(alg, header.kid.as_deref())?.key,
             alg => return Err(JwtError::Algorithm(alg)),
         };
         let claims = decode::<Map<String, Value>>(token, key, &self.validation(header.alg))?.claims;
@@ -210,6 +203,23 @@ impl JwtVerifier {
             .find_map(text)
             .unwrap_or_else(|| user_id.clone());
         Some(Identity { user_id, username })
+    }
+
+    /// The key for a token of `alg` naming `kid`: the key of that kid, else a
+    /// key without one (a PEM file has none, and identity providers put a
+    /// `kid` in every token). A key with a kid is only ever used for it.
+    fn public_key(&self, alg: Algorithm, kid: Option<&str>) -> Result<&PublicKey, JwtError> {
+        let mut keys = self.public.iter().filter(|k| k.alg == alg);
+        let named = kid.and_then(|kid| keys.clone().find(|k| k.kid.as_deref() == Some(kid)));
+        named
+            .or_else(|| keys.find(|k| k.kid.is_none()))
+            .or_else(|| {
+                // A token without a kid: the first key of its algorithm.
+                kid.is_none()
+                    .then(|| self.public.iter().find(|k| k.alg == alg))
+                    .flatten()
+            })
+            .ok_or(JwtError::NoKey)
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -560,6 +570,41 @@ mod tests {
             json!({ "sub": "e" }),
         );
         assert!(matches!(v.verify(&unknown_kid), Err(JwtError::NoKey)));
+    }
+
+    #[test]
+    fn a_pem_key_has_no_kid_and_takes_any() {
+        // Identity providers put a `kid` in every token; JWT_PUBLIC_KEY has none.
+        let v = JwtVerifier::new(None, None, None)
+            .with_pem_file(&fixture("rsa-public.pem"))
+            .unwrap();
+        let token = signed(
+            Algorithm::RS256,
+            Some("idp-key-2024"),
+            "rsa-private.pem",
+            json!({ "sub": "r" }),
+        );
+        assert_eq!(v.verify(&token).unwrap().identity.user_id, "r");
+        // Beside a JWKS: a kid the JWKS names picks its key; any other kid
+        // falls to the PEM key.
+        let both = JwtVerifier::new(None, None, None)
+            .with_jwks_file(&fixture("jwks.json"))
+            .unwrap()
+            .with_pem_file(&fixture("rsa-public.pem"))
+            .unwrap();
+        assert_eq!(both.verify(&token).unwrap().identity.user_id, "r");
+        let es = signed(
+            Algorithm::ES256,
+            Some("ec-2"),
+            "ec2-private.pem",
+            json!({ "sub": "e" }),
+        );
+        assert_eq!(both.verify(&es).unwrap().identity.user_id, "e");
+        // A JWKS key keeps to its own kid.
+        let jwks_only = JwtVerifier::new(None, None, None)
+            .with_jwks_file(&fixture("jwks.json"))
+            .unwrap();
+        assert!(matches!(jwks_only.verify(&token), Err(JwtError::NoKey)));
     }
 
     #[test]

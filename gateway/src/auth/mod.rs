@@ -8,6 +8,7 @@ pub mod credential;
 pub mod error;
 pub mod identity;
 pub mod jwt;
+pub mod throttle;
 
 pub use authenticator::{ApiKeys, Authenticator};
 pub use credential::Credential;

@@ -11,9 +11,13 @@ use tokio_util::task::TaskTracker;
 
 use super::error::EventError;
 use super::inbox::{Dispatcher, InFlight, Inbox};
+use super::outbox::Outbox;
 use super::session::Session;
 use crate::auth::{self, AuthError, Identity};
 use crate::cluster::adapter::{Init, NodeAdapter};
+use crate::http::client_addr;
+use crate::net::address::{self, Slot};
+use crate::net::delivery::{Delivery, SessionPlace};
 use crate::protocol::event;
 use crate::state::AppState;
 
@@ -27,6 +31,8 @@ pub enum Refused {
     /// and not a reason for a frontend to log its user out.
     #[error("Service unavailable")]
     Unavailable,
+    #[error("Too many sockets for this user")]
+    TooManySockets,
 }
 
 /// Why an `AUTH_FAILURE=event` socket is about to be told off and disconnected.
@@ -56,6 +62,10 @@ impl Sessions {
 /// sending the CONNECT packet, whereas the connect handler runs as a spawned
 /// task that a client emitting straight from its `connect` callback can outrun:
 /// its events wait in the inbox until [`connect`] starts it.
+///
+/// An address with too many refused handshakes lately is refused without its
+/// credential being looked at; a user at `MAX_SOCKETS_PER_USER` is refused
+/// another socket.
 pub async fn admit(
     s: SocketRef<NodeAdapter>,
     TryData(auth): TryData<Value>,
@@ -63,14 +73,33 @@ pub async fn admit(
     State(sessions): State<Sessions>,
 ) -> Result<(), Refused> {
     let parts = s.req_parts();
-    let result = match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query())
-    {
-        Ok(credential) => state.auth.authenticate(credential).await,
-        Err(e) => Err(e),
+    let ip = client_addr::of_request(&parts.extensions, &parts.headers, &state.trusted_proxies)
+        .map(address::key);
+    let result = if ip.is_some_and(|ip| state.handshakes.blocked(ip)) {
+        state.metrics.refusal("handshake_throttle").inc();
+        Err(AuthError::Throttled)
+    } else {
+        let result =
+            match auth::credential::find(auth.as_ref().ok(), &parts.headers, parts.uri.query()) {
+                Ok(credential) => state.auth.authenticate(credential).await,
+                Err(e) => Err(e),
+            };
+        // A lookup that failed is not the client's failure.
+        if let (Err(e), Some(ip)) = (&result, ip)
+            && !matches!(e, AuthError::Lookup(_))
+        {
+            state.handshakes.failed(ip);
+        }
+        result
     };
     match result {
         Ok(identity) => {
-            start_session(s, identity, state, &sessions);
+            let Some(place) = state.user_sockets.take(identity.user_id.clone()) else {
+                state.metrics.refusal("sockets_per_user").inc();
+                tracing::debug!(socket = %s.id, user = %identity.user_id, "handshake refused: too many sockets");
+                return Err(Refused::TooManySockets);
+            };
+            start_session(s, identity, place, state, &sessions);
             Ok(())
         }
         Err(e) => {
@@ -134,10 +163,17 @@ const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_millis(250)
 fn start_session(
     s: SocketRef<NodeAdapter>,
     identity: Identity,
+    user_place: Slot<String>,
     state: Arc<AppState>,
     sessions: &Sessions,
 ) {
     state.metrics.sockets.inc();
+    let outbox = match s.req_parts().extensions.get::<SessionPlace>() {
+        Some(SessionPlace(delivery)) => Outbox::new(state.limits.send_buffer, delivery.clone()),
+        // Served without the Engine.IO guard: nothing would count deliveries.
+        None => Outbox::new(usize::MAX, Delivery::new()),
+    };
+    s.extensions.insert(outbox);
     if state.clustered() {
         // So that a relay from another node reaches it: the adapter routes by room.
         s.join(s.id.to_string());
@@ -147,6 +183,7 @@ fn start_session(
         state,
         identity,
         room: None,
+        user_place,
     };
     let inbox = Inbox::new(session, sessions.tasks.clone(), sessions.in_flight.clone());
     s.extensions.insert(inbox.clone());

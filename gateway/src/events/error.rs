@@ -66,13 +66,20 @@ impl EventError {
         EventError::Internal(detail.to_string())
     }
 
+    /// The message as the wire carries it: whatever a client put in it (a
+    /// value serde quotes) is cut at [`MAX_ECHO`] bytes.
+    pub fn message(&self) -> String {
+        truncated(&self.to_string()).to_owned()
+    }
+
     /// The error event's payload: `{ code, message, status: "error", event, ...extra }`.
+    /// The event name is the client's, cut at [`MAX_ECHO`] bytes.
     pub fn payload(&self, event: &str, reporting: &ErrorReporting) -> Value {
         let mut body = json!({
             "code": self.code().as_str(),
-            "message": self.to_string(),
+            "message": self.message(),
             "status": "error",
-            "event": event,
+            "event": truncated(event),
         });
         match self {
             EventError::RoomFull => {
@@ -105,10 +112,26 @@ impl EventError {
         }
         if let Some(ack) = ack {
             let _ = ack.send(
-                &json!({ "error": { "code": self.code().as_str(), "message": self.to_string() } }),
+                &json!({ "error": { "code": self.code().as_str(), "message": self.message() } }),
             );
         }
     }
+}
+
+/// The most of a client's own text an error sends back to it: an error
+/// answers every bad event, and must not echo a megabyte each time.
+pub const MAX_ECHO: usize = 256;
+
+/// `text` cut at [`MAX_ECHO`] bytes, on a character boundary.
+fn truncated(text: &str) -> &str {
+    if text.len() <= MAX_ECHO {
+        return text;
+    }
+    let mut end = MAX_ECHO;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 impl From<RoomError> for EventError {
@@ -121,5 +144,34 @@ impl From<RoomError> for EventError {
             RoomError::Unavailable(detail) => EventError::Internal(detail),
             RoomError::AppUnavailable(detail) => EventError::Unavailable(detail),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reporting() -> ErrorReporting {
+        ErrorReporting {
+            events: vec!["error".into()],
+            sfu_url: None,
+        }
+    }
+
+    #[test]
+    fn what_a_client_wrote_is_echoed_at_most_max_echo_bytes() {
+        let huge = format!("maxPeers: invalid type: string \"{}\"", "é".repeat(100_000));
+        let err = EventError::invalid(huge);
+        let body = err.payload(&"x".repeat(1_000_000), &reporting());
+        let message = body["message"].as_str().unwrap();
+        assert!(message.len() <= MAX_ECHO && message.len() > MAX_ECHO - 2);
+        assert!(message.starts_with("maxPeers: invalid type: string \"éé"));
+        assert_eq!(body["event"].as_str().unwrap().len(), MAX_ECHO);
+        // Short ones are untouched.
+        let body = EventError::NotInRoom.payload("webrtc:offer", &reporting());
+        assert_eq!(
+            body,
+            json!({ "code": "NOT_IN_ROOM", "message": "You are not in a room", "status": "error", "event": "webrtc:offer" })
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod error;
 pub mod inbox;
 pub mod media;
+pub mod outbox;
 pub mod packet;
 pub mod ping;
 pub mod rate_limit;

@@ -1,6 +1,9 @@
 //! `webrtc:offer`, `webrtc:answer`, `webrtc:ice`: forwarded to exactly one
 //! target, and only when the target is in the sender's room. The gateway checks
-//! shape and size, never SDP content, and forwards the value as received.
+//! shape and size, never SDP content, and forwards the value as received: keys
+//! it does not know included, so the value as a whole is bounded and must be
+//! strict JSON (no lone surrogate, nesting within serde_json's limit), since
+//! the target's own parser has to read it.
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -12,6 +15,7 @@ use serde_json::value::RawValue;
 use socketioxide::socket::Sid;
 
 use super::error::EventError;
+use super::outbox::{Outbox, Refused};
 use super::packet::Packet;
 use super::reply::Ack;
 use super::session::Session;
@@ -20,6 +24,14 @@ use crate::rooms::RoomInfo;
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub const MAX_CANDIDATE_BYTES: usize = 4 * 1024;
+/// The whole `offer`/`answer` value as JSON text: twice the SDP's limit,
+/// room for a full SDP's escapes (`\r\n` is four bytes, short lines make it
+/// 1.4 times longer) and keys of the client's own.
+pub const MAX_DESCRIPTION_JSON: usize = 2 * MAX_SDP_BYTES;
+/// The whole `candidate` value as JSON text, by the same rule.
+pub const MAX_CANDIDATE_JSON: usize = 2 * MAX_CANDIDATE_BYTES;
+/// Socket ids are 16 characters; this leaves room for any id scheme.
+pub const MAX_TARGET_BYTES: usize = 128;
 
 /// What the target receives: `{ fromPeerId, targetPeerId, <field> }`, the
 /// field's JSON forwarded byte for byte.
@@ -28,6 +40,18 @@ struct Relayed<'a> {
     from: &'a str,
     target: &'a str,
     body: &'a RawValue,
+}
+
+impl Relayed<'_> {
+    /// About the bytes of the packet Socket.IO makes of it:
+    /// `42["<event>",{"fromPeerId":"…","targetPeerId":"…","<field>":…}]`.
+    fn size(&self) -> usize {
+        48 + self.kind.event().len()
+            + self.kind.field().len()
+            + self.from.len()
+            + self.target.len()
+            + self.body.get().len()
+    }
 }
 
 impl Serialize for Relayed<'_> {
@@ -124,9 +148,23 @@ fn deliver(
     let Some(socket) = session.socket.broadcast().get_socket(sid) else {
         return Ok(Delivery::Elsewhere);
     };
-    socket
-        .emit(kind.event(), &relay.message(kind, &from))
-        .map_err(|_| relay.not_found())?;
+    let outbox = socket
+        .extensions
+        .get::<Outbox>()
+        .ok_or_else(|| relay.not_found())?;
+    let message = relay.message(kind, &from);
+    match outbox.relay(&socket, kind.event(), &message, message.size()) {
+        Ok(()) => {}
+        Err(Refused::Full) => {
+            // The target reads too slowly: it goes, the sender is told it is
+            // gone, as it will be by `peer:left`.
+            tracing::info!(socket = %socket.id, held = outbox.held(), "send buffer full: cutting the socket off");
+            session.state.metrics.send_buffer_overflows.inc();
+            outbox.cut(socket);
+            return Err(relay.not_found());
+        }
+        Err(Refused::Closed) => return Err(relay.not_found()),
+    }
     relayed(session, kind, received);
     Ok(Delivery::Done)
 }
@@ -205,8 +243,12 @@ pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn, EventError> {
     let target = fields
         .target
         .and_then(|t| serde_json::from_str::<String>(t.get()).ok())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| EventError::invalid("targetPeerId must be a non-empty string"))?;
+        .filter(|t| !t.is_empty() && t.len() <= MAX_TARGET_BYTES)
+        .ok_or_else(|| {
+            EventError::invalid(format!(
+                "targetPeerId must be a non-empty string of at most {MAX_TARGET_BYTES} bytes"
+            ))
+        })?;
     let body = match kind {
         RelayKind::Offer => fields.offer,
         RelayKind::Answer => fields.answer,
@@ -217,7 +259,74 @@ pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn, EventError> {
         RelayKind::Offer | RelayKind::Answer => check_description(kind, &body)?,
         RelayKind::Ice => check_candidate(&body)?,
     }
+    if !strict_json(body.get()) {
+        return Err(EventError::invalid(format!(
+            "{} must be strict JSON (no lone surrogates, nested at most 128 deep)",
+            kind.field()
+        )));
+    }
     Ok(RelayIn { target, body })
+}
+
+/// Whether every string of `text` (one JSON value, already known to be
+/// well-formed) decodes, and its nesting stays within serde_json's limit.
+/// Values with no escape and no nesting (most candidates) pass on a glance:
+/// a lone surrogate can only be written as a `\u` escape.
+fn strict_json(text: &str) -> bool {
+    let plain = memchr::memchr3(
+        b'\\',
+        b'{',
+        b'[',
+        text.as_bytes().get(1..).unwrap_or_default(),
+    )
+    .is_none();
+    plain || serde_json::from_str::<Strict>(text).is_ok()
+}
+
+/// Reads any JSON value, decoding every string (keys too), keeping nothing.
+struct Strict;
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        while seq.next_element::<Strict>()?.is_some() {}
+        Ok(Strict)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        while map.next_entry::<Strict, Strict>()?.is_some() {}
+        Ok(Strict)
+    }
 }
 
 fn missing(kind: RelayKind) -> EventError {
@@ -256,6 +365,11 @@ struct CandidateInit<'a> {
 fn check_description(kind: RelayKind, body: &RawValue) -> Result<(), EventError> {
     let field = kind.field();
     let text = body.get();
+    if text.len() > MAX_DESCRIPTION_JSON {
+        return Err(EventError::invalid(format!(
+            "{field} exceeds {MAX_DESCRIPTION_JSON} bytes of JSON"
+        )));
+    }
     let description = text
         .starts_with('{')
         .then(|| serde_json::from_str::<Description>(text).ok())
@@ -271,6 +385,11 @@ fn check_description(kind: RelayKind, body: &RawValue) -> Result<(), EventError>
 
 fn check_candidate(body: &RawValue) -> Result<(), EventError> {
     let text = body.get();
+    if text.len() > MAX_CANDIDATE_JSON {
+        return Err(EventError::invalid(format!(
+            "candidate exceeds {MAX_CANDIDATE_JSON} bytes of JSON"
+        )));
+    }
     let candidate = if text.starts_with('"') {
         serde_json::from_str::<Cow<str>>(text).ok()
     } else if text.starts_with('{') {
@@ -416,6 +535,60 @@ mod tests {
         }
         let max = json!({ "targetPeerId": "p", "answer": { "type": "answer", "sdp": "x".repeat(MAX_SDP_BYTES) } });
         assert_eq!(code_of(parsed(RelayKind::Answer, max)), "OK");
+    }
+
+    fn parsed_raw(kind: RelayKind, payload: &str) -> &'static str {
+        let text = format!(r#"["{}",{payload}]"#, kind.event());
+        let packet = Packet::new(socketioxide_core::Value::Str(text.into(), None));
+        parse(kind, &packet)
+            .err()
+            .map_or("OK", |e| e.code().as_str())
+    }
+
+    #[test]
+    fn the_whole_relayed_value_is_bounded_and_strict() {
+        // Extra keys are forwarded, so they count.
+        let pad = "x".repeat(MAX_DESCRIPTION_JSON);
+        let padded =
+            json!({ "targetPeerId": "p", "offer": { "type": "offer", "sdp": "v=0", "pad": pad } });
+        assert_eq!(code_of(parsed(RelayKind::Offer, padded)), "INVALID_PAYLOAD");
+        let pad = "x".repeat(MAX_CANDIDATE_JSON);
+        let padded = json!({ "targetPeerId": "p", "candidate": { "candidate": "c", "pad": pad } });
+        assert_eq!(code_of(parsed(RelayKind::Ice, padded)), "INVALID_PAYLOAD");
+        // A full SDP with every line's escapes still fits.
+        let sdp = "a=x\r\n".repeat(MAX_SDP_BYTES / 5);
+        let full = json!({ "targetPeerId": "p", "answer": { "type": "answer", "sdp": sdp, "extra": [1, 2] } });
+        assert_eq!(code_of(parsed(RelayKind::Answer, full)), "OK");
+        // Lone surrogates and deep nesting, where the gateway itself never looks.
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for (kind, payload) in [
+            (
+                RelayKind::Offer,
+                r#"{"targetPeerId":"p","offer":{"type":"offer","sdp":"v=0","x":"\ud800"}}"#
+                    .to_owned(),
+            ),
+            (
+                RelayKind::Ice,
+                r#"{"targetPeerId":"p","candidate":{"candidate":"c","x":{"\udfff":1}}}"#.to_owned(),
+            ),
+            (
+                RelayKind::Ice,
+                format!(r#"{{"targetPeerId":"p","candidate":{{"candidate":"c","x":{deep}}}}}"#),
+            ),
+        ] {
+            assert_eq!(parsed_raw(kind, &payload), "INVALID_PAYLOAD", "{payload}");
+        }
+        // Escapes that decode are fine, nesting within the limit too.
+        let nested = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        for (kind, payload) in [
+            (RelayKind::Offer, r#"{"targetPeerId":"p","offer":{"type":"offer","sdp":"v=0\r\n\ud83d\ude00","x":"\u00e9"}}"#.to_owned()),
+            (RelayKind::Ice, format!(r#"{{"targetPeerId":"p","candidate":{{"candidate":"c","x":{nested}}}}}"#)),
+        ] {
+            assert_eq!(parsed_raw(kind, &payload), "OK", "{payload}");
+        }
+        // The target is a socket id, not a place to put a megabyte.
+        let long = json!({ "targetPeerId": "t".repeat(MAX_TARGET_BYTES + 1), "candidate": "c" });
+        assert_eq!(code_of(parsed(RelayKind::Ice, long)), "INVALID_PAYLOAD");
     }
 
     #[test]

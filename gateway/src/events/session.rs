@@ -8,6 +8,7 @@ use socketioxide::extract::SocketRef;
 
 use crate::auth::Identity;
 use crate::cluster::adapter::NodeAdapter;
+use crate::net::address::Slot;
 use crate::rooms::RoomInfo;
 use crate::state::AppState;
 
@@ -17,6 +18,9 @@ pub struct Session {
     pub identity: Identity,
     /// The one room this socket is in, if any.
     pub room: Option<RoomInfo>,
+    /// This socket's place among its user's sockets, given back with the
+    /// session.
+    pub user_place: Slot<String>,
 }
 
 impl Session {

@@ -42,7 +42,22 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Ip
     client
 }
 
-fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+/// The client of a request whose extensions carry the TCP peer (the accept
+/// loop's `ConnectInfo`): REST extractors and the Socket.IO handshake alike.
+pub fn of_request(
+    extensions: &http::Extensions,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let axum::extract::ConnectInfo(peer) =
+        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()?;
+    Some(client_ip(*peer, headers, trusted))
+}
+
+/// Whether `ip` is one of the `TRUSTED_PROXIES` (its connections carry many
+/// clients).
+pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    let ip = canonical(ip);
     trusted.iter().any(|net| net.contains(&ip))
 }
 

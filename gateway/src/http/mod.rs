@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod client_addr;
 pub mod demo;
+pub mod engine_io;
 pub mod error;
 pub mod extract;
 pub mod limits;

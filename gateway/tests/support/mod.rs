@@ -7,10 +7,12 @@
 pub mod app_api;
 pub mod app_db;
 pub mod cluster;
+pub mod polling;
+pub mod process;
 pub mod redis_server;
 pub mod tcp_proxy;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -122,9 +124,35 @@ impl SioClient {
                 v.parse().expect("header value"),
             );
         }
-        let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        let (ws, _) = tokio_tungstenite::connect_async(req)
             .await
             .map_err(|e| e.to_string())?;
+        Self::handshake(ws, auth).await
+    }
+
+    /// Connects from `local`, another loopback address (`127.0.0.2` …), as a
+    /// second client machine would.
+    pub async fn connect_from(
+        addr: SocketAddr,
+        local: IpAddr,
+        auth: Value,
+    ) -> Result<Self, String> {
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        socket
+            .bind(SocketAddr::new(local, 0))
+            .map_err(|e| e.to_string())?;
+        let tcp = socket.connect(addr).await.map_err(|e| e.to_string())?;
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+            .await
+            .map_err(|e| e.to_string())?;
+        Self::handshake(ws, auth).await
+    }
+
+    async fn handshake(
+        mut ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        auth: Value,
+    ) -> Result<Self, String> {
         let open = next_text(&mut ws).await.ok_or("no open packet")?;
         assert!(open.starts_with('0'), "engine open packet, got {open}");
         ws.send(Message::text(format!("40{auth}")))
@@ -280,6 +308,24 @@ impl SioClient {
         })
         .await
         .is_ok()
+    }
+
+    /// Sends one Engine.IO packet as it is (`42[…]`, `451-[…]` …).
+    pub async fn send_raw(&mut self, packet: &str) {
+        self.ws.send(Message::text(packet)).await.expect("send");
+    }
+
+    /// Sends a binary frame (a Socket.IO attachment).
+    pub async fn send_binary(&mut self, data: Vec<u8>) -> Result<(), String> {
+        self.ws
+            .send(Message::binary(data))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The next packet (pings are answered), `None` once closed.
+    pub async fn recv(&mut self) -> Option<String> {
+        self.read().await
     }
 
     async fn read(&mut self) -> Option<String> {

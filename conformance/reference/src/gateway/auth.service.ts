@@ -60,7 +60,8 @@ export class AuthService {
     handshake: Handshake,
   ): { kind: 'jwt'; token: string } | { kind: 'apiKey' } | undefined {
     const auth = (handshake.auth ?? {}) as Record<string, unknown>;
-    if (auth.token !== undefined && auth.token !== null) {
+    // An empty token is no token (`auth.token || header` in NestJS code).
+    if (auth.token !== undefined && auth.token !== null && String(auth.token).trim() !== '') {
       return { kind: 'jwt', token: String(auth.token) };
     }
 

@@ -1,0 +1,452 @@
+//! A TCP connection as the gateway serves it: [`Metered`] wraps the stream,
+//! holds the connection's place in its address's count, and, once the
+//! connection has become a WebSocket, counts the relays written to it (for the
+//! session's [`Delivery`]). Its [`Meter`] is the handle the rest of the
+//! gateway keeps: it says the upgrade is under way, binds the session, and can
+//! kill the connection from outside (a slow reader's writer task is blocked in
+//! a write that will never finish; only failing that write frees it).
+//!
+//! Counting costs a few comparisons per frame header: payload bytes are
+//! skipped, except the first few of a text frame.
+
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::address::Slot;
+use futures_util::task::AtomicWaker;
+
+use super::delivery::{Connection, Delivery, RELAY_PACKET};
+
+/// The shared side of one connection.
+#[derive(Default)]
+pub struct Meter {
+    /// Set when the response switching to WebSocket is about to be written.
+    upgrading: AtomicBool,
+    delivery: OnceLock<Arc<Delivery>>,
+    killed: AtomicBool,
+    reader: AtomicWaker,
+    writer: AtomicWaker,
+}
+
+impl Meter {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The next response written is `101 Switching Protocols`: WebSocket
+    /// frames follow its head.
+    pub fn upgrading(&self) {
+        self.upgrading.store(true, Ordering::Release);
+    }
+
+    /// Relays written from now on count for `delivery`, which can kill this
+    /// connection.
+    pub fn bind(self: &Arc<Self>, delivery: &Arc<Delivery>) {
+        if self.delivery.set(delivery.clone()).is_ok() {
+            let this: Arc<dyn Connection> = self.clone();
+            delivery.carried_by(Arc::downgrade(&this));
+        }
+    }
+
+    fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    fn killed_error() -> io::Error {
+        io::Error::new(io::ErrorKind::ConnectionAborted, "connection cut")
+    }
+}
+
+impl Connection for Meter {
+    /// Fails every read and write from now on, waking the tasks waiting on
+    /// them.
+    fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.reader.wake();
+        self.writer.wake();
+    }
+}
+
+/// A stream counted as one connection of its address, metered by a [`Meter`].
+pub struct Metered<S> {
+    inner: S,
+    meter: Arc<Meter>,
+    frames: Frames,
+    _slot: Option<Slot<IpAddr>>,
+}
+
+impl<S> Metered<S> {
+    pub fn new(inner: S, meter: Arc<Meter>, slot: Option<Slot<IpAddr>>) -> Self {
+        Self {
+            inner,
+            meter,
+            frames: Frames::Http,
+            _slot: slot,
+        }
+    }
+
+    /// Follows what was written: nothing until the upgrade, then the 101
+    /// response's head, then WebSocket frames.
+    fn written(&mut self, mut bytes: &[u8]) {
+        if matches!(self.frames, Frames::Http) {
+            if !self.meter.upgrading.load(Ordering::Acquire) {
+                return;
+            }
+            self.frames = Frames::Head(0);
+        }
+        while !bytes.is_empty() {
+            match &mut self.frames {
+                Frames::Http => return,
+                Frames::Head(matched) => {
+                    bytes = match end_of_head(bytes, matched) {
+                        Some(rest) => {
+                            self.frames = Frames::Ws(FrameCounter::default());
+                            rest
+                        }
+                        None => return,
+                    }
+                }
+                Frames::Ws(counter) => {
+                    let relays = counter.feed(bytes);
+                    if relays > 0
+                        && let Some(delivery) = self.meter.delivery.get()
+                    {
+                        delivery.add(relays);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+enum Frames {
+    Http,
+    /// How much of `\r\n\r\n` the last bytes matched.
+    Head(u8),
+    Ws(FrameCounter),
+}
+
+/// Skips to just after the end of an HTTP head (`\r\n\r\n`), keeping how much
+/// of it the bytes so far matched.
+fn end_of_head<'a>(bytes: &'a [u8], matched: &mut u8) -> Option<&'a [u8]> {
+    const END: &[u8; 4] = b"\r\n\r\n";
+    for (i, &b) in bytes.iter().enumerate() {
+        *matched = if b == END[*matched as usize] {
+            *matched + 1
+        } else if b == b'\r' {
+            1
+        } else {
+            0
+        };
+        if *matched == 4 {
+            return Some(&bytes[i + 1..]);
+        }
+    }
+    None
+}
+
+/// Counts relay messages in a stream of server-to-client WebSocket frames.
+#[derive(Debug, Default)]
+struct FrameCounter {
+    /// The header being read (at most 2 + 8 length + 4 mask bytes).
+    header: [u8; 14],
+    have: u8,
+    /// Payload bytes of the current frame still to skip.
+    left: u64,
+    /// While the start of a text frame's payload is compared with the relay
+    /// prefix: how many bytes matched.
+    probe: Option<u8>,
+}
+
+impl FrameCounter {
+    fn feed(&mut self, mut bytes: &[u8]) -> u64 {
+        let mut relays = 0;
+        while !bytes.is_empty() {
+            let at_boundary = self.have == 0 && self.left == 0 && self.probe.is_none();
+            // The common case: a frame's whole header, and the start of its
+            // payload, in one write.
+            if at_boundary && let Some((need, text, len)) = whole_header(bytes) {
+                let payload = &bytes[need..];
+                let prefix = RELAY_PACKET.len();
+                if text && len >= prefix as u64 {
+                    if payload.len() < prefix {
+                        self.left = len;
+                        self.probe = Some(0);
+                        bytes = payload;
+                        continue;
+                    }
+                    if payload[..prefix] == *RELAY_PACKET {
+                        relays += 1;
+                    }
+                }
+                let skip = len.min(payload.len() as u64);
+                self.left = len - skip;
+                bytes = &payload[skip as usize..];
+                continue;
+            }
+            if self.left == 0 && self.probe.is_none() {
+                // Reading a header.
+                let need = header_len(&self.header[..self.have as usize]);
+                let take = (need - self.have as usize).min(bytes.len());
+                self.header[self.have as usize..self.have as usize + take]
+                    .copy_from_slice(&bytes[..take]);
+                self.have += take as u8;
+                bytes = &bytes[take..];
+                if (self.have as usize) < header_len(&self.header[..self.have as usize]) {
+                    continue;
+                }
+                let (text, len) = parse_header(&self.header[..self.have as usize]);
+                self.have = 0;
+                self.left = len;
+                self.probe = (text && len >= RELAY_PACKET.len() as u64).then_some(0);
+                if len == 0 {
+                    self.probe = None;
+                }
+                continue;
+            }
+            if let Some(matched) = self.probe {
+                let want = &RELAY_PACKET[matched as usize..];
+                let n = want.len().min(bytes.len());
+                self.left -= n as u64;
+                if bytes[..n] != want[..n] {
+                    self.probe = None;
+                } else if n == want.len() {
+                    relays += 1;
+                    self.probe = None;
+                } else {
+                    self.probe = Some(matched + n as u8);
+                }
+                bytes = &bytes[n..];
+                continue;
+            }
+            let skip = self.left.min(bytes.len() as u64);
+            self.left -= skip;
+            bytes = &bytes[skip as usize..];
+        }
+        relays
+    }
+}
+
+/// (header length, is a text frame, payload length) when `bytes` starts with
+/// a whole header.
+fn whole_header(bytes: &[u8]) -> Option<(usize, bool, u64)> {
+    let need = header_len(bytes.get(..2)?);
+    let (text, len) = parse_header(bytes.get(..need)?);
+    Some((need, text, len))
+}
+
+/// The header's full length, known from what was read of it (2 bytes first).
+fn header_len(read: &[u8]) -> usize {
+    if read.len() < 2 {
+        return 2;
+    }
+    let extended = match read[1] & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if read[1] & 0x80 != 0 { 4 } else { 0 };
+    2 + extended + mask
+}
+
+/// (is a text frame, payload length).
+fn parse_header(h: &[u8]) -> (bool, u64) {
+    let text = h[0] & 0x0f == 0x1;
+    let len = match h[1] & 0x7f {
+        126 => u64::from(u16::from_be_bytes([h[2], h[3]])),
+        127 => u64::from_be_bytes([h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]]),
+        n => u64::from(n),
+    };
+    (text, len)
+}
+
+impl Meter {
+    /// `poll` as the stream's user sees it: a task left waiting is woken by a
+    /// kill too, and then fails.
+    fn waiting<T>(
+        &self,
+        waker: &AtomicWaker,
+        cx: &Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_pending() {
+            // Registered after the first check: a kill in between is seen here.
+            waker.register(cx.waker());
+            if self.is_killed() {
+                return Poll::Ready(Err(Meter::killed_error()));
+            }
+        }
+        poll
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.meter.is_killed() {
+            return Poll::Ready(Err(Meter::killed_error()));
+        }
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.meter.waiting(&self.meter.reader, cx, poll)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.meter.is_killed() {
+            return Poll::Ready(Err(Meter::killed_error()));
+        }
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            self.written(&buf[..n]);
+        }
+        self.meter.waiting(&self.meter.writer, cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.meter.is_killed() {
+            return Poll::Ready(Err(Meter::killed_error()));
+        }
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = poll {
+            let mut left = n;
+            for buf in bufs {
+                if left == 0 {
+                    break;
+                }
+                let take = left.min(buf.len());
+                self.written(&buf[..take]);
+                left -= take;
+            }
+        }
+        self.meter.waiting(&self.meter.writer, cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.meter.is_killed() {
+            return Poll::Ready(Err(Meter::killed_error()));
+        }
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.meter.waiting(&self.meter.writer, cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server frame as tungstenite writes it: unmasked, FIN set.
+    fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => f.push(n as u8),
+            n if n < 65536 => {
+                f.push(126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn relay(len: usize) -> Vec<u8> {
+        let mut p = br#"42["webrtc:offer",{"offer":""#.to_vec();
+        p.resize(len.max(p.len()), b'x');
+        frame(0x1, &p)
+    }
+
+    fn stream() -> Vec<u8> {
+        let mut s = Vec::new();
+        s.extend(frame(0x1, b"40{\"sid\":\"abc\"}"));
+        s.extend(relay(100));
+        s.extend(frame(0x1, b"2"));
+        s.extend(frame(0x9, b"")); // a WebSocket ping
+        s.extend(relay(70_000)); // 8-byte length
+        s.extend(frame(0x1, br#"42["peer:left",{"peerId":"x"}]"#));
+        s.extend(relay(300)); // 2-byte length
+        s.extend(frame(0x2, br#"42["webrtc:ice"]"#)); // binary: not a relay
+        s.extend(frame(0x1, br#"42["webrtc"#)); // too short to be one
+        s
+    }
+
+    #[test]
+    fn relays_are_counted_whole_or_cut_anywhere() {
+        let s = stream();
+        assert_eq!(FrameCounter::default().feed(&s), 3);
+        for chunk in [1, 2, 3, 7, 13, 4096] {
+            let mut counter = FrameCounter::default();
+            let n: u64 = s.chunks(chunk).map(|c| counter.feed(c)).sum();
+            assert_eq!(n, 3, "chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn the_head_of_the_101_is_skipped() {
+        let mut matched = 0;
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\nAB";
+        assert_eq!(end_of_head(&head[..20], &mut matched), None);
+        assert_eq!(end_of_head(&head[20..], &mut matched), Some(&b"AB"[..]));
+        let mut matched = 0;
+        assert_eq!(end_of_head(b"\r\r\n\r\nX", &mut matched), Some(&b"X"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_metered_stream_counts_after_the_upgrade_and_dies_when_killed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (near, mut far) = tokio::io::duplex(1 << 20);
+        let meter = Meter::new();
+        let delivery = Delivery::new();
+        let mut io = Metered::new(near, meter.clone(), None);
+        io.write_all(&relay(50)).await.unwrap();
+        assert_eq!(delivery.relays(), 0, "not a WebSocket yet");
+        meter.upgrading();
+        meter.bind(&delivery);
+        io.write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+            .await
+            .unwrap();
+        io.write_all(&stream()).await.unwrap();
+        assert_eq!(delivery.relays(), 3);
+
+        // A reader waiting for bytes that never come is woken and fails.
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 16];
+            io.read(&mut buf).await
+        });
+        tokio::task::yield_now().await;
+        delivery.cut();
+        let err = reader.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
+        let mut sink = Vec::new();
+        let _ = far.read_to_end(&mut sink).await;
+    }
+}

@@ -1,0 +1,11 @@
+//! The TCP side of the gateway: the accept loop with its per-address cap and
+//! HTTP time limits ([`accept`]), per-address counting ([`address`]), the
+//! metered stream under every connection ([`meter`]) and what it tells about
+//! delivered relays ([`delivery`]).
+
+pub mod accept;
+pub mod address;
+pub mod delivery;
+pub mod meter;
+
+pub use accept::{HttpLimits, serve};
