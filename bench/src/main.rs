@@ -1,7 +1,7 @@
 //! Load generator: the Rust gateway side by side with the NestJS reference.
 //!
 //! `cargo run --release -p bench -- all` (or `idle`, `join`, `relay`,
-//! `capacity`, `soak`, `cluster`, `smoke`, `report`). Starts and stops the servers
+//! `relay-default`, `capacity`, `soak`, `cluster`, `smoke`, `report`). Starts and stops the servers
 //! itself, writes JSON under `bench/results/` and regenerates `BENCHMARKS.md`.
 //!
 //! The generator runs on a current-thread tokio runtime (one core), leaving
@@ -31,11 +31,14 @@ use server::{Kind, Setup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scenario {
-    /// idle, join, relay, capacity, soak and cluster.
+    /// idle, join, relay, relay-default, capacity, soak and cluster.
     All,
     Idle,
     Join,
     Relay,
+    /// The relay scenario against the gateway with its default runtime
+    /// (a worker per core); gateway only.
+    RelayDefault,
     Capacity,
     Soak,
     /// Relay across gateway nodes on one Redis (2 and 3 nodes; gateway only).
@@ -215,6 +218,9 @@ async fn run(cli: Cli) -> Result<bool> {
     }
     if one(Scenario::Relay) {
         ok &= runner.run::<relay::Scen>(cli.relay.clone()).await?;
+    }
+    if one(Scenario::RelayDefault) {
+        ok &= runner.run::<relay::DefaultScen>(cli.relay.clone()).await?;
     }
     if one(Scenario::Capacity) {
         ok &= runner.run::<capacity::Scen>(cli.capacity.clone()).await?;

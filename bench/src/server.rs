@@ -110,6 +110,12 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// Leaves an environment variable unset (the server's default applies).
+    pub fn without(mut self, key: &str) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
+
     /// Sets (or replaces) an environment variable.
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
         self.env.retain(|(k, _)| k != key);

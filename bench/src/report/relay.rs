@@ -1,7 +1,7 @@
 //! The relay scenario in BENCHMARKS.md.
 
 use super::table::{
-    Fig, Part, both, compared, failures, met, num, phase_rows, ratio, section_head, target,
+    Fig, Part, both, cell, compared, failures, met, num, phase_rows, ratio, section_head, target,
 };
 use crate::results::Doc;
 use crate::scen::relay::{Params, Relay, RelayPhase};
@@ -97,4 +97,48 @@ pub fn section(md: &mut String, d: &D) {
     phase_rows(md, d, &phases, &figs);
     md.push('\n');
     failures(md, d);
+}
+
+/// The saturation relay with one worker beside the default runtime (a
+/// worker per core), server and generator CPU side by side.
+pub fn defaults_section(md: &mut String, one_worker: Option<&D>, default: &D) {
+    let p = &default.params;
+    md.push_str(&format!(
+        "## Relay with the default runtime\n\nThe relay scenario ({} rooms of 2, {} messages in flight per sender at saturation, {} s) against the gateway started without `WORKER_THREADS`, as a deployment runs it: a tokio worker per core, here 2, sharing the 2 cores with the one-thread generator. Beside it, the relay section's run with `WORKER_THREADS=1`. Generator CPU use near 1 core means the generator, not the server, sets the throughput.\n\n| runtime | phase | delivered msg/s | p50 ms | p99 ms | server CPU µs/msg | server CPU use (cores) | generator CPU µs/msg | generator CPU use (cores) | lost + misrouted + out of order |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        p.pairs,
+        p.window,
+        super::table::raw(p.secs)
+    ));
+    let phases: [(&str, Part<Relay, RelayPhase>); 2] = [
+        ("fixed rate", |r| &r.fixed),
+        ("saturation", |r| &r.saturation),
+    ];
+    let runs = [
+        ("`WORKER_THREADS=1`", one_worker),
+        ("default (2 workers)", Some(default)),
+    ];
+    for (runtime, d) in runs {
+        let Some(d) = d else { continue };
+        for (phase, part) in &phases {
+            let s = |f: Fig<RelayPhase>| cell(d.stat(Kind::Gateway, |r| Some(f(part(r)))), 1.0);
+            let bad = d.total(Kind::Gateway, |r| part(r).bad() as f64);
+            md.push_str(&format!(
+                "| {runtime} | {phase} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                s(|p| p.throughput_per_s),
+                s(|p| p.latency.p50_ms),
+                s(|p| p.latency.p99_ms),
+                s(|p| p.server_cpu_us_per_msg),
+                s(|p| p.server_cpu_util),
+                s(|p| p.bench_cpu_us_per_msg),
+                s(|p| if p.secs > 0.0 {
+                    p.bench_cpu_s / p.secs
+                } else {
+                    0.0
+                }),
+                num(bad)
+            ));
+        }
+    }
+    md.push('\n');
+    failures(md, default);
 }

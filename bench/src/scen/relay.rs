@@ -12,7 +12,7 @@ use tokio::time::{sleep, sleep_until, timeout};
 use super::{Ctx, Scenario, connect_many};
 use crate::procfs::self_cpu_secs;
 use crate::results::{Latency, Outcome};
-use crate::server::Target;
+use crate::server::{Kind, Setup, Spec, Target};
 use crate::stats::round3;
 use crate::ws::{Conn, extract_str, find, parse_u64};
 
@@ -110,6 +110,33 @@ impl Scenario for Scen {
         sleep(Duration::from_millis(300)).await;
         let (saturation, _) = relay(ctx, target, pairs, RelayMode::Window(p.window), dur).await?;
         Ok(Relay { fixed, saturation })
+    }
+}
+
+/// The relay scenario against the gateway with its default runtime (a worker
+/// per core, `WORKER_THREADS` unset): what a deployment runs. On a 2-core
+/// machine the generator shares the cores with both workers, so this shows
+/// what the defaults cost per message, not what more cores would carry.
+pub struct DefaultScen;
+
+impl Scenario for DefaultScen {
+    const NAME: &'static str = "relay-default";
+    type Params = Params;
+    type Outcome = Relay;
+
+    fn tokens(p: &Params) -> usize {
+        Scen::tokens(p)
+    }
+
+    fn processes(setup: &Setup, kind: Kind, _p: &Params) -> Result<Vec<Spec>> {
+        Ok(match kind {
+            Kind::Gateway => vec![setup.server(kind).without("WORKER_THREADS")],
+            Kind::Reference => vec![],
+        })
+    }
+
+    async fn run(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Relay> {
+        Scen::run(ctx, target, p).await
     }
 }
 
