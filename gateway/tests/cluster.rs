@@ -685,3 +685,149 @@ async fn a_newcomer_on_another_node_never_hears_the_join_before_its_own() {
         "stale or extra peer:joined (newcomer, first): {heard:?}"
     );
 }
+
+/// What a sender saw of relays sent back to back with ack ids `0..n`.
+#[derive(Debug, Default)]
+struct Acks {
+    ok: usize,
+    peer_not_found: usize,
+    /// `peer:left` events received meanwhile, by peer id.
+    peer_left: Vec<String>,
+}
+
+/// Sends `n` offers of about `pad` bytes from `a` to `target` without waiting,
+/// then reads every ack (and any `peer:left`).
+async fn flood_offers(a: &mut SioClient, target: &str, n: u64, pad: usize) -> Acks {
+    let offer = json!({
+        "targetPeerId": target,
+        "offer": { "type": "offer", "sdp": "v=0\r\n", "pad": "x".repeat(pad) },
+    });
+    let packet = json!(["webrtc:offer", offer]).to_string();
+    for id in 0..n {
+        a.send_raw(&format!("42{id}{packet}")).await;
+    }
+    let mut acks = Acks::default();
+    let mut answered = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered < n {
+        let packet = tokio::time::timeout_at(deadline.into(), a.recv())
+            .await
+            .expect("every ack in time")
+            .expect("the sender stays connected");
+        if let Some(rest) = packet.strip_prefix("43") {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let args: Value = serde_json::from_str(&rest[digits..]).expect("ack json");
+            answered += 1;
+            if args[0] == json!({ "ok": true }) {
+                acks.ok += 1;
+            } else {
+                assert_eq!(args[0]["error"]["code"], "PEER_NOT_FOUND", "{args}");
+                acks.peer_not_found += 1;
+            }
+        } else if let Some(body) = packet.strip_prefix("42") {
+            let v: Value = serde_json::from_str(body).expect("event json");
+            if v[0] == "peer:left" {
+                acks.peer_left
+                    .push(v[1]["peerId"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    acks
+}
+
+/// The slow-reader bound holds across nodes (issue 11, High #1): relays
+/// from another node reach a socket through its outbox on its own node, so a
+/// peer that stops reading is cut off there past `MAX_SEND_BUFFER` instead of
+/// making its node hold whatever a sender elsewhere sends it. Its peers hear
+/// `peer:left`; another socket on that node is not disturbed.
+#[tokio::test]
+async fn a_slow_reader_is_cut_off_on_its_own_node_for_relays_from_another() {
+    const BUDGET: u64 = 256 * 1024;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let budget = BUDGET.to_string();
+    let cluster = TestCluster::start(2, &[("MAX_SEND_BUFFER", &budget)]).await;
+    let [n1, n2] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    let mut a = client(n1, 1).await;
+    let b = {
+        let mut b = client(n2, 2).await;
+        create(&mut a, "slow", 2).await;
+        join(&mut a, "slow").await;
+        join(&mut b, "slow").await;
+        assert_eq!(a.next("peer:joined").await["peerId"], b.sid);
+        b
+    };
+    // C on B's node, in a room of its own with D on A's node.
+    let mut c = client(n2, 3).await;
+    let mut d = client(n1, 4).await;
+    create(&mut d, "bystander", 2).await;
+    join(&mut d, "bystander").await;
+    join(&mut c, "bystander").await;
+    assert_eq!(d.next("peer:joined").await["peerId"], c.sid);
+
+    // B reads nothing from here on. 200 offers of 120 KiB are 24 MiB.
+    let before = n2.rss();
+    let started = Instant::now();
+    let mut acks = flood_offers(&mut a, &b.sid, 200, 120 * 1024).await;
+    // B is cut off on its node, and its room is told.
+    if acks.peer_left.is_empty()
+        && let Some(left) = a.next_within("peer:left", Duration::from_secs(3)).await
+    {
+        acks.peer_left
+            .push(left["peerId"].as_str().unwrap_or_default().to_owned());
+    }
+    let (rss, peak) = (n2.rss(), n2.peak_rss());
+    let grown = rss.saturating_sub(before);
+    let peak_grown = peak.saturating_sub(before);
+    eprintln!(
+        "node 2: RSS {} KiB before, +{} KiB after, peak +{} KiB; {:?} in {:?}",
+        before / 1024,
+        grown / 1024,
+        peak_grown / 1024,
+        acks,
+        started.elapsed()
+    );
+    assert!(
+        grown < 4 * BUDGET,
+        "node 2 grew by {} KiB (peak {} KiB) for a reader that reads nothing: {acks:?}",
+        grown / 1024,
+        peak_grown / 1024
+    );
+    assert_eq!(acks.peer_left, vec![b.sid.clone()], "{acks:?}");
+    assert_eq!(acks.ok + acks.peer_not_found, 200);
+    assert!(
+        n2.metrics()
+            .await
+            .contains("gateway_send_buffer_overflows_total 1"),
+        "B was cut off by its own node"
+    );
+    // Relays to B are refused from now on, on every node.
+    let err = d
+        .call(
+            "webrtc:ice",
+            json!({ "targetPeerId": b.sid, "candidate": "c" }),
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "PEER_NOT_FOUND", "{err}");
+
+    // C, on the same node, is untouched: it still receives relays from
+    // across the cluster and is answered.
+    let offer = json!({ "type": "offer", "sdp": "v=0\r\n" });
+    let ok = d
+        .call(
+            "webrtc:offer",
+            json!({ "targetPeerId": c.sid, "offer": offer }),
+        )
+        .await;
+    assert_eq!(ok, json!({ "ok": true }));
+    assert_eq!(
+        c.next("webrtc:offer").await,
+        json!({ "fromPeerId": d.sid, "targetPeerId": c.sid, "offer": offer })
+    );
+    let pong = c.call("ping", json!({})).await;
+    assert!(pong["timestamp"].is_string(), "{pong}");
+    assert!(c.next_within("peer:left", Duration::ZERO).await.is_none());
+    assert!(d.next_within("peer:left", Duration::ZERO).await.is_none());
+    drop(b);
+}
