@@ -40,6 +40,10 @@ pub struct Metrics {
     pub refused: Family<ReasonLabel, Counter>,
     /// Seconds from a relay's arrival to its hand-off to the target's socket.
     pub relay_latency: Histogram,
+    /// Relays from other nodes (their senders acked) not handed to a socket
+    /// here, by reason: `gone`, `full` (the relay that cut its target off),
+    /// `lagged`, `malformed`.
+    pub cluster_relays_dropped: Family<ReasonLabel, Counter>,
     relay_counters: [Counter; 3],
 }
 
@@ -58,6 +62,7 @@ impl Default for Metrics {
             relay_latency: Histogram::new([
                 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1,
             ]),
+            cluster_relays_dropped: Family::default(),
             registry: Registry::default(),
             relay_counters: Default::default(),
         };
@@ -90,6 +95,11 @@ impl Default for Metrics {
             "Relay hand-off latency",
             m.relay_latency.clone(),
         );
+        registry.register(
+            "cluster_relays_dropped",
+            "Relays from other nodes not handed to a socket here, by reason",
+            m.cluster_relays_dropped.clone(),
+        );
         let relay_counters = RelayKind::ALL.map(|kind| {
             m.relays
                 .get_or_create(&EventLabel {
@@ -119,6 +129,13 @@ impl Metrics {
     /// `sockets_per_address`, `sockets_per_user`, `handshake_throttle`.
     pub fn refusal(&self, reason: &'static str) -> Counter {
         self.refused.get_or_create(&ReasonLabel { reason }).clone()
+    }
+
+    /// Counts `n` relays from other nodes dropped here for `reason`.
+    pub fn cluster_relays_dropped(&self, reason: &'static str, n: u64) {
+        self.cluster_relays_dropped
+            .get_or_create(&ReasonLabel { reason })
+            .inc_by(n);
     }
 
     /// Counts a relay; the counters' handles are kept so the hot path neither

@@ -20,10 +20,11 @@ use crate::auth::throttle::HandshakeThrottle;
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
 use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
 use crate::cluster::node::NodeEvents;
+use crate::cluster::relay::{Arrivals, Dropped, Received};
 use crate::cluster::{self, Cluster, ClusterError};
 use crate::config::{AuthFailure, Config};
 use crate::events::connection::{self, Sessions};
-use crate::events::rooms;
+use crate::events::{relay, rooms};
 use crate::http::engine_io::{self, EngineIoGuard};
 use crate::http::limits::RestLimits;
 use crate::http::origin::{self, Origins};
@@ -145,6 +146,7 @@ impl Gateway {
                 send_buffer: usize::try_from(config.max_send_buffer).unwrap_or(usize::MAX),
             },
             subscriptions: cluster.as_ref().map(|c| c.subscriptions.clone()),
+            relay_link: cluster.as_ref().map(|c| c.relays.clone()),
             auth_failure_as_event: config.auth_failure == AuthFailure::Event,
             trusted_proxies: config.trusted_proxies.clone(),
             user_sockets: PerKey::new(config.max_sockets_per_user),
@@ -160,8 +162,9 @@ impl Gateway {
                 rooms,
                 adapter,
                 node,
+                inbound,
                 ..
-            }) => (AdapterChoice::Redis(adapter), Some((rooms, node))),
+            }) => (AdapterChoice::Redis(adapter), Some((rooms, node, inbound))),
             None => (AdapterChoice::Local, None),
         };
         let (layer, io) = SocketIo::builder()
@@ -188,7 +191,7 @@ impl Gateway {
             .await
             .map_err(|e| StartError::Cluster(ClusterError::Adapter(format!("{e:?}"))))?;
         let stop_node = CancellationToken::new();
-        if let Some((rooms, settings)) = node {
+        if let Some((rooms, settings, inbound)) = node {
             let events = ClusterEvents { io: io.clone() };
             tokio::spawn(cluster::node::run(
                 rooms,
@@ -196,6 +199,11 @@ impl Gateway {
                 events,
                 stop_node.clone(),
             ));
+            let arrivals = RelayArrivals {
+                io: io.clone(),
+                state: state.clone(),
+            };
+            tokio::spawn(cluster::relay::listen(inbound, arrivals, stop_node.clone()));
         }
 
         let ready = Readiness::default();
@@ -332,6 +340,24 @@ impl NodeEvents for ClusterEvents {
         if let Err(e) = connection::serve_namespace(&self.io).await {
             tracing::error!(error = ?e, "cannot serve the namespace again after eviction");
         }
+    }
+}
+
+/// Where relays from other nodes go: to the target's outbox, as local ones.
+struct RelayArrivals {
+    io: SocketIo<NodeAdapter>,
+    state: Arc<AppState>,
+}
+
+impl Arrivals for RelayArrivals {
+    fn arrived(&self, arrived: Received<'_>) {
+        relay::arrived(&self.io, &self.state.metrics, &arrived);
+    }
+
+    fn dropped(&self, reason: Dropped, count: u64) {
+        self.state
+            .metrics
+            .cluster_relays_dropped(reason.as_str(), count);
     }
 }
 

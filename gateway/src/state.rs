@@ -9,6 +9,7 @@ use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
 use crate::auth::throttle::HandshakeThrottle;
 use crate::cluster::redis::Subscriptions;
+use crate::cluster::relay::RelayLink;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::net::address::PerKey;
@@ -50,6 +51,8 @@ pub struct AppState {
     /// In a cluster (`REDIS_URL`): whether this node receives what the other
     /// nodes send it. `None` on one node.
     pub subscriptions: Option<Subscriptions>,
+    /// In a cluster: publishes relays to the target's node. `None` on one node.
+    pub relay_link: Option<Arc<RelayLink>>,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client

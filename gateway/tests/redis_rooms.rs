@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use gateway::auth::Identity;
 use gateway::cluster::redis::{RedisSettings, client};
 use gateway::rooms::redis::{Heartbeat, Liveness, Reaped, RedisRooms};
-use gateway::rooms::{Member, RoomCode, RoomError, RoomPolicy, RoomRegistry};
+use gateway::rooms::{Member, RoomCode, RoomError, RoomPolicy, RoomRegistry, Whereabouts};
 use support::redis_server::RedisServer;
 
 /// The liveness timeout of nodes that a test lets die.
@@ -147,6 +147,47 @@ async fn create_join_and_snapshot_behave_as_in_memory() {
     assert!(!r.leave("room_abc123", "b").await.unwrap());
     assert!(!r.is_member("room_abc123", "b").await.unwrap());
     assert_eq!(r.count().await, Ok(2));
+}
+
+/// The relay check answers where the target is: here, or the route of the
+/// node it is connected to, kept through leaves, reaps and Redis restarts.
+#[tokio::test]
+async fn members_are_located_by_their_nodes_route() {
+    let mut redis = RedisServer::start();
+    let all = nodes(&redis, 2, policy(Duration::from_secs(60), 10, false)).await;
+    let (a, b) = (&all[0], &all[1]);
+    assert_ne!(a.route(), b.route());
+    a.create(code("r"), None, "creator").await.unwrap();
+    a.join(&code("r"), member("a1")).await.unwrap();
+    b.join(&code("r"), member("b1")).await.unwrap();
+    let at = |rooms: &Arc<RedisRooms>, pid: &'static str| {
+        let rooms = rooms.clone();
+        async move { rooms.locate("room_r", pid).await }
+    };
+    assert_eq!(at(a, "a1").await, Ok(Whereabouts::Here));
+    assert_eq!(at(a, "b1").await, Ok(Whereabouts::Node(b.route().into())));
+    assert_eq!(at(b, "a1").await, Ok(Whereabouts::Node(a.route().into())));
+    assert_eq!(at(a, "nobody").await, Ok(Whereabouts::Absent));
+    // A member whose node recorded no route (an older version's join) is
+    // still a member, reached another way.
+    assert_eq!(redis.cli(&["HDEL", "{t}:route:room_r", "b1"]), "1");
+    assert_eq!(at(a, "b1").await, Ok(Whereabouts::Unrouted));
+    // A rejoin records it again; a leave forgets it.
+    b.join(&code("r"), member("b1")).await.unwrap();
+    assert_eq!(at(a, "b1").await, Ok(Whereabouts::Node(b.route().into())));
+    assert!(b.leave("room_r", "b1").await.unwrap());
+    assert_eq!(at(a, "b1").await, Ok(Whereabouts::Absent));
+    assert_eq!(redis.cli(&["HEXISTS", "{t}:route:room_r", "b1"]), "0");
+    b.join(&code("r"), member("b2")).await.unwrap();
+
+    // Redis restarts empty: each node puts its members back, routes included.
+    redis.restart(false);
+    until_reachable(a).await;
+    assert_eq!(a.heartbeat().await, Ok(Heartbeat::Restored));
+    assert_eq!(b.heartbeat().await, Ok(Heartbeat::Restored));
+    assert_eq!(at(a, "b2").await, Ok(Whereabouts::Node(b.route().into())));
+    assert_eq!(at(b, "a1").await, Ok(Whereabouts::Node(a.route().into())));
+    assert_eq!(at(b, "b2").await, Ok(Whereabouts::Here));
 }
 
 #[tokio::test]
@@ -294,6 +335,9 @@ async fn a_dead_nodes_members_are_reaped_once_and_never_come_back() {
     // The seats are free; the room of d3 is empty and waits for its TTL.
     assert_eq!(peers_of(b, "r1").await.unwrap(), ["a1"]);
     assert_eq!(peers_of(b, "r2").await.unwrap(), Vec::<String>::new());
+    // Their routes went with them.
+    assert_eq!(redis.cli(&["HKEYS", "{t}:route:room_r1"]), "a1");
+    assert_eq!(redis.cli(&["EXISTS", "{t}:route:room_r2"]), "0");
     b.join(&code("r1"), member("b1")).await.unwrap();
 
     // The dead node resumes: it is told it was evicted, its members stay gone,
@@ -307,6 +351,11 @@ async fn a_dead_nodes_members_are_reaped_once_and_never_come_back() {
     assert_eq!(peers_of(a, "r1").await.unwrap(), ["a1", "b1"]);
     dead.join(&code("r1"), member("d9")).await.unwrap();
     assert_eq!(peers_of(a, "r1").await.unwrap(), ["a1", "b1", "d9"]);
+    // Its route is the process's, the same as before the eviction.
+    assert_eq!(
+        a.locate("room_r1", "d9").await,
+        Ok(Whereabouts::Node(dead.route().into()))
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! A cluster of gateways over Redis (PROTOCOL.md §8): with `REDIS_URL` set, rooms
-//! live in the shared [`RedisRooms`](crate::rooms::redis::RedisRooms) registry and room events and relays travel
-//! through the Socket.IO Redis adapter ([`adapter`]), so any node serves any
+//! live in the shared [`RedisRooms`](crate::rooms::redis::RedisRooms) registry,
+//! room events travel through the Socket.IO Redis adapter ([`adapter`]) and
+//! relays on each node's own channel ([`relay`]), so any node serves any
 //! client. [`setup`] connects a node at start-up ([`redis`]: the connections);
 //! [`node`] keeps it alive and reaps dead ones. Without `REDIS_URL` nothing here
 //! runs but the in-process adapter.
@@ -8,6 +9,7 @@
 pub mod adapter;
 pub mod node;
 pub mod redis;
+pub mod relay;
 pub mod setup;
 
 pub use setup::{Cluster, ClusterError};

@@ -1,8 +1,10 @@
-//! The connections to Redis. One client crate, fred, serves both the room
-//! registry and the Socket.IO adapter (socketioxide-redis's fred driver):
-//! it reconnects by itself with a policy and resubscribes the adapter's
-//! channels after a reconnection, and its commands fail after a timeout
-//! instead of waiting for a Redis that is away.
+//! The connections to Redis. One client crate, fred, serves the room
+//! registry, the Socket.IO adapter (socketioxide-redis's fred driver) and the
+//! relay channels: it reconnects by itself with a policy, the channels are
+//! subscribed again after a reconnection, and its commands fail after a
+//! timeout instead of waiting for a Redis that is away. A node holds three
+//! connections: commands (the registry; relays are published there), the
+//! adapter's subscriber, and the subscriber of its relay channel.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +33,16 @@ const MAX_QUEUED_COMMANDS: usize = 10_000;
 /// under a burst of relays; 4096 still lagged at ~30k msg/s on 3 nodes sharing
 /// 2 cores (the bench's cluster3). fred allocates this ring for each of its
 /// event channels, which is what a node's RSS pays for it.
-const PUBSUB_RING: usize = 16_384;
+pub const PUBSUB_RING: usize = 16_384;
+/// Relays from other nodes buffered between fred's reader and their hand-over
+/// to this node's sockets (`relay::listen`, which never waits): each node
+/// receives only the relays for its own sockets. When the hand-over falls
+/// this far behind (a node starved of CPU while others send it relays), the
+/// oldest are dropped and counted. At most this many relays of up to 128 KiB
+/// (512 MiB) are held here in the worst case. Like the adapter's, the ring is
+/// allocated whole for each of fred's event channels: about 14 MB of a node's
+/// RSS (1,024 would be 8 MB).
+pub const RELAY_RING: usize = 4096;
 /// The command client receives no messages.
 const FRED_DEFAULT_RING: usize = 32;
 /// The adapter's own queue behind it (grows as it fills).
@@ -72,44 +83,59 @@ pub async fn client(settings: &RedisSettings) -> Result<Client, RedisError> {
     Ok(client)
 }
 
-/// Whether the adapter's channels are subscribed on a live connection: until
-/// they are again after a reconnection, messages for this node are lost, so
-/// the node is not ready.
+/// Whether the node's channels (the adapter's, and the relay channel) are
+/// subscribed on live connections: until they are again after a reconnection,
+/// messages for this node are lost, so the node is not ready.
 #[derive(Clone)]
-pub struct Subscriptions {
+pub struct Subscriptions(Vec<Subscription>);
+
+/// One subscriber connection's channels.
+#[derive(Clone)]
+struct Subscription {
     client: SubscriberClient,
     live: Arc<AtomicBool>,
 }
 
 impl Subscriptions {
     pub fn ready(&self) -> bool {
-        self.client.is_connected() && self.live.load(Ordering::Acquire)
+        self.0
+            .iter()
+            .all(|s| s.client.is_connected() && s.live.load(Ordering::Acquire))
+    }
+
+    /// Ready when both are.
+    pub fn and(mut self, other: Subscriptions) -> Self {
+        self.0.extend(other.0);
+        self
     }
 }
 
-/// A subscriber client (for the adapter) that resubscribes after reconnecting.
+/// A subscriber client that resubscribes its shard channels after
+/// reconnecting, with a ring of `ring` messages ([`PUBSUB_RING`] for the
+/// adapter, [`RELAY_RING`] for the relay channel).
 pub async fn subscriber(
     settings: &RedisSettings,
+    ring: usize,
 ) -> Result<(SubscriberClient, Subscriptions), RedisError> {
-    let client = builder(settings, PUBSUB_RING)?.build_subscriber_client()?;
-    let health = Subscriptions {
+    let client = builder(settings, ring)?.build_subscriber_client()?;
+    let health = Subscription {
         client: client.clone(),
         live: Arc::new(AtomicBool::new(false)),
     };
-    // The adapter's driver calls `init`. fred's own `manage_subscriptions`
-    // cannot serve here: it first sends SUBSCRIBE with the (empty) list of
-    // plain channels, which Redis refuses, and stops before the shard
-    // channels, the only ones the adapter uses (SSUBSCRIBE).
+    // The caller calls `init` (the adapter's driver, for its client). fred's
+    // own `manage_subscriptions` cannot serve here: it first sends SUBSCRIBE
+    // with the (empty) list of plain channels, which Redis refuses, and stops
+    // before the shard channels, the only ones used here (SSUBSCRIBE).
     // Listening before the first connection, whose event counts too.
     let events = (client.reconnect_rx(), client.error_rx());
     tokio::spawn(resubscribe(health.clone(), events));
-    Ok((client, health))
+    Ok((client, Subscriptions(vec![health])))
 }
 
-/// On every (re)connection, subscribes the channels the adapter holds; a
+/// On every (re)connection, subscribes the channels the client holds; a
 /// connection error marks them lost until then.
 async fn resubscribe(
-    health: Subscriptions,
+    health: Subscription,
     (mut reconnects, mut errors): (
         broadcast::Receiver<fred::types::config::Server>,
         broadcast::Receiver<(fred::error::Error, Option<fred::types::config::Server>)>,
@@ -137,13 +163,13 @@ async fn resubscribe(
             .into_iter()
             .map(Key::from)
             .collect();
-        // None yet: the adapter subscribes them itself at start-up.
+        // None yet: they are subscribed at start-up by their owner.
         if !channels.is_empty() {
             if let Err(e) = client.ssubscribe(channels).await {
-                tracing::error!(error = %e, "cannot subscribe the adapter's channels again");
+                tracing::error!(error = %e, "cannot subscribe the cluster's channels again");
                 continue;
             }
-            tracing::info!("adapter channels subscribed again after a reconnection");
+            tracing::info!("cluster channels subscribed again after a reconnection");
         }
         health.live.store(true, Ordering::Release);
     }

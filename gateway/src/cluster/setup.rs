@@ -1,13 +1,16 @@
 //! A node's start in the cluster: its Redis connections, the shared room
-//! registry (the node registered in it) and the adapter's constructor.
+//! registry (the node registered in it), the adapter's constructor and the
+//! node's relay channel.
 
 use std::sync::Arc;
 
+use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use socketioxide_redis::drivers::fred::FredDriver;
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
 use super::node::NodeSettings;
 use super::redis::{self, RedisError, RedisSettings, Subscriptions};
+use super::relay::{self, Inbound, RelayLink};
 use crate::config::Config;
 use crate::rooms::RoomPolicy;
 use crate::rooms::redis::{Liveness, RedisRooms};
@@ -36,6 +39,10 @@ pub enum ClusterError {
 pub struct Cluster {
     pub rooms: Arc<RedisRooms>,
     pub adapter: RedisAdapterCtr<FredDriver>,
+    /// Publishes relays to other nodes.
+    pub relays: Arc<RelayLink>,
+    /// This node's relay channel, subscribed: hand it to `relay::listen`.
+    pub inbound: Inbound,
     pub subscriptions: Subscriptions,
     pub node: NodeSettings,
 }
@@ -72,7 +79,7 @@ impl Cluster {
             },
         );
         rooms.reconcile().await?;
-        let (subscriber, subscriptions) = redis::subscriber(&settings).await?;
+        let (subscriber, subscriptions) = redis::subscriber(&settings, redis::PUBSUB_RING).await?;
         let adapter = RedisAdapterCtr::new_with_fred_config(
             subscriber,
             RedisAdapterConfig::new()
@@ -82,10 +89,26 @@ impl Cluster {
         )
         .await
         .map_err(RedisError::from)?;
+        let relays = Arc::new(RelayLink::new(rooms.client().clone(), &config.redis_prefix));
+        let (client, relay_subscriptions) = redis::subscriber(&settings, redis::RELAY_RING).await?;
+        // Listening before subscribing, so that nothing sent is missed.
+        let messages = client.message_rx();
+        client.init().await.map_err(RedisError::from)?;
+        let channel = relay::channel(&config.redis_prefix, rooms.route());
+        client
+            .ssubscribe(channel.as_str())
+            .await
+            .map_err(RedisError::from)?;
         Ok(Self {
             rooms: Arc::new(rooms),
             adapter,
-            subscriptions,
+            relays,
+            inbound: Inbound {
+                client,
+                channel,
+                messages,
+            },
+            subscriptions: subscriptions.and(relay_subscriptions),
             node,
         })
     }

@@ -4,6 +4,11 @@
 //! it does not know included, so the value as a whole is bounded and must be
 //! strict JSON (no lone surrogate, nesting within serde_json's limit), since
 //! the target's own parser has to read it.
+//!
+//! Every relay reaches its target through the target's outbox on the
+//! target's own node (`MAX_SEND_BUFFER`): at once when the target is here, on
+//! the target node's relay channel otherwise ([`crate::cluster::relay`]),
+//! where that node hands it over ([`arrived`]) the same way.
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -12,6 +17,8 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
+use socketioxide::SocketIo;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 
 use super::error::EventError;
@@ -19,8 +26,11 @@ use super::outbox::{Outbox, Refused};
 use super::packet::Packet;
 use super::reply::Ack;
 use super::session::Session;
+use crate::cluster::adapter::NodeAdapter;
+use crate::cluster::relay::{Envelope, Received};
+use crate::metrics::Metrics;
 use crate::protocol::RelayKind;
-use crate::rooms::RoomInfo;
+use crate::rooms::{RoomInfo, Whereabouts};
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub const MAX_CANDIDATE_BYTES: usize = 4 * 1024;
@@ -73,14 +83,20 @@ pub async fn relay(
     received: Instant,
 ) -> Result<Ack, EventError> {
     let (relay, room) = check(session, kind, packet)?;
-    let member = session
+    let at = session
         .state
         .rooms
-        .is_member(&room.room_id, &relay.target)
+        .locate(&room.room_id, &relay.target)
         .await?;
-    match deliver(session, kind, &relay, member, received)? {
-        Delivery::Done => Ok(Ack::Ok),
-        Delivery::Elsewhere => deliver_elsewhere(session, kind, relay, received).await,
+    match at {
+        Whereabouts::Absent => Err(relay.not_found()),
+        // The registry has it here: not found here is gone (leaving).
+        Whereabouts::Here => match deliver(session, kind, &relay, true, received)? {
+            Delivery::Done => Ok(Ack::Ok),
+            Delivery::Elsewhere => Err(relay.not_found()),
+        },
+        Whereabouts::Node(route) => deliver_to_node(session, kind, &relay, &route, received).await,
+        Whereabouts::Unrouted => deliver_elsewhere(session, kind, relay, received).await,
     }
 }
 
@@ -145,33 +161,126 @@ fn deliver(
     let sid = Sid::from_str(&relay.target).map_err(|_| relay.not_found())?;
     // Looked up through the socket's own namespace handle: `SocketIo` panics
     // once shutdown has removed the namespace.
-    let Some(socket) = session.socket.broadcast().get_socket(sid) else {
-        return Ok(Delivery::Elsewhere);
-    };
-    let outbox = socket
-        .extensions
-        .get::<Outbox>()
-        .ok_or_else(|| relay.not_found())?;
+    let namespace = session.socket.broadcast();
     let message = relay.message(kind, &from);
-    match outbox.relay(&socket, kind.event(), &message, message.size()) {
-        Ok(()) => {}
-        Err(Refused::Full) => {
-            // The target reads too slowly: it goes, the sender is told it is
-            // gone, as it will be by `peer:left`.
-            tracing::info!(socket = %socket.id, held = outbox.held(), "send buffer full: cutting the socket off");
-            session.state.metrics.send_buffer_overflows.inc();
-            outbox.cut(socket);
-            return Err(relay.not_found());
-        }
-        Err(Refused::Closed) => return Err(relay.not_found()),
+    match hand_over(&namespace, &session.state.metrics, sid, &message) {
+        HandOver::Queued => {}
+        HandOver::NotHere => return Ok(Delivery::Elsewhere),
+        // Cut off (the sender is told it is gone, as it will be by
+        // `peer:left`), or closing.
+        HandOver::Full | HandOver::Closed => return Err(relay.not_found()),
     }
     relayed(session, kind, received);
     Ok(Delivery::Done)
 }
 
+/// What became of a relay handed to a socket of this node.
+enum HandOver {
+    /// In the socket's outbox.
+    Queued,
+    /// No such socket here.
+    NotHere,
+    /// The socket held too much: it was cut off, the relay dropped.
+    Full,
+    /// The socket is closing.
+    Closed,
+}
+
+/// Queues `message` to socket `sid` of `namespace` through its outbox; a
+/// socket the relay would take past its budget is cut off.
+fn hand_over(
+    namespace: &BroadcastOperators<NodeAdapter>,
+    metrics: &Metrics,
+    sid: Sid,
+    message: &Relayed<'_>,
+) -> HandOver {
+    let Some(socket) = namespace.get_socket(sid) else {
+        return HandOver::NotHere;
+    };
+    let Some(outbox) = socket.extensions.get::<Outbox>() else {
+        return HandOver::Closed;
+    };
+    match outbox.relay(&socket, message.kind.event(), message, message.size()) {
+        Ok(()) => HandOver::Queued,
+        Err(Refused::Full) => {
+            // The target reads too slowly: it goes, and its room hears it.
+            tracing::info!(socket = %socket.id, held = outbox.held(), "send buffer full: cutting the socket off");
+            metrics.send_buffer_overflows.inc();
+            outbox.cut(socket);
+            HandOver::Full
+        }
+        Err(Refused::Closed) => HandOver::Closed,
+    }
+}
+
+/// A relay from another node for a socket of this one, handed over as a
+/// local relay is. Its sender was acked once the relay was published: a
+/// relay that finds its target gone or cut off is dropped (and counted); the
+/// sender's peers hear `peer:left` for the target.
+pub fn arrived(io: &SocketIo<NodeAdapter>, metrics: &Metrics, relay: &Received<'_>) {
+    let message = Relayed {
+        kind: relay.kind,
+        from: &relay.from,
+        target: &relay.target,
+        body: relay.body,
+    };
+    // `of` rather than `SocketIo`'s own lookups, which panic while the
+    // namespace is gone (shutdown, eviction).
+    let outcome = match (io.of("/"), Sid::from_str(&relay.target)) {
+        (Some(namespace), Ok(sid)) => hand_over(&namespace, metrics, sid, &message),
+        _ => HandOver::NotHere,
+    };
+    let reason = match outcome {
+        HandOver::Queued => return,
+        HandOver::Full => "full",
+        HandOver::NotHere | HandOver::Closed => "gone",
+    };
+    tracing::debug!(from = %relay.from, target = %relay.target, reason, "relay from another node dropped");
+    metrics.cluster_relays_dropped(reason, 1);
+}
+
+/// Publishes the relay on the channel of the target's node, which hands it
+/// to the target's outbox ([`arrived`]). The sender's relays are published
+/// one after another, each acknowledged by Redis before the next, so they
+/// arrive in order.
+async fn deliver_to_node(
+    session: &Session,
+    kind: RelayKind,
+    relay: &RelayIn,
+    route: &str,
+    received: Instant,
+) -> Result<Ack, EventError> {
+    let link = session
+        .state
+        .relay_link
+        .as_ref()
+        .ok_or_else(|| EventError::internal("a member on another node, but no cluster"))?;
+    let from = session.id();
+    let envelope = Envelope {
+        kind,
+        from: &from,
+        target: &relay.target,
+        body: &relay.body,
+    };
+    let heard = link
+        .send(route, &envelope)
+        .await
+        .map_err(EventError::internal)?;
+    if !heard {
+        // No node reads that channel: the target's node died (its members are
+        // reported gone once it is reaped) or is not subscribed again yet.
+        return Err(relay.not_found());
+    }
+    relayed(session, kind, received);
+    Ok(Ack::Ok)
+}
+
 /// Sends the relay through the adapter to the node of the target, which
-/// sits in a Socket.IO room named by its id. The sender's relays go out one
-/// after another on one connection, so they arrive in order.
+/// sits in a Socket.IO room named by its id: for a member whose node
+/// recorded no route (a node of an older version, during a rolling upgrade).
+/// Such a relay reaches the socket's Engine.IO queue without its outbox. The
+/// sender's relays go out one after another on one connection, so they
+/// arrive in order.
 async fn deliver_elsewhere(
     session: &Session,
     kind: RelayKind,

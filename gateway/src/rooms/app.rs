@@ -21,7 +21,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::code::RoomCode;
-use super::registry::{Joined, Member, RoomError, RoomInfo, RoomRegistry, RoomSnapshot};
+use super::registry::{
+    Joined, Member, RoomError, RoomInfo, RoomRegistry, RoomSnapshot, Whereabouts,
+};
 use crate::app_data::{AppRoom, AppRooms, LookupError};
 
 pub struct AppRoomRegistry {
@@ -121,6 +123,10 @@ impl RoomRegistry for AppRoomRegistry {
 
     async fn is_member(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError> {
         self.registry.is_member(room_id, peer_id).await
+    }
+
+    async fn locate(&self, room_id: &str, peer_id: &str) -> Result<Whereabouts, RoomError> {
+        self.registry.locate(room_id, peer_id).await
     }
 
     fn is_member_now(&self, room_id: &str, peer_id: &str) -> Option<bool> {

@@ -17,5 +17,7 @@ pub mod request;
 
 pub use code::RoomCode;
 pub use quota::{RoomCaps, RoomQuota};
-pub use registry::{Joined, Member, RoomError, RoomInfo, RoomPolicy, RoomRegistry, RoomSnapshot};
+pub use registry::{
+    Joined, Member, RoomError, RoomInfo, RoomPolicy, RoomRegistry, RoomSnapshot, Whereabouts,
+};
 pub use request::{CreateRoom, CreateRoomRequest};

@@ -23,6 +23,7 @@ use fred::types::scripts::Script;
 
 use super::{
     Joined, Member, RoomCode, RoomError, RoomInfo, RoomPolicy, RoomRegistry, RoomSnapshot,
+    Whereabouts,
 };
 use crate::auth::Identity;
 
@@ -109,6 +110,10 @@ pub struct RedisRooms {
     index: String,
     scripts: Scripts,
     local: Mutex<Local>,
+    /// Where relays for this node's sockets go: recorded with each of its
+    /// members (`cluster::relay` names the channel after it). Drawn once per
+    /// process; unlike the node id it survives an eviction.
+    route: String,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> RoomError {
@@ -135,6 +140,7 @@ impl RedisRooms {
             index: format!("{tag}:rooms"),
             tag,
             scripts: Scripts::new(),
+            route: new_node_id(),
             local: Mutex::new(Local {
                 node_id: new_node_id(),
                 members: HashMap::new(),
@@ -152,6 +158,11 @@ impl RedisRooms {
     /// This node's current identity in Redis (a new one after an eviction).
     pub fn node_id(&self) -> String {
         self.local().node_id.clone()
+    }
+
+    /// The route recorded with this node's members.
+    pub fn route(&self) -> &str {
+        &self.route
     }
 
     /// The client, for readiness checks.
@@ -210,7 +221,12 @@ impl RedisRooms {
             (local.node_id.clone(), entries)
         };
         entries.sort_by_key(|(seq, ..)| *seq);
-        let mut args = vec![node_id, millis(self.liveness.timeout), self.ttl()];
+        let mut args = vec![
+            node_id,
+            millis(self.liveness.timeout),
+            self.ttl(),
+            self.route.clone(),
+        ];
         for (_, room, member) in entries {
             let info = serde_json::to_string(&member.user_info).map_err(unavailable)?;
             args.extend([
@@ -245,7 +261,12 @@ impl RedisRooms {
         let _: String = self
             .run(
                 &self.scripts.reconcile,
-                vec![node_id, millis(self.liveness.timeout), self.ttl()],
+                vec![
+                    node_id,
+                    millis(self.liveness.timeout),
+                    self.ttl(),
+                    self.route.clone(),
+                ],
             )
             .await?;
         Ok(())
@@ -375,6 +396,7 @@ impl RoomRegistry for RedisRooms {
                     self.policy.max_room_size.to_string(),
                     self.ttl(),
                     member.user_info.user_id.clone(),
+                    self.route.clone(),
                 ],
             )
             .await
@@ -435,18 +457,27 @@ impl RoomRegistry for RedisRooms {
     }
 
     async fn is_member(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError> {
-        let answer: i64 = self
+        Ok(self.locate(room_id, peer_id).await? != Whereabouts::Absent)
+    }
+
+    async fn locate(&self, room_id: &str, peer_id: &str) -> Result<Whereabouts, RoomError> {
+        let answer: String = self
             .run(
                 &self.scripts.member,
                 vec![room_id.to_owned(), peer_id.to_owned(), self.node_id()],
             )
             .await?;
-        match answer {
-            -1 => Err(RoomError::Unavailable(
-                "this node was evicted from the cluster".into(),
-            )),
-            n => Ok(n == 1),
-        }
+        Ok(match answer.as_str() {
+            "-1" => {
+                return Err(RoomError::Unavailable(
+                    "this node was evicted from the cluster".into(),
+                ));
+            }
+            "0" => Whereabouts::Absent,
+            "1" => Whereabouts::Unrouted,
+            route if route == self.route => Whereabouts::Here,
+            route => Whereabouts::Node(route.to_owned()),
+        })
     }
 
     async fn snapshot(&self, code: &RoomCode) -> Result<Option<RoomSnapshot>, RoomError> {

@@ -67,6 +67,22 @@ pub enum RoomError {
     AppUnavailable(String),
 }
 
+/// Where a member of a room is connected, as a relay needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whereabouts {
+    /// Not a member of the room (or no longer).
+    Absent,
+    /// Connected to this node.
+    Here,
+    /// Connected to another node of the cluster, which reads the relays for
+    /// its sockets on the channel of this route (`cluster::relay`).
+    Node(String),
+    /// A member whose node recorded no route: it joined through a node of an
+    /// older version (during a rolling upgrade), which can only be reached
+    /// through the Socket.IO adapter.
+    Unrouted,
+}
+
 /// The rules every registry applies.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomPolicy {
@@ -93,8 +109,17 @@ pub trait RoomRegistry: Send + Sync + 'static {
     async fn join(&self, code: &RoomCode, member: Member) -> Result<Joined, RoomError>;
     /// Removes `peer_id` from `room_id`; true when it was a member.
     async fn leave(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError>;
-    /// Whether `peer_id` is currently in `room_id` (the relay check).
+    /// Whether `peer_id` is currently in `room_id`.
     async fn is_member(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError>;
+    /// Whether `peer_id` is currently in `room_id`, and where it is connected
+    /// (the relay check). A store of this process only has local members.
+    async fn locate(&self, room_id: &str, peer_id: &str) -> Result<Whereabouts, RoomError> {
+        Ok(if self.is_member(room_id, peer_id).await? {
+            Whereabouts::Here
+        } else {
+            Whereabouts::Absent
+        })
+    }
     /// The same answer without waiting, when the store can give it (the
     /// in-memory one can; a networked one answers `None`).
     fn is_member_now(&self, _room_id: &str, _peer_id: &str) -> Option<bool> {

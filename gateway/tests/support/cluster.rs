@@ -34,6 +34,24 @@ impl Node {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Resident memory now, in bytes.
+    pub fn rss(&self) -> u64 {
+        super::process::status_kib(self.pid() as u32, "VmRSS:") * 1024
+    }
+
+    /// Peak resident memory so far, in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        super::process::status_kib(self.pid() as u32, "VmHWM:") * 1024
+    }
+
+    /// `/metrics` as text.
+    pub async fn metrics(&self) -> String {
+        match reqwest::get(self.url("/metrics")).await {
+            Ok(resp) => resp.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
     /// `kill -9`.
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -87,13 +87,7 @@ impl GatewayProcess {
     }
 
     fn status_kib(&self, field: &str) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .expect("a VmRSS/VmHWM line")
+        status_kib(self.pid(), field)
     }
 
     /// CPU time used so far (user + system), from `/proc/PID/stat`.
@@ -118,4 +112,14 @@ impl GatewayProcess {
             .await
             .expect("text")
     }
+}
+
+/// A field of `/proc/PID/status` counted in KiB (`VmRSS:`, `VmHWM:`).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("a VmRSS/VmHWM line")
 }

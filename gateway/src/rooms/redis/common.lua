@@ -9,6 +9,9 @@ local NODES = P .. ':nodes'
 local function room_key(rid) return P .. ':room:' .. rid end
 local function members_key(rid) return P .. ':members:' .. rid end
 local function info_key(rid) return P .. ':info:' .. rid end
+-- pid -> the route of the node the member is connected to: the channel that
+-- node reads relays for its sockets on.
+local function route_key(rid) return P .. ':route:' .. rid end
 local function node_key(nid) return P .. ':node:' .. nid end
 local function dead_key(nid) return P .. ':dead:' .. nid end
 local function peers_key(nid) return P .. ':nodepeers:' .. nid end
@@ -33,15 +36,16 @@ local function start_ttl(rid, now, ttl)
 end
 
 local function new_room(rid, code, max, creator, now, ttl)
-  redis.call('DEL', room_key(rid), members_key(rid), info_key(rid))
+  redis.call('DEL', room_key(rid), members_key(rid), info_key(rid), route_key(rid))
   redis.call('HSET', room_key(rid), 'code', code, 'max', max, 'creator', creator, 'seq', 0)
   start_ttl(rid, now, ttl)
 end
 
-local function add(rid, pid, info, nid)
+local function add(rid, pid, info, nid, route)
   local seq = redis.call('HINCRBY', room_key(rid), 'seq', 1)
   redis.call('ZADD', members_key(rid), seq, pid)
   redis.call('HSET', info_key(rid), pid, info)
+  redis.call('HSET', route_key(rid), pid, route)
   redis.call('SADD', peers_key(nid), rid .. ' ' .. pid)
   redis.call('PERSIST', room_key(rid))
   redis.call('ZADD', ROOMS, '+inf', rid)
@@ -52,6 +56,7 @@ local function remove(rid, pid, nid, now, ttl)
   redis.call('SREM', peers_key(nid), rid .. ' ' .. pid)
   if redis.call('ZREM', members_key(rid), pid) == 0 then return false end
   redis.call('HDEL', info_key(rid), pid)
+  redis.call('HDEL', route_key(rid), pid)
   if redis.call('ZCARD', members_key(rid)) == 0 then start_ttl(rid, now, ttl) end
   return true
 end

@@ -1,9 +1,10 @@
--- join(rid, code, pid, info, nid, auto_create, default_max, ttl, user_id)
+-- join(rid, code, pid, info, nid, auto_create, default_max, ttl, user_id, route)
 --   -> {'ok', code, max, creator, rejoined, pid, info, ...} | {'not_found'} | {'full'} | {'node_gone'}
 -- The size check and the insert are one step, whichever node asks. An
 -- auto-created room's creator is its first joiner's user.
 local rid, code, pid, info, nid = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local auto, default_max, ttl, user_id = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10]
+local route = ARGV[11]
 local now = now_ms()
 -- An evicted node may not admit anyone (its members were reported gone).
 if redis.call('EXISTS', node_key(nid)) == 0 then return {'node_gone'} end
@@ -15,8 +16,9 @@ local room = redis.call('HMGET', room_key(rid), 'code', 'max', 'creator')
 local rejoined = '0'
 if redis.call('ZSCORE', members_key(rid), pid) then
   rejoined = '1'
+  redis.call('HSET', route_key(rid), pid, route)
 else
   if redis.call('ZCARD', members_key(rid)) >= tonumber(room[2]) then return {'full'} end
-  add(rid, pid, info, nid)
+  add(rid, pid, info, nid, route)
 end
 return members(rid, pid, {'ok', room[1], room[2], room[3] or '', rejoined})
