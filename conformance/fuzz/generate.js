@@ -474,7 +474,15 @@ class Gen {
           },
         ],
         [1, () => key !== undefined && depth < 1 && isObject(out[key]) && !isSymbol(out[key]) && (out[key] = this.mutateObject(out[key], event, depth + 1))],
-        [1, () => (out.deep = { $nest: r.pick([10, 100, 127, 128, 129, 200, 1000]) })],
+        // Inside a relayed value, nesting past serde_json's limit is a bound the
+        // reference does not have (known.js: relayed-deep-values).
+        [
+          1,
+          () =>
+            (out.deep = {
+              $nest: r.pick(relayed && !this.include.has('relayed-deep-values') ? [10, 100, 120] : [10, 100, 127, 128, 129, 200, 1000]),
+            }),
+        ],
       ]);
     }
     return out;

@@ -12,4 +12,8 @@ export const KNOWN = {
     what: 'lone surrogates inside relayed values (keys of offer/answer/candidate objects that the gateway does not read)',
     why: 'docs/WIRE-DETAILS.md, "Known differences from the reference": the gateway refuses a relayed value that is not strict JSON (INVALID_PAYLOAD); the reference relays it',
   },
+  'relayed-deep-values': {
+    what: 'relayed values (offer/answer/candidate) nested past serde_json\'s limit (the payload more than 128 levels deep)',
+    why: 'docs/WIRE-DETAILS.md, "Known differences from the reference": the gateway refuses them (INVALID_PAYLOAD, before NOT_IN_ROOM like every payload check); the reference relays them or answers NOT_IN_ROOM / PEER_NOT_FOUND',
+  },
 };

@@ -370,7 +370,7 @@ pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn, EventError> {
     }
     if !strict_json(body.get()) {
         return Err(EventError::invalid(format!(
-            "{} must be strict JSON (no lone surrogates, nested at most 128 deep)",
+            "{} must be strict JSON (no lone surrogates, the payload nested at most 128 deep)",
             kind.field()
         )));
     }
@@ -695,6 +695,17 @@ mod tests {
         ] {
             assert_eq!(parsed_raw(kind, &payload), "OK", "{payload}");
         }
+        // The nesting limit is serde_json's, counted from the payload object:
+        // 128 levels pass, 129 do not (the relayed value itself: 127 and 128).
+        let nest = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+        let answer = |n: usize| {
+            format!(
+                r#"{{"targetPeerId":"p","answer":{{"type":"answer","sdp":"v=0","deep":{}}}}}"#,
+                nest(n)
+            )
+        };
+        assert_eq!(parsed_raw(RelayKind::Answer, &answer(126)), "OK");
+        assert_eq!(parsed_raw(RelayKind::Answer, &answer(127)), "INVALID_PAYLOAD");
         // The target is a socket id, not a place to put a megabyte.
         let long = json!({ "targetPeerId": "t".repeat(MAX_TARGET_BYTES + 1), "candidate": "c" });
         assert_eq!(code_of(parsed(RelayKind::Ice, long)), "INVALID_PAYLOAD");
