@@ -16,4 +16,8 @@ export const KNOWN = {
     what: 'relayed values (offer/answer/candidate) nested past serde_json\'s limit (the payload more than 128 levels deep)',
     why: 'docs/WIRE-DETAILS.md, "Known differences from the reference": the gateway refuses them (INVALID_PAYLOAD, before NOT_IN_ROOM like every payload check); the reference relays them or answers NOT_IN_ROOM / PEER_NOT_FOUND',
   },
+  'long-target-ids': {
+    what: 'a relay\'s targetPeerId longer than 128 bytes',
+    why: 'docs/WIRE-DETAILS.md, "Known differences from the reference": the gateway refuses it (INVALID_PAYLOAD, before NOT_IN_ROOM); the reference answers NOT_IN_ROOM or PEER_NOT_FOUND',
+  },
 };
