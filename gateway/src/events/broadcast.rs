@@ -2,9 +2,12 @@
 //! room's other members (or to given sockets), through the adapter, so they
 //! reach members on any node.
 
+use std::str::FromStr;
+
 use serde::Serialize;
 use socketioxide::extract::SocketRef;
-use socketioxide::{BroadcastError, SocketError};
+use socketioxide::socket::Sid;
+use socketioxide::{BroadcastError, SendError, SocketError};
 
 use crate::cluster::adapter::NodeAdapter;
 
@@ -25,11 +28,16 @@ pub async fn to_others<T: Serialize + ?Sized>(
     );
 }
 
-/// Emits `event` to the sockets of `ids`, wherever they are connected. In a
-/// cluster only: there every socket is in a room named by its own id (see
-/// `connection.rs`).
+/// Emits `event` to the sockets of `ids`, wherever they are connected: in a
+/// cluster through the adapter (there every socket is in a room named by its
+/// own id, see `connection.rs`), on one node straight to each socket.
+///
+/// For news that must reach exactly a set of members, not whoever is in the
+/// room when the message goes out: a socket that joined meanwhile already
+/// knows, from its own `room:joined`.
 pub async fn to_sockets<T: Serialize + ?Sized>(
     socket: &SocketRef<NodeAdapter>,
+    clustered: bool,
     ids: Vec<String>,
     event: &str,
     payload: &T,
@@ -37,7 +45,24 @@ pub async fn to_sockets<T: Serialize + ?Sized>(
     if ids.is_empty() {
         return;
     }
-    report(event, socket.to(ids).emit(event, payload).await);
+    if clustered {
+        report(event, socket.to(ids).emit(event, payload).await);
+        return;
+    }
+    // Looked up through the socket's own namespace handle, as relays are.
+    let local = socket.broadcast();
+    for id in ids {
+        let Some(target) = Sid::from_str(&id)
+            .ok()
+            .and_then(|sid| local.get_socket(sid))
+        else {
+            continue; // gone meanwhile: it leaves the room next
+        };
+        match target.emit(event, payload) {
+            Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
+            Err(e) => tracing::warn!(event, socket = %id, error = %e, "emit failed"),
+        }
+    }
 }
 
 fn report(event: &str, result: Result<(), BroadcastError>) {

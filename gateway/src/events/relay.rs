@@ -705,7 +705,10 @@ mod tests {
             )
         };
         assert_eq!(parsed_raw(RelayKind::Answer, &answer(126)), "OK");
-        assert_eq!(parsed_raw(RelayKind::Answer, &answer(127)), "INVALID_PAYLOAD");
+        assert_eq!(
+            parsed_raw(RelayKind::Answer, &answer(127)),
+            "INVALID_PAYLOAD"
+        );
         // The target is a socket id, not a place to put a megabyte.
         let long = json!({ "targetPeerId": "t".repeat(MAX_TARGET_BYTES + 1), "candidate": "c" });
         assert_eq!(code_of(parsed(RelayKind::Ice, long)), "INVALID_PAYLOAD");

@@ -117,16 +117,20 @@ pub async fn join(session: &mut Session, packet: &Packet) -> Result<Ack, EventEr
             peer_id: &me.id,
             user_info: &me.user_info,
         };
-        if session.state.clustered() {
-            // To exactly the members the registry saw before us, not to the
-            // room: a room-wide broadcast crosses Redis and can reach a peer
-            // that joined on another node meanwhile, which already has us in
-            // its `room:joined.peers`. (On one node the room is exact.)
-            let before: Vec<String> = joined.peers.iter().map(|p| p.id.clone()).collect();
-            broadcast::to_sockets(&session.socket, before, event::PEER_JOINED, &news).await;
-        } else {
-            broadcast::to_others(&session.socket, &room_id, event::PEER_JOINED, &news).await;
-        }
+        // To exactly the members the registry saw before us, not to the
+        // room: a peer that joined meanwhile (on another worker, or another
+        // node) already has us in its `room:joined.peers`, and hearing of us
+        // twice would make both of us offer.
+        let before: Vec<String> = joined.peers.iter().map(|p| p.id.clone()).collect();
+        let clustered = session.state.clustered();
+        broadcast::to_sockets(
+            &session.socket,
+            clustered,
+            before,
+            event::PEER_JOINED,
+            &news,
+        )
+        .await;
     }
     Ok(Ack::Payload(payload))
 }
