@@ -12,8 +12,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::SioClient;
 use support::cluster::{HEARTBEAT, Node, REDIS_TIMEOUT, SWEEP, TIMEOUT, TestCluster};
+use support::{SioClient, peer_ids};
 use tokio::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
@@ -33,13 +33,7 @@ fn peer_left_window() -> (Duration, Duration) {
 }
 
 async fn client(node: &Node, n: u32) -> SioClient {
-    SioClient::connect(
-        node.addr,
-        json!({ "token": support::token(&format!("u{n}"), &format!("user{n}")) }),
-        &[],
-    )
-    .await
-    .expect("connects")
+    support::numbered_client(node.addr, n).await
 }
 
 fn user(n: u32) -> Value {
@@ -57,15 +51,6 @@ async fn join(c: &mut SioClient, code: &str) -> Value {
     let ack = c.call("join:room", json!({ "roomCode": code })).await;
     assert_eq!(ack["peerId"], c.sid, "{ack}");
     ack
-}
-
-fn peer_ids(joined: &Value) -> Vec<String> {
-    joined["peers"]
-        .as_array()
-        .expect("peers")
-        .iter()
-        .map(|p| p["id"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 /// `GET /rooms/{code}` as user `u1` (the creator of most rooms here, so the

@@ -7,27 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{SioClient, TestGateway};
-
-async fn client(gw: &TestGateway, n: u32) -> SioClient {
-    SioClient::connect(
-        gw.addr,
-        json!({ "token": support::token(&format!("u{n}"), &format!("user{n}")) }),
-        &[],
-    )
-    .await
-    .expect("connects")
-}
-
-fn listed(joined: &Value) -> Vec<String> {
-    joined["peers"]
-        .as_array()
-        .expect("peers")
-        .iter()
-        .map(|p| p["id"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
+use serde_json::json;
+use support::{SioClient, TestGateway, numbered_client, peer_ids};
 
 /// Every `peer:joined` that arrives within `window`, by peer id.
 async fn heard(c: &mut SioClient, window: Duration) -> Vec<String> {
@@ -46,8 +27,8 @@ async fn simultaneous_joiners_hear_of_each_other_exactly_once() {
         let gw = &gw;
         async move {
             let code = format!("RACE{i}");
-            let mut a = client(gw, 1000 + i).await;
-            let mut b = client(gw, 2000 + i).await;
+            let mut a = numbered_client(gw.addr, 1000 + i).await;
+            let mut b = numbered_client(gw.addr, 2000 + i).await;
             let ack = a
                 .call("create:room", json!({ "roomCode": code, "maxPeers": 2 }))
                 .await;
@@ -58,7 +39,7 @@ async fn simultaneous_joiners_hear_of_each_other_exactly_once() {
             );
             let window = Duration::from_millis(300);
             let (ha, hb) = tokio::join!(heard(&mut a, window), heard(&mut b, window));
-            let (mut of_b, mut of_a) = (listed(&ja), listed(&jb));
+            let (mut of_b, mut of_a) = (peer_ids(&ja), peer_ids(&jb));
             of_b.extend(ha);
             of_a.extend(hb);
             (of_b == [b.sid.clone()], of_a == [a.sid.clone()], of_b, of_a)

@@ -89,6 +89,27 @@ pub fn config(data_dir: &std::path::Path) -> gateway::Config {
     cfg
 }
 
+/// Test user `n`: id `u{n}`, name `user{n}`, connected to `addr` with its token.
+pub async fn numbered_client(addr: SocketAddr, n: u32) -> SioClient {
+    SioClient::connect(
+        addr,
+        json!({ "token": token(&format!("u{n}"), &format!("user{n}")) }),
+        &[],
+    )
+    .await
+    .expect("connects")
+}
+
+/// The peer ids a `room:joined` payload lists.
+pub fn peer_ids(joined: &Value) -> Vec<String> {
+    joined["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .map(|p| p["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 pub fn token(sub: &str, username: &str) -> String {
     let claims = json!({ "sub": sub, "username": username, "exp": jsonwebtoken::get_current_timestamp() + 300 });
     jsonwebtoken::encode(
