@@ -37,7 +37,7 @@ use crate::net::{self, HttpLimits};
 use crate::rooms::app::AppRoomRegistry;
 use crate::rooms::memory::MemoryRooms;
 use crate::rooms::redis::Reaped;
-use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry};
+use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry, RoomTurns};
 use crate::secret;
 use crate::state::{AppState, ErrorReporting, Limits};
 
@@ -110,6 +110,7 @@ impl Gateway {
         }
         let state = Arc::new(AppState {
             rooms,
+            room_turns: RoomTurns::default(),
             room_quota: RoomQuota::new(RoomCaps {
                 max_rooms: config.max_rooms,
                 per_user: config.max_rooms_per_user,

@@ -13,7 +13,7 @@ use crate::cluster::relay::RelayLink;
 use crate::ice::IceConfig;
 use crate::metrics::Metrics;
 use crate::net::address::PerKey;
-use crate::rooms::{RoomQuota, RoomRegistry};
+use crate::rooms::{RoomQuota, RoomRegistry, RoomTurns};
 
 /// Limits applied to each socket.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,8 @@ pub struct AppState {
     pub rooms: Arc<dyn RoomRegistry>,
     /// The caps every room creation goes through.
     pub room_quota: RoomQuota,
+    /// One room's changes on this node, one at a time with their news.
+    pub room_turns: RoomTurns,
     pub auth: Authenticator,
     /// The app's own users and rooms, when configured (for `/readyz`; the
     /// lookups themselves sit in `auth` and `rooms`).

@@ -89,6 +89,14 @@ pub async fn join(session: &mut Session, packet: &Packet) -> Result<Ack, EventEr
         user_info: session.identity.clone(),
     };
     create_if_missing(session, &code).await?;
+    // The change and its news in this room's turn (and the turn of the room
+    // being left, if any): see `rooms::turns`.
+    let state = session.state.clone();
+    let current = session.room.as_ref().map(|r| r.room_id.clone());
+    let _turn = state
+        .room_turns
+        .take_both(&code.room_id(), current.as_deref())
+        .await;
     let joined = session.state.rooms.join(&code, me.clone()).await?;
 
     if session
@@ -160,12 +168,22 @@ async fn create_if_missing(session: &Session, code: &RoomCode) -> Result<(), Eve
 /// `leave:room`: leaves the current room, if any; acked `{ ok: true }` either
 /// way. Any payload is ignored.
 pub async fn leave(session: &mut Session) -> Result<Ack, EventError> {
+    let state = session.state.clone();
+    let _turn = match &session.room {
+        Some(room) => Some(state.room_turns.take(&room.room_id).await),
+        None => None,
+    };
     leave_and_tell(session).await?;
     Ok(Ack::Ok)
 }
 
 /// The socket is gone: out of its room, and the remaining peers are told.
 pub async fn on_disconnect(session: &mut Session) {
+    let state = session.state.clone();
+    let _turn = match &session.room {
+        Some(room) => Some(state.room_turns.take(&room.room_id).await),
+        None => None,
+    };
     if let Err(e) = leave_current(session).await {
         tracing::warn!(socket = %session.socket.id, error = %e, "cleanup after disconnect failed");
     }
