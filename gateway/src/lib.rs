@@ -14,20 +14,24 @@
 
 pub mod accounts;
 pub mod app_data;
-pub mod attempts;
 pub mod auth;
+pub mod client_addr;
 pub mod cluster;
 pub mod config;
+pub mod delivery;
 pub mod events;
 pub mod http;
 pub mod ice;
+pub mod limits;
 pub mod metrics;
 pub mod net;
 pub mod protocol;
 pub mod rooms;
 pub mod secret;
+pub mod send_buffer;
 pub mod server;
 pub mod shutdown;
+pub mod socket;
 pub mod state;
 
 pub use config::Config;

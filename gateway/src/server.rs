@@ -13,32 +13,32 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::AccountStore;
 use crate::accounts::hashing::HashPool;
-use crate::accounts::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::app_data::{self, AppData, SetupError};
 use crate::auth::jwt::{ClaimNames, TokenIssuer};
-use crate::auth::throttle::HandshakeThrottle;
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
 use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
 use crate::cluster::node::NodeEvents;
 use crate::cluster::relay::{Arrivals, Dropped, Received};
 use crate::cluster::{self, Cluster, ClusterError};
 use crate::config::{AuthFailure, Config};
-use crate::events::connection::{self, Sessions};
 use crate::events::{relay, rooms};
-use crate::http::engine_io::{self, EngineIoGuard};
-use crate::http::limits::RestLimits;
 use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
+use crate::limits::handshake::HandshakeThrottle;
+use crate::limits::login::{LoginThrottle, ThrottlePolicy};
+use crate::limits::per_key::PerKey;
+use crate::limits::rest::RestLimits;
 use crate::metrics::Metrics;
-use crate::net::address::PerKey;
-use crate::net::delivery::Deliveries;
 use crate::net::{self, HttpLimits};
 use crate::rooms::app::AppRoomRegistry;
 use crate::rooms::memory::MemoryRooms;
 use crate::rooms::redis::Reaped;
 use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry, RoomTurns};
 use crate::secret;
+use crate::send_buffer::drain::Deliveries;
+use crate::send_buffer::guard::{self, EngineIoGuard};
+use crate::socket::admission::{self, Sessions};
 use crate::state::{AppState, ErrorReporting, Limits};
 
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +188,7 @@ impl Gateway {
             .with_state(sessions.clone())
             .with_adapter::<NodeAdapter>(adapter)
             .build_layer();
-        connection::serve_namespace(&io)
+        admission::serve_namespace(&io)
             .await
             .map_err(|e| StartError::Cluster(ClusterError::Adapter(format!("{e:?}"))))?;
         let stop_node = CancellationToken::new();
@@ -230,7 +230,7 @@ impl Gateway {
             .layer(layer)
             .layer(axum::middleware::from_fn_with_state(
                 engine_guard,
-                engine_io::guard,
+                guard::guard,
             ))
             // Before engineioxide keeps the request parts for a socket's life.
             .layer(axum::middleware::map_request(http::request_head::detach))
@@ -338,7 +338,7 @@ impl NodeEvents for ClusterEvents {
     /// rejoin), then serves the namespace again under the node's new identity.
     async fn evicted(&self) {
         self.io.close().await;
-        if let Err(e) = connection::serve_namespace(&self.io).await {
+        if let Err(e) = admission::serve_namespace(&self.io).await {
             tracing::error!(error = ?e, "cannot serve the namespace again after eviction");
         }
     }

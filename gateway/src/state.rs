@@ -3,16 +3,16 @@
 use std::sync::Arc;
 
 use crate::accounts::AccountStore;
-use crate::accounts::throttle::LoginThrottle;
 use crate::app_data::AppData;
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
-use crate::auth::throttle::HandshakeThrottle;
 use crate::cluster::redis::Subscriptions;
 use crate::cluster::relay::RelayLink;
 use crate::ice::IceConfig;
+use crate::limits::handshake::HandshakeThrottle;
+use crate::limits::login::LoginThrottle;
+use crate::limits::per_key::PerKey;
 use crate::metrics::Metrics;
-use crate::net::address::PerKey;
 use crate::rooms::{RoomQuota, RoomRegistry, RoomTurns};
 
 /// Limits applied to each socket.
@@ -58,7 +58,7 @@ pub struct AppState {
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client
-    /// (read by [`client_ip`](crate::http::client_addr::client_ip)).
+    /// (read by [`client_ip`](crate::client_addr::client_ip)).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Connected sockets per user id (`MAX_SOCKETS_PER_USER`).
     pub user_sockets: Arc<PerKey<String>>,

@@ -54,8 +54,8 @@ fn the_graph_sees_the_edges_it_should() {
     for (from, to) in [
         ("events", "events::rooms"),
         ("events::relay", "protocol"),
-        ("events::inbox", "events"),
-        ("server", "events::connection"),
+        ("socket::inbox", "socket::session"),
+        ("server", "socket::admission"),
         ("events::rooms", "rooms::code"),
         ("metrics", "protocol"),
     ] {

@@ -11,7 +11,6 @@
 use axum::extract::FromRequest;
 use gateway::auth::Credential;
 use gateway::auth::credential;
-use gateway::events::packet::Packet;
 use gateway::events::relay::{
     self, MAX_CANDIDATE_BYTES, MAX_CANDIDATE_JSON, MAX_DESCRIPTION_JSON, MAX_SDP_BYTES,
     MAX_TARGET_BYTES,
@@ -19,6 +18,7 @@ use gateway::events::relay::{
 use gateway::http::extract::Body;
 use gateway::protocol::RelayKind;
 use gateway::rooms::{CreateRoomRequest, RoomCode};
+use gateway::socket::packet::Packet;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};

@@ -4,7 +4,6 @@
 
 pub mod hashing;
 pub mod secrets;
-pub mod throttle;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

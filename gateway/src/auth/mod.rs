@@ -8,7 +8,6 @@ pub mod credential;
 pub mod error;
 pub mod identity;
 pub mod jwt;
-pub mod throttle;
 
 pub use authenticator::{ApiKeys, Authenticator};
 pub use credential::Credential;

@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::broadcast;
-use super::error::EventError;
-use super::packet::Packet;
-use super::reply::Ack;
-use super::session::Session;
+use crate::delivery::local;
 use crate::protocol::event;
+use crate::socket::error::EventError;
+use crate::socket::packet::Packet;
+use crate::socket::reply::Ack;
+use crate::socket::session::Session;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,7 +45,7 @@ pub async fn state(session: &Session, packet: &Packet) -> Result<Ack, EventError
         is_video_enabled: state.is_video_enabled,
         is_audio_enabled: state.is_audio_enabled,
     };
-    broadcast::to_others(
+    local::to_others(
         &session.socket,
         &room.room_id,
         event::MEDIA_STATE_CHANGED,

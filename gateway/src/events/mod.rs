@@ -7,27 +7,18 @@
 //! The socket's life: [`connection`] admits it and starts its session,
 //! [`inbox`] keeps its events in order and ends it on disconnect.
 
-pub mod broadcast;
-pub mod connection;
-pub mod error;
-pub mod inbox;
 pub mod media;
-pub mod outbox;
-pub mod packet;
 pub mod ping;
-pub mod rate_limit;
 pub mod relay;
-pub mod reply;
 pub mod rooms;
-pub mod session;
 
 use std::time::Instant;
 
 use crate::protocol::{RelayKind, event};
-use error::EventError;
-use packet::Packet;
-use reply::Ack;
-use session::Session;
+use crate::socket::error::EventError;
+use crate::socket::packet::Packet;
+use crate::socket::reply::Ack;
+use crate::socket::session::Session;
 
 /// The events of the table. Any other event is dropped before the rate limit,
 /// with no reply: NestJS runs guards only for the events it has handlers for.

@@ -3,10 +3,10 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::error::EventError;
-use super::reply::Ack;
-use super::session::Session;
 use crate::protocol::event;
+use crate::socket::error::EventError;
+use crate::socket::reply::Ack;
+use crate::socket::session::Session;
 
 /// Any payload is ignored.
 pub fn ping(session: &Session) -> Result<Ack, EventError> {

@@ -21,16 +21,16 @@ use socketioxide::SocketIo;
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 
-use super::error::EventError;
-use super::outbox::{Outbox, Refused};
-use super::packet::Packet;
-use super::reply::Ack;
-use super::session::Session;
 use crate::cluster::adapter::NodeAdapter;
 use crate::cluster::relay::{Envelope, Received};
 use crate::metrics::Metrics;
 use crate::protocol::RelayKind;
 use crate::rooms::{RoomInfo, Whereabouts};
+use crate::send_buffer::outbox::{Outbox, Refused};
+use crate::socket::error::EventError;
+use crate::socket::packet::Packet;
+use crate::socket::reply::Ack;
+use crate::socket::session::Session;
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub const MAX_CANDIDATE_BYTES: usize = 4 * 1024;

@@ -8,17 +8,17 @@
 use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
 
-use super::broadcast;
-use super::error::EventError;
-use super::packet::Packet;
-use super::reply::Ack;
-use super::session::Session;
 use crate::auth::Identity;
 use crate::cluster::adapter::NodeAdapter;
+use crate::delivery::local;
 use crate::ice::IceServer;
 use crate::protocol::event;
 use crate::rooms::redis::Reaped;
 use crate::rooms::{CreateRoom, CreateRoomRequest, Member, RoomCode, RoomError, RoomInfo, code};
+use crate::socket::error::EventError;
+use crate::socket::packet::Packet;
+use crate::socket::reply::Ack;
+use crate::socket::session::Session;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -131,7 +131,7 @@ pub async fn join(session: &mut Session, packet: &Packet) -> Result<Ack, EventEr
         // twice would make both of us offer.
         let before: Vec<String> = joined.peers.iter().map(|p| p.id.clone()).collect();
         let clustered = session.state.clustered();
-        broadcast::to_sockets(
+        local::to_sockets(
             &session.socket,
             clustered,
             before,
@@ -231,7 +231,7 @@ async fn leave_current(session: &mut Session) -> Result<Option<RoomInfo>, EventE
     let was_member = session.state.rooms.leave(&room.room_id, &id).await?;
     session.socket.leave(room.room_id.clone());
     if was_member {
-        broadcast::to_others(
+        local::to_others(
             &session.socket,
             &room.room_id,
             event::PEER_LEFT,

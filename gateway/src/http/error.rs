@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::AccountError;
 use crate::auth::AuthError;
+use crate::limits::Limited;
 use crate::rooms::RoomError;
 
 /// `{ "error": { "code", "message" } }`: the body of every REST failure.
@@ -161,5 +162,11 @@ impl From<RoomError> for ApiError {
             RoomError::Unavailable(detail) => ApiError::Internal(detail),
             RoomError::AppUnavailable(detail) => ApiError::Unavailable(detail),
         }
+    }
+}
+
+impl From<Limited> for ApiError {
+    fn from(limited: Limited) -> Self {
+        ApiError::RateLimited(limited.retry_after)
     }
 }

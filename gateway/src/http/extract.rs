@@ -12,10 +12,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::client_addr;
 use super::error::ApiError;
 use super::state::HttpState;
 use crate::auth::{self, Credential, Identity};
+use crate::client_addr;
 
 /// A JSON object body read as a `T`, the route's request type (which is also
 /// its OpenAPI schema). Each key is first renamed to the canonical field it
@@ -148,7 +148,7 @@ pub async fn authenticate(
             state
                 .limits
                 .api_key_failures
-                .reserve(crate::attempts::address_key(ip))
+                .reserve(crate::limits::failures::address_key(ip))
                 .map_err(ApiError::TooManyAttempts)?,
         ),
         _ => None,

@@ -3,12 +3,9 @@
 //! Socket.IO endpoint, and the demo page's static files.
 
 pub mod accounts;
-pub mod client_addr;
 pub mod demo;
-pub mod engine_io;
 pub mod error;
 pub mod extract;
-pub mod limits;
 pub mod openapi;
 pub mod ops;
 pub mod origin;

@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Body, Caller, ClientAddr, PathText};
 use super::state::HttpState;
-use crate::attempts::address_key;
 use crate::ice::IceServer;
+use crate::limits::failures::address_key;
 use crate::rooms::{CreateRoomRequest, Member, RoomCode, RoomInfo, RoomSnapshot};
 
 pub fn routes() -> OpenApiRouter<HttpState> {

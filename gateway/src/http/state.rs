@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use super::limits::RestLimits;
+use crate::limits::rest::RestLimits;
 use crate::state::AppState;
 
 /// Ready until shutdown begins, so a load balancer stops sending new clients.

@@ -26,9 +26,9 @@ use tower::ServiceExt;
 use tower::util::Oneshot;
 use tower_http::timeout::TimeoutBody;
 
-use super::address::{self, PerKey};
-use super::meter::{Meter, Metered};
-use crate::http::client_addr::is_trusted;
+use crate::client_addr::is_trusted;
+use crate::limits::per_key::{self, PerKey};
+use crate::send_buffer::meter::{Meter, Metered};
 
 /// Time and count limits of the HTTP side.
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ pub async fn serve(
         let slot = if is_trusted(peer.ip(), &limits.uncounted) {
             None
         } else {
-            let Some(slot) = per_address.take(address::key(peer.ip())) else {
+            let Some(slot) = per_address.take(per_key::key(peer.ip())) else {
                 // Closing at once costs the client its connection, not us a task.
                 refused.inc();
                 tracing::debug!(%peer, "connection refused: too many from this address");

@@ -4,8 +4,5 @@
 //! delivered relays ([`delivery`]).
 
 pub mod accept;
-pub mod address;
-pub mod delivery;
-pub mod meter;
 
 pub use accept::{HttpLimits, serve};

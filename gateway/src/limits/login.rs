@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::attempts::{Recent, address_key};
+use crate::limits::failures::{Recent, address_key};
 
 /// Pairs and addresses tracked before stale ones are purged.
 const PURGE_ABOVE: usize = 100_000;

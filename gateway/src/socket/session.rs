@@ -1,6 +1,6 @@
 //! One connected socket: who it is and which room it is in. Plain context for
 //! the handlers; its events are handled one at a time, in order, by the inbox's
-//! drain (see [`super::inbox`]), which also ends it.
+//! drain (see [`crate::socket::inbox`]), which also ends it.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use socketioxide::extract::SocketRef;
 
 use crate::auth::Identity;
 use crate::cluster::adapter::NodeAdapter;
-use crate::net::address::Slot;
+use crate::limits::per_key::Slot;
 use crate::rooms::RoomInfo;
 use crate::state::AppState;
 

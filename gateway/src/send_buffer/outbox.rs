@@ -22,7 +22,7 @@ use socketioxide::extract::SocketRef;
 use socketioxide::{SendError, SocketError};
 
 use crate::cluster::adapter::NodeAdapter;
-use crate::net::delivery::Delivery;
+use crate::send_buffer::drain::Delivery;
 
 /// What a queued message costs besides its bytes: its slot in Engine.IO's
 /// queue and the allocation holding it.

@@ -21,10 +21,10 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
 use serde::Deserialize;
 
-use super::client_addr;
-use crate::net::address::{self, PerKey};
-use crate::net::delivery::{Deliveries, Delivery, SessionPlace, relays_in_payload};
-use crate::net::meter::Meter;
+use crate::client_addr;
+use crate::limits::per_key::{self, PerKey};
+use crate::send_buffer::drain::{Deliveries, Delivery, SessionPlace, relays_in_payload};
+use crate::send_buffer::meter::Meter;
 
 /// The middleware's state.
 #[derive(Clone)]
@@ -75,7 +75,7 @@ pub async fn guard(State(guard): State<EngineIoGuard>, mut req: Request, next: N
         None => {
             let client = client_addr::of_request(req.extensions(), req.headers(), &guard.trusted);
             let slot = match client {
-                Some(ip) => match guard.sessions.take(address::key(ip)) {
+                Some(ip) => match guard.sessions.take(per_key::key(ip)) {
                     Some(slot) => Some(slot),
                     None => {
                         guard.refused.inc();

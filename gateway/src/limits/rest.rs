@@ -10,8 +10,8 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::error::ApiError;
-use crate::attempts::{FailureWindow, address_key};
+use super::Limited;
+use super::failures::{FailureWindow, address_key};
 use crate::config::Config;
 
 pub struct RestLimits {
@@ -53,12 +53,12 @@ impl RestLimits {
     }
 
     /// One request to an account route from `ip`.
-    pub fn account_route(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub fn account_route(&self, ip: IpAddr) -> Result<(), Limited> {
         check(&self.account_routes, ip)
     }
 
     /// One registration from `ip`.
-    pub fn registration(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub fn registration(&self, ip: IpAddr) -> Result<(), Limited> {
         check(&self.registrations, ip)
     }
 
@@ -71,10 +71,12 @@ impl RestLimits {
     }
 }
 
-fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), ApiError> {
-    limiter.check_key(&address_key(ip)).map_err(|not_until| {
-        ApiError::RateLimited(not_until.wait_time_from(DefaultClock::default().now()))
-    })
+fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), Limited> {
+    limiter
+        .check_key(&address_key(ip))
+        .map_err(|not_until| Limited {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        })
 }
 
 #[cfg(test)]
@@ -89,7 +91,7 @@ mod tests {
             assert!(check(&limiter, ip).is_ok());
         }
         match check(&limiter, ip) {
-            Err(ApiError::RateLimited(wait)) => {
+            Err(Limited { retry_after: wait }) => {
                 assert!(wait > Duration::from_secs(15) && wait <= Duration::from_secs(20))
             }
             other => panic!("{other:?}"),

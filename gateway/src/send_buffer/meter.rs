@@ -18,10 +18,10 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::address::Slot;
+use crate::limits::per_key::Slot;
 use futures_util::task::AtomicWaker;
 
-use super::delivery::{Connection, Delivery, RELAY_PACKET};
+use super::drain::{Connection, Delivery, RELAY_PACKET};
 
 /// The shared side of one connection.
 #[derive(Default)]

@@ -15,7 +15,7 @@ pub fn key(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     };
-    crate::attempts::address_key(ip)
+    crate::limits::failures::address_key(ip)
 }
 
 /// Counts per key, capped at `limit`.

@@ -22,13 +22,13 @@ use socketioxide::socket::Socket;
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
-use super::error::EventError;
-use super::packet::Packet;
-use super::rate_limit::TokenBucket;
-use super::reply::answer;
-use super::session::Session;
-use super::{dispatch, dispatch_now, handles, rooms};
 use crate::cluster::adapter::NodeAdapter;
+use crate::events::{dispatch, dispatch_now, handles, rooms};
+use crate::limits::bucket::TokenBucket;
+use crate::socket::error::EventError;
+use crate::socket::packet::Packet;
+use crate::socket::reply::answer;
+use crate::socket::session::Session;
 use crate::state::AppState;
 
 /// Events queued or being handled, across all sockets, so that shutdown can

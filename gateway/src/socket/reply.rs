@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 use socketioxide::extract::AckSender;
 
-use super::error::EventError;
-use super::session::Session;
 use crate::cluster::adapter::NodeAdapter;
+use crate::socket::error::EventError;
+use crate::socket::session::Session;
 
 /// What a successful event answers to its ack.
 pub enum Ack {

@@ -9,16 +9,16 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use tokio_util::task::TaskTracker;
 
-use super::error::EventError;
-use super::inbox::{Dispatcher, InFlight, Inbox};
-use super::outbox::Outbox;
-use super::session::Session;
 use crate::auth::{self, AuthError, Identity};
+use crate::client_addr;
 use crate::cluster::adapter::{Init, NodeAdapter};
-use crate::http::client_addr;
-use crate::net::address::{self, Slot};
-use crate::net::delivery::{Delivery, SessionPlace};
+use crate::limits::per_key::{self, Slot};
 use crate::protocol::event;
+use crate::send_buffer::drain::{Delivery, SessionPlace};
+use crate::send_buffer::outbox::Outbox;
+use crate::socket::error::EventError;
+use crate::socket::inbox::{Dispatcher, InFlight, Inbox};
+use crate::socket::session::Session;
 use crate::state::AppState;
 
 /// The handshake refusal as the client sees it (`connect_error`'s message):
@@ -74,7 +74,7 @@ pub async fn admit(
 ) -> Result<(), Refused> {
     let parts = s.req_parts();
     let ip = client_addr::of_request(&parts.extensions, &parts.headers, &state.trusted_proxies)
-        .map(address::key);
+        .map(per_key::key);
     let result = if ip.is_some_and(|ip| state.handshakes.blocked(ip)) {
         state.metrics.refusal("handshake_throttle").inc();
         Err(AuthError::Throttled)

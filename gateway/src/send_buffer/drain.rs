@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use super::address::Slot;
+use crate::limits::per_key::Slot;
 
 /// The start of every relay's Engine.IO message: a message (`4`) carrying a
 /// Socket.IO event (`2`) on the main namespace, `["webrtc:offer"|…`.

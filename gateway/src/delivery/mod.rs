@@ -1,0 +1,3 @@
+//! How messages reach peers.
+
+pub mod local;
