@@ -54,8 +54,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let dir = tempfile::tempdir()?;
     let mut cfg = gateway::Config::defaults();
-    cfg.jwt_secret = Some(SECRET.into());
-    cfg.data_dir = dir.path().into();
+    cfg.auth.jwt_secret = Some(SECRET.into());
+    cfg.auth.data_dir = dir.path().into();
     let gw = gateway::Gateway::build(&cfg).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);

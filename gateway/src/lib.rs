@@ -13,6 +13,7 @@
 //! - [`server`]: assembly and graceful shutdown; [`config`]: every setting.
 
 pub mod accounts;
+pub mod adapter;
 pub mod app_data;
 pub mod auth;
 pub mod client_addr;

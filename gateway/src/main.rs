@@ -13,9 +13,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let config = Config::load();
-    init_logging(config.log_format);
+    init_logging(config.http.log_format);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.worker_threads {
+    if let Some(n) = config.http.worker_threads {
         runtime.worker_threads(n.get());
     }
     let runtime = match runtime.enable_all().build() {
@@ -35,10 +35,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), gateway::StartError> {
-    let addr = SocketAddr::new(config.host, config.port);
+    let addr = SocketAddr::new(config.http.host, config.http.port);
     let gateway = Gateway::build(&config).await?;
-    let listener = gateway::server::listen(addr, config.listen_backlog)?;
-    tracing::info!(%addr, origins = ?config.client_urls, "gateway listening");
+    let listener = gateway::server::listen(addr, config.http.listen_backlog)?;
+    tracing::info!(%addr, origins = ?config.http.client_urls, "gateway listening");
     gateway.serve(listener, gateway::shutdown::signal()).await
 }
 

@@ -13,15 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts::AccountStore;
 use crate::accounts::hashing::HashPool;
-use crate::app_data::{self, AppData, SetupError};
+use crate::app_data::{AppData, SetupError};
 use crate::auth::jwt::{ClaimNames, TokenIssuer};
 use crate::auth::{Authenticator, JwtVerifier, jwt::KeyError};
 use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
 use crate::cluster::node::NodeEvents;
-use crate::cluster::relay::{Arrivals, Dropped, Received};
-use crate::cluster::{self, Cluster, ClusterError};
+use crate::cluster::{self, Cluster, ClusterDelivery, ClusterError, RelayArrivals};
 use crate::config::{AuthFailure, Config};
-use crate::events::{relay, rooms};
+use crate::delivery::{Delivery, LocalDelivery};
+use crate::events::{self, rooms};
 use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
 use crate::ice::IceConfig;
@@ -31,15 +31,17 @@ use crate::limits::per_key::PerKey;
 use crate::limits::rest::RestLimits;
 use crate::metrics::Metrics;
 use crate::net::{self, HttpLimits};
+use crate::rooms::Departed;
 use crate::rooms::app::AppRoomRegistry;
 use crate::rooms::memory::MemoryRooms;
-use crate::rooms::redis::Reaped;
 use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry, RoomTurns};
 use crate::secret;
-use crate::send_buffer::drain::Deliveries;
+use crate::send_buffer::drain::Drains;
 use crate::send_buffer::guard::{self, EngineIoGuard};
-use crate::socket::admission::{self, Sessions};
+use crate::socket::admission;
+use crate::socket::sessions::Sessions;
 use crate::state::{AppState, ErrorReporting, Limits};
+use socketioxide::handler::ConnectHandler;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -80,25 +82,25 @@ const MAX_BINARY_ATTACHMENT: usize = 1024;
 impl Gateway {
     pub async fn build(config: &Config) -> Result<Self, StartError> {
         let secret = jwt_secret(config)?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
+        std::fs::create_dir_all(&config.auth.data_dir).map_err(|source| StartError::DataDir {
+            path: config.auth.data_dir.display().to_string(),
             source,
         })?;
-        let hashing = match config.hash_concurrency {
-            Some(n) => HashPool::new(n.get(), config.hash_queue),
-            None => HashPool::per_core(config.hash_queue),
+        let hashing = match config.auth.hash_concurrency {
+            Some(n) => HashPool::new(n.get(), config.auth.hash_queue),
+            None => HashPool::per_core(config.auth.hash_queue),
         };
-        let accounts = AccountStore::connect(&config.database_url())
+        let accounts = AccountStore::connect(&config.auth.database_url())
             .await?
             .with_hashing(hashing);
         let app_data = app_data(config).await?;
         let policy = RoomPolicy {
-            ttl: config.room_ttl,
-            auto_create: config.auto_create_rooms,
-            max_room_size: config.max_room_size,
+            ttl: config.rooms.room_ttl,
+            auto_create: config.rooms.auto_create_rooms,
+            max_room_size: config.rooms.max_room_size,
         };
-        let cluster = match &config.redis_url {
-            Some(url) => Some(Cluster::connect(config, url, policy).await?),
+        let cluster = match &config.cluster.redis_url {
+            Some(url) => Some(Cluster::connect(&config.cluster, url, policy).await?),
             None => None,
         };
         let mut rooms: Arc<dyn RoomRegistry> = match &cluster {
@@ -108,13 +110,24 @@ impl Gateway {
         if let Some(app_rooms) = &app_data.rooms {
             rooms = Arc::new(AppRoomRegistry::new(rooms, app_rooms.clone()));
         }
+        let metrics = Arc::new(Metrics::default());
+        let local = LocalDelivery::new(rooms.clone(), metrics.clone());
+        let delivery: Arc<dyn Delivery> = match &cluster {
+            Some(c) => Arc::new(ClusterDelivery::new(
+                local,
+                c.relays.clone(),
+                c.subscriptions.clone(),
+            )),
+            None => Arc::new(local),
+        };
         let state = Arc::new(AppState {
             rooms,
+            delivery,
             room_turns: RoomTurns::default(),
             room_quota: RoomQuota::new(RoomCaps {
-                max_rooms: config.max_rooms,
-                per_user: config.max_rooms_per_user,
-                auto_create: config.auto_create_rooms,
+                max_rooms: config.rooms.max_rooms,
+                per_user: config.rooms.max_rooms_per_user,
+                auto_create: config.rooms.auto_create_rooms,
             }),
             auth: Authenticator::new(
                 jwt_verifier(config, &secret)?,
@@ -124,40 +137,38 @@ impl Gateway {
             app_data,
             accounts,
             throttle: LoginThrottle::new(ThrottlePolicy {
-                per_pair: config.login_max_failures,
-                backoff: config.login_backoff,
-                per_address: config.login_max_failures_per_address,
-                window: config.login_window,
+                per_pair: config.limits.login_max_failures,
+                backoff: config.limits.login_backoff,
+                per_address: config.limits.login_max_failures_per_address,
+                window: config.limits.login_window,
             }),
-            tokens: TokenIssuer::new(secret.as_bytes(), config.token_ttl),
+            tokens: TokenIssuer::new(secret.as_bytes(), config.auth.token_ttl),
             ice: IceConfig {
-                stun_urls: config.stun_urls.clone(),
-                turn_urls: config.turn_urls.clone(),
-                turn_secret: config.turn_secret.clone(),
-                turn_ttl: config.turn_ttl,
+                stun_urls: config.rooms.stun_urls.clone(),
+                turn_urls: config.rooms.turn_urls.clone(),
+                turn_secret: config.rooms.turn_secret.clone(),
+                turn_ttl: config.rooms.turn_ttl,
             },
             errors: ErrorReporting {
-                events: config.error_events.clone(),
-                sfu_url: config.sfu_url.clone(),
+                events: config.rooms.error_events.clone(),
+                sfu_url: config.rooms.sfu_url.clone(),
             },
-            metrics: Metrics::default(),
+            metrics,
             limits: Limits {
-                rate_limit_burst: config.rate_limit_burst,
-                rate_limit_per_sec: config.rate_limit_per_sec,
-                send_buffer: usize::try_from(config.max_send_buffer).unwrap_or(usize::MAX),
+                rate_limit_burst: config.limits.rate_limit_burst,
+                rate_limit_per_sec: config.limits.rate_limit_per_sec,
+                send_buffer: usize::try_from(config.limits.max_send_buffer).unwrap_or(usize::MAX),
             },
-            subscriptions: cluster.as_ref().map(|c| c.subscriptions.clone()),
-            relay_link: cluster.as_ref().map(|c| c.relays.clone()),
-            auth_failure_as_event: config.auth_failure == AuthFailure::Event,
-            trusted_proxies: config.trusted_proxies.clone(),
-            user_sockets: PerKey::new(config.max_sockets_per_user),
+            auth_failure_as_event: config.auth.auth_failure == AuthFailure::Event,
+            trusted_proxies: config.limits.trusted_proxies.clone(),
+            user_sockets: PerKey::new(config.limits.max_sockets_per_user),
             handshakes: HandshakeThrottle::new(
-                config.handshake_max_failures_per_address,
-                config.handshake_failure_window,
+                config.limits.handshake_max_failures_per_address,
+                config.limits.handshake_failure_window,
             ),
         });
-        let sessions = Sessions::default();
-        let payload_cap = usize::try_from(config.max_payload).unwrap_or(usize::MAX);
+        let sessions = Sessions::new(Arc::new(events::Table));
+        let payload_cap = usize::try_from(config.limits.max_payload).unwrap_or(usize::MAX);
         let (adapter, node) = match cluster {
             Some(Cluster {
                 rooms,
@@ -169,7 +180,7 @@ impl Gateway {
             None => (AdapterChoice::Local, None),
         };
         let (layer, io) = SocketIo::builder()
-            .max_payload(config.max_payload)
+            .max_payload(config.limits.max_payload)
             .ws_max_message_size(payload_cap)
             .ws_max_frame_size(payload_cap)
             // Room for a burst of relays towards one slow reader; the channel
@@ -177,18 +188,18 @@ impl Gateway {
             .max_buffer_size(8192)
             // Signaling frames are small; the buffer grows for a large SDP.
             .ws_read_buffer_size(1024)
-            .connect_timeout(config.handshake_timeout)
+            .connect_timeout(config.limits.handshake_timeout)
             .with_parser(
                 ParserConfig::common()
                     .max_incoming_binaries(1)
                     .max_incoming_binary_buf_size(MAX_BINARY_ATTACHMENT)
-                    .packet_completion_timeout(config.handshake_timeout),
+                    .packet_completion_timeout(config.limits.handshake_timeout),
             )
             .with_state(state.clone())
             .with_state(sessions.clone())
             .with_adapter::<NodeAdapter>(adapter)
             .build_layer();
-        admission::serve_namespace(&io)
+        serve_namespace(&io)
             .await
             .map_err(|e| StartError::Cluster(ClusterError::Adapter(format!("{e:?}"))))?;
         let stop_node = CancellationToken::new();
@@ -202,29 +213,29 @@ impl Gateway {
             ));
             let arrivals = RelayArrivals {
                 io: io.clone(),
-                state: state.clone(),
+                metrics: state.metrics.clone(),
             };
             tokio::spawn(cluster::relay::listen(inbound, arrivals, stop_node.clone()));
         }
 
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);
-        let origins = Origins::new(&config.client_urls);
+        let origins = Origins::new(&config.http.client_urls);
         let engine_guard = EngineIoGuard {
-            deliveries: Deliveries::default(),
-            sessions: PerKey::new(config.max_sockets_per_address),
-            trusted: Arc::new(config.trusted_proxies.clone()),
+            drains: Drains::default(),
+            sessions: PerKey::new(config.limits.max_sockets_per_address),
+            trusted: Arc::new(config.limits.trusted_proxies.clone()),
             refused: state.metrics.refusal("sockets_per_address"),
         };
-        let limits = Arc::new(RestLimits::new(config));
+        let limits = Arc::new(RestLimits::new(&config.limits));
         housekeeping(&limits, &state);
         let mut router = Router::new().merge(http::routes(HttpState {
             app: state.clone(),
             ready: ready.clone(),
             limits,
         }));
-        if config.demo {
-            router = router.merge(http::demo::routes(config.demo_dir.clone()));
+        if config.http.demo {
+            router = router.merge(http::demo::routes(config.http.demo_dir.clone()));
         }
         let router = router
             .layer(layer)
@@ -242,12 +253,12 @@ impl Gateway {
             router,
             sessions,
             ready,
-            grace: config.shutdown_grace,
+            grace: config.http.shutdown_grace,
             http_limits: HttpLimits {
-                connections_per_address: config.max_connections_per_address,
-                header_timeout: config.header_timeout,
-                body_timeout: config.body_timeout,
-                uncounted: config.trusted_proxies.clone(),
+                connections_per_address: config.limits.max_connections_per_address,
+                header_timeout: config.http.header_timeout,
+                body_timeout: config.http.body_timeout,
+                uncounted: config.limits.trusted_proxies.clone(),
             },
             stop_node,
         })
@@ -324,13 +335,21 @@ pub fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpLi
     socket.listen(backlog)
 }
 
+/// Serves the gateway's namespace on `io`: sockets are admitted by
+/// [`admission::admit`] before the CONNECT packet goes out. With the Redis
+/// adapter the returned future subscribes the node to the cluster's
+/// channels: await it.
+fn serve_namespace(io: &SocketIo<NodeAdapter>) -> cluster::adapter::Init {
+    io.ns("/", admission::connect.with(admission::admit))
+}
+
 /// What the cluster task asks of the rest of the gateway.
 struct ClusterEvents {
     io: SocketIo<NodeAdapter>,
 }
 
 impl NodeEvents for ClusterEvents {
-    async fn members_gone(&self, gone: Vec<Reaped>) {
+    async fn members_gone(&self, gone: Vec<Departed>) {
         rooms::members_gone(&self.io, &gone).await;
     }
 
@@ -338,27 +357,9 @@ impl NodeEvents for ClusterEvents {
     /// rejoin), then serves the namespace again under the node's new identity.
     async fn evicted(&self) {
         self.io.close().await;
-        if let Err(e) = admission::serve_namespace(&self.io).await {
+        if let Err(e) = serve_namespace(&self.io).await {
             tracing::error!(error = ?e, "cannot serve the namespace again after eviction");
         }
-    }
-}
-
-/// Where relays from other nodes go: to the target's outbox, as local ones.
-struct RelayArrivals {
-    io: SocketIo<NodeAdapter>,
-    state: Arc<AppState>,
-}
-
-impl Arrivals for RelayArrivals {
-    fn arrived(&self, arrived: Received<'_>) {
-        relay::arrived(&self.io, &self.state.metrics, &arrived);
-    }
-
-    fn dropped(&self, reason: Dropped, count: u64) {
-        self.state
-            .metrics
-            .cluster_relays_dropped(reason.as_str(), count);
     }
 }
 
@@ -402,19 +403,8 @@ fn housekeeping(limits: &Arc<RestLimits>, state: &Arc<AppState>) {
 
 /// The app's own users and rooms, when the operator configured where to find them.
 async fn app_data(config: &Config) -> Result<AppData, SetupError> {
-    let data = AppData::connect(&app_data::Settings {
-        database_url: config.app_database_url.clone(),
-        user_query: config.user_query.clone(),
-        room_query: config.room_query.clone(),
-        user_url: config.user_lookup_url.clone(),
-        room_url: config.room_lookup_url.clone(),
-        service_token: config.app_lookup_token.clone(),
-        timeout: config.app_lookup_timeout,
-        cache_ttl: config.app_lookup_cache_ttl,
-        cache_size: config.app_lookup_cache_size,
-    })
-    .await?;
-    if data.rooms.is_some() && config.auto_create_rooms {
+    let data = AppData::connect(&config.app_data).await?;
+    if data.rooms.is_some() && config.rooms.auto_create_rooms {
         // Auto-creation would admit every code the app does not have.
         return Err(SetupError::Invalid(
             "AUTO_CREATE_ROOMS cannot be combined with ROOM_QUERY / ROOM_LOOKUP_URL".into(),
@@ -424,15 +414,17 @@ async fn app_data(config: &Config) -> Result<AppData, SetupError> {
 }
 
 fn jwt_secret(config: &Config) -> Result<String, StartError> {
-    Ok(match &config.jwt_secret {
+    Ok(match &config.auth.jwt_secret {
         Some(secret) => secret.clone(),
         None => {
             let (secret, created) =
-                secret::load_or_create(&config.data_dir).map_err(|source| StartError::DataDir {
-                    path: config.data_dir.display().to_string(),
-                    source,
+                secret::load_or_create(&config.auth.data_dir).map_err(|source| {
+                    StartError::DataDir {
+                        path: config.auth.data_dir.display().to_string(),
+                        source,
+                    }
                 })?;
-            let path = config.data_dir.join("jwt-secret");
+            let path = config.auth.data_dir.join("jwt-secret");
             if created {
                 tracing::warn!(path = %path.display(), "JWT_SECRET is not set: generated one and kept it; set JWT_SECRET to share it with your token issuer");
             } else {
@@ -446,17 +438,17 @@ fn jwt_secret(config: &Config) -> Result<String, StartError> {
 fn jwt_verifier(config: &Config, secret: &str) -> Result<JwtVerifier, StartError> {
     let mut verifier = JwtVerifier::new(
         Some(secret.as_bytes()),
-        config.jwt_issuer.clone(),
-        config.jwt_audience.clone(),
+        config.auth.jwt_issuer.clone(),
+        config.auth.jwt_audience.clone(),
     )
     .with_claims(ClaimNames {
-        user_id: config.jwt_user_id_claims.clone(),
-        username: config.jwt_username_claims.clone(),
+        user_id: config.auth.jwt_user_id_claims.clone(),
+        username: config.auth.jwt_username_claims.clone(),
     });
-    if let Some(path) = &config.jwt_public_key {
+    if let Some(path) = &config.auth.jwt_public_key {
         verifier = verifier.with_pem_file(path)?;
     }
-    if let Some(path) = &config.jwt_jwks_file {
+    if let Some(path) = &config.auth.jwt_jwks_file {
         verifier = verifier.with_jwks_file(path)?;
     }
     Ok(verifier)

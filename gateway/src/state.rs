@@ -6,8 +6,7 @@ use crate::accounts::AccountStore;
 use crate::app_data::AppData;
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
-use crate::cluster::redis::Subscriptions;
-use crate::cluster::relay::RelayLink;
+use crate::delivery::Delivery;
 use crate::ice::IceConfig;
 use crate::limits::handshake::HandshakeThrottle;
 use crate::limits::login::LoginThrottle;
@@ -35,6 +34,8 @@ pub struct ErrorReporting {
 
 pub struct AppState {
     pub rooms: Arc<dyn RoomRegistry>,
+    /// How relays and room events reach their peers, here or on other nodes.
+    pub delivery: Arc<dyn Delivery>,
     /// The caps every room creation goes through.
     pub room_quota: RoomQuota,
     /// One room's changes on this node, one at a time with their news.
@@ -48,13 +49,8 @@ pub struct AppState {
     pub tokens: TokenIssuer,
     pub ice: IceConfig,
     pub errors: ErrorReporting,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub limits: Limits,
-    /// In a cluster (`REDIS_URL`): whether this node receives what the other
-    /// nodes send it. `None` on one node.
-    pub subscriptions: Option<Subscriptions>,
-    /// In a cluster: publishes relays to the target's node. `None` on one node.
-    pub relay_link: Option<Arc<RelayLink>>,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client
@@ -64,11 +60,4 @@ pub struct AppState {
     pub user_sockets: Arc<PerKey<String>>,
     /// Refused handshakes per address (`HANDSHAKE_MAX_FAILURES_PER_ADDRESS`).
     pub handshakes: HandshakeThrottle,
-}
-
-impl AppState {
-    /// Rooms and relays are shared with other nodes through Redis.
-    pub fn clustered(&self) -> bool {
-        self.subscriptions.is_some()
-    }
 }

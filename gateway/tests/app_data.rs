@@ -14,12 +14,12 @@ use support::tcp_proxy::TcpProxy;
 
 fn settings(url: &str) -> Settings {
     Settings {
-        database_url: Some(url.to_owned()),
+        app_database_url: Some(url.to_owned()),
         user_query: Some(USER_QUERY.into()),
         room_query: Some(ROOM_QUERY.into()),
-        timeout: Duration::from_secs(2),
-        cache_ttl: Duration::ZERO,
-        cache_size: 100,
+        app_lookup_timeout: Duration::from_secs(2),
+        app_lookup_cache_ttl: Duration::ZERO,
+        app_lookup_cache_size: 100,
         ..Settings::default()
     }
 }
@@ -167,13 +167,13 @@ async fn queries_are_checked_at_start_with_errors_that_name_the_problem() {
 
     // Settings that contradict each other, or miss their half.
     let e = start_error(Settings {
-        user_url: Some("http://127.0.0.1:9/users/{id}".into()),
+        user_lookup_url: Some("http://127.0.0.1:9/users/{id}".into()),
         ..settings(&url)
     })
     .await;
     assert_eq!(e, "set USER_QUERY or USER_LOOKUP_URL, not both");
     let e = start_error(Settings {
-        database_url: None,
+        app_database_url: None,
         ..settings(&url)
     })
     .await;
@@ -189,7 +189,7 @@ async fn queries_are_checked_at_start_with_errors_that_name_the_problem() {
         "APP_DATABASE_URL is set but neither USER_QUERY nor ROOM_QUERY"
     );
     let e = start_error(Settings {
-        database_url: Some("mysql://localhost/app".into()),
+        app_database_url: Some("mysql://localhost/app".into()),
         ..settings(&url)
     })
     .await;
@@ -267,7 +267,7 @@ async fn answers_are_kept_for_the_cache_ttl_then_asked_again() {
     let app = AppDb::create().await;
     app.add_user("ck1", "ann", 0).await;
     let data = AppData::connect(&Settings {
-        cache_ttl: Duration::from_millis(400),
+        app_lookup_cache_ttl: Duration::from_millis(400),
         ..settings(app.url())
     })
     .await
@@ -297,7 +297,7 @@ async fn a_database_that_goes_away_fails_lookups_in_time_and_comes_back() {
     let upstream: SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let mut proxy = TcpProxy::start(upstream).await;
     let data = AppData::connect(&Settings {
-        timeout: Duration::from_millis(500),
+        app_lookup_timeout: Duration::from_millis(500),
         ..settings(&proxy.postgres_url(app.url()))
     })
     .await
@@ -353,17 +353,17 @@ async fn a_database_that_goes_away_fails_lookups_in_time_and_comes_back() {
 }
 
 fn http_settings(
-    user_url: Option<String>,
-    room_url: Option<String>,
+    user_lookup_url: Option<String>,
+    room_lookup_url: Option<String>,
     token: Option<&str>,
 ) -> Settings {
     Settings {
-        user_url,
-        room_url,
-        service_token: token.map(str::to_owned),
-        timeout: Duration::from_millis(500),
-        cache_ttl: Duration::ZERO,
-        cache_size: 100,
+        user_lookup_url,
+        room_lookup_url,
+        app_lookup_token: token.map(str::to_owned),
+        app_lookup_timeout: Duration::from_millis(500),
+        app_lookup_cache_ttl: Duration::ZERO,
+        app_lookup_cache_size: 100,
         ..Settings::default()
     }
 }

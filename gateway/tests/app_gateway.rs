@@ -62,11 +62,11 @@ async fn rest_routes_answer_for_the_apps_users_and_rooms() {
     let mut proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path());
-    config.app_database_url = Some(proxy.postgres_url(app.url()));
-    config.user_query = Some(USER_QUERY.into());
-    config.room_query = Some(ROOM_QUERY.into());
-    config.app_lookup_timeout = Duration::from_millis(500);
-    config.app_lookup_cache_ttl = Duration::ZERO;
+    config.app_data.app_database_url = Some(proxy.postgres_url(app.url()));
+    config.app_data.user_query = Some(USER_QUERY.into());
+    config.app_data.room_query = Some(ROOM_QUERY.into());
+    config.app_data.app_lookup_timeout = Duration::from_millis(500);
+    config.app_data.app_lookup_cache_ttl = Duration::ZERO;
     let gw = TestGateway::start(config).await;
     let ann = app_token("ck-ann", 0);
     let bearer = format!("Bearer {ann}");
@@ -158,9 +158,9 @@ async fn start_errors_name_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let base = || {
         let mut c = support::config(dir.path());
-        c.app_database_url = Some(app.url().to_owned());
-        c.user_query = Some(USER_QUERY.into());
-        c.room_query = Some(ROOM_QUERY.into());
+        c.app_data.app_database_url = Some(app.url().to_owned());
+        c.app_data.user_query = Some(USER_QUERY.into());
+        c.app_data.room_query = Some(ROOM_QUERY.into());
         c
     };
     let error = |c: gateway::Config| async move {
@@ -170,13 +170,13 @@ async fn start_errors_name_the_setting() {
         }
     };
     let mut auto = base();
-    auto.auto_create_rooms = true;
+    auto.rooms.auto_create_rooms = true;
     assert_eq!(
         error(auto).await,
         "app lookups: AUTO_CREATE_ROOMS cannot be combined with ROOM_QUERY / ROOM_LOOKUP_URL"
     );
     let mut nameless = base();
-    nameless.user_query = Some(r#"SELECT email FROM "User" WHERE id = $1"#.into());
+    nameless.app_data.user_query = Some(r#"SELECT email FROM "User" WHERE id = $1"#.into());
     let e = error(nameless).await;
     assert!(
         e.starts_with("app lookups: USER_QUERY returns no `username` column (it returns: email)"),
@@ -190,9 +190,9 @@ async fn http_lookups_serve_the_handshake_and_join_room() {
     let api = app_api::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path());
-    config.user_lookup_url = Some(format!("{}/users/{{id}}", api.base));
-    config.room_lookup_url = Some(format!("{}/rooms/{{code}}", api.base));
-    config.app_lookup_token = Some("svc-token".into());
+    config.app_data.user_lookup_url = Some(format!("{}/users/{{id}}", api.base));
+    config.app_data.room_lookup_url = Some(format!("{}/rooms/{{code}}", api.base));
+    config.app_data.app_lookup_token = Some("svc-token".into());
     let gw = TestGateway::start(config).await;
     let cookie = |id: &str, version: i64| format!("access_token={}", app_token(id, version));
     let connect = |addr: SocketAddr, cookie: String| async move {
@@ -272,11 +272,11 @@ async fn in_event_mode_the_handshake_says_why_it_was_refused() {
     let mut proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path());
-    config.auth_failure = gateway::config::AuthFailure::Event;
-    config.app_database_url = Some(proxy.postgres_url(app.url()));
-    config.user_query = Some(USER_QUERY.into());
-    config.app_lookup_timeout = Duration::from_millis(500);
-    config.app_lookup_cache_ttl = Duration::ZERO;
+    config.auth.auth_failure = gateway::config::AuthFailure::Event;
+    config.app_data.app_database_url = Some(proxy.postgres_url(app.url()));
+    config.app_data.user_query = Some(USER_QUERY.into());
+    config.app_data.app_lookup_timeout = Duration::from_millis(500);
+    config.app_data.app_lookup_cache_ttl = Duration::ZERO;
     let gw = TestGateway::start(config).await;
     let told = |cookie: String| {
         let addr = gw.addr;

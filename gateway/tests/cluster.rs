@@ -676,19 +676,19 @@ async fn a_redis_restart_with_its_data_is_survived() {
 async fn a_node_does_not_start_without_its_redis_or_with_a_too_short_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path());
-    config.redis_url = Some(format!(
+    config.cluster.redis_url = Some(format!(
         "redis://127.0.0.1:{}",
         support::redis_server::free_port()
     ));
-    config.redis_timeout = Duration::from_millis(300);
+    config.cluster.redis_timeout = Duration::from_millis(300);
     let err = gateway::Gateway::build(&config)
         .await
         .err()
         .expect("no Redis, no cluster node");
     assert!(err.to_string().starts_with("cluster: redis:"), "{err}");
 
-    config.node_heartbeat = Duration::from_secs(2);
-    config.node_timeout = Duration::from_secs(3);
+    config.cluster.node_heartbeat = Duration::from_secs(2);
+    config.cluster.node_timeout = Duration::from_secs(3);
     let err = gateway::Gateway::build(&config)
         .await
         .err()

@@ -39,7 +39,7 @@ fn built_page() -> tempfile::TempDir {
 async fn with_page(data: &std::path::Path) -> (TestGateway, tempfile::TempDir) {
     let page = built_page();
     let mut cfg = support::config(data);
-    cfg.demo_dir = page.path().into();
+    cfg.http.demo_dir = page.path().into();
     (TestGateway::start(cfg).await, page)
 }
 
@@ -94,7 +94,7 @@ async fn the_built_page_is_served_at_demo() {
 async fn an_unbuilt_page_says_how_to_build_it() {
     let data = tempfile::tempdir().unwrap();
     let mut cfg = support::config(data.path());
-    cfg.demo_dir = data.path().join("no-such-dir");
+    cfg.http.demo_dir = data.path().join("no-such-dir");
     let gw = TestGateway::start(cfg).await;
 
     let root = get(&gw, "/").await;
@@ -117,8 +117,8 @@ async fn demo_false_serves_nothing() {
     let data = tempfile::tempdir().unwrap();
     let page = built_page();
     let mut cfg = support::config(data.path());
-    cfg.demo_dir = page.path().into();
-    cfg.demo = false;
+    cfg.http.demo_dir = page.path().into();
+    cfg.http.demo = false;
     let gw = TestGateway::start(cfg).await;
     for path in ["/", "/demo", "/demo/", "/demo/app.js"] {
         let resp = get(&gw, path).await;

@@ -47,6 +47,93 @@ fn metrics_and_state_know_nothing_of_the_handlers() {
     );
 }
 
+/// The modules that put the gateway together (and the shared state every
+/// handler gets): they may name everything, so they stay out of the
+/// folder-level check.
+const ASSEMBLY: [&str; 8] = [
+    "crate", "server", "state", "adapter", "config", "main", "metrics", "shutdown",
+];
+
+/// Folder-level edges: `a → b` when a module under `a` names one under `b`.
+fn folders() -> BTreeMap<Module, BTreeSet<Module>> {
+    let top = |m: &str| m.split("::").next().unwrap_or(m).to_owned();
+    let mut out: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
+    for (from, uses) in graph() {
+        let from = top(&from);
+        if ASSEMBLY.contains(&from.as_str()) {
+            continue;
+        }
+        let entry = out.entry(from.clone()).or_default();
+        for to in uses {
+            let to = top(&to);
+            if to != from && !ASSEMBLY.contains(&to.as_str()) {
+                entry.insert(to);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn folders_depend_on_each_other_one_way() {
+    let folders = folders();
+    let mut cycles = Vec::new();
+    for start in folders.keys() {
+        if let Some(path) = path_back(&folders, start) {
+            cycles.push(path.join(" → "));
+        }
+    }
+    assert!(cycles.is_empty(), "folder circles:\n{}", cycles.join("\n"));
+    // The layers a reader expects, named: the socket's machinery knows no
+    // handler, delivery and the byte budget know neither, limits know no route.
+    for (low, high) in [
+        ("socket", "events"),
+        ("delivery", "events"),
+        ("delivery", "socket"),
+        ("send_buffer", "events"),
+        ("send_buffer", "socket"),
+        ("send_buffer", "delivery"),
+        ("limits", "http"),
+        ("net", "http"),
+        ("rooms", "events"),
+        ("protocol", "events"),
+    ] {
+        assert!(
+            !folders.get(low).is_some_and(|uses| uses.contains(high)),
+            "{low} → {high}: {:?}",
+            folders[low]
+        );
+    }
+}
+
+#[test]
+fn only_the_cluster_the_rooms_and_the_assembly_name_the_cluster() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut sources = BTreeMap::new();
+    collect(&root, &root, &mut sources);
+    let mut named = Vec::new();
+    for (module, source) in &sources {
+        let top = module.split("::").next().unwrap_or(module);
+        if matches!(top, "cluster" | "rooms") || ASSEMBLY.contains(&top) {
+            continue;
+        }
+        for word in [
+            "cluster",
+            "NodeAdapter",
+            "fred",
+            "socketioxide_redis",
+            "clustered",
+        ] {
+            if find_word(&source.code, word).is_some() {
+                named.push(format!("{module} names {word}"));
+            }
+        }
+    }
+    assert!(named.is_empty(), "{named:#?}");
+    // Guards the check itself: the assembly does name it.
+    assert!(find_word(&sources["server"].code, "cluster").is_some());
+}
+
 #[test]
 fn the_graph_sees_the_edges_it_should() {
     // Guards the parser itself: edges that exist must be found.
@@ -55,6 +142,9 @@ fn the_graph_sees_the_edges_it_should() {
         ("events", "events::rooms"),
         ("events::relay", "protocol"),
         ("socket::inbox", "socket::session"),
+        ("events", "socket::sessions"),
+        ("delivery::local", "send_buffer::outbox"),
+        ("cluster::delivery", "delivery"),
         ("server", "socket::admission"),
         ("events::rooms", "rooms::code"),
         ("metrics", "protocol"),

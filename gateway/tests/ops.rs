@@ -97,7 +97,7 @@ async fn health_readiness_and_metrics() {
 async fn without_a_configured_secret_one_is_generated_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config(dir.path());
-    config.jwt_secret = None;
+    config.auth.jwt_secret = None;
     let gw = TestGateway::start(config.clone()).await;
     let secret = std::fs::read_to_string(dir.path().join("jwt-secret"))
         .expect("secret kept in the data directory");

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use gateway::auth::Identity;
 use gateway::cluster::redis::{RedisSettings, client};
-use gateway::rooms::redis::{Heartbeat, Liveness, Reaped, RedisRooms};
+use gateway::rooms::Departed;
+use gateway::rooms::redis::{Heartbeat, Liveness, RedisRooms};
 use gateway::rooms::{Member, RoomCode, RoomError, RoomPolicy, RoomRegistry, Whereabouts};
 use support::redis_server::RedisServer;
 
@@ -320,7 +321,7 @@ async fn a_dead_nodes_members_are_reaped_once_and_never_come_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (ra, rb) = tokio::join!(a.reap(), b.reap());
-    let mut reaped: Vec<Reaped> = ra.unwrap().into_iter().chain(rb.unwrap()).collect();
+    let mut reaped: Vec<Departed> = ra.unwrap().into_iter().chain(rb.unwrap()).collect();
     reaped.sort_by(|x, y| x.peer_id.cmp(&y.peer_id));
     let reaped: Vec<(&str, &str)> = reaped
         .iter()
@@ -475,7 +476,7 @@ async fn a_leave_while_redis_is_away_is_settled_and_reported_once_it_is_back() {
     let departed = r.settle().await.unwrap();
     assert_eq!(
         departed,
-        [Reaped {
+        [Departed {
             room_id: "room_room".into(),
             peer_id: "goes".into()
         }]

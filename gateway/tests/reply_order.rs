@@ -13,8 +13,8 @@ use support::{SioClient, TestGateway};
 async fn a_refused_event_is_answered_after_the_events_before_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cfg = support::config(dir.path());
-    cfg.rate_limit_burst = 3;
-    cfg.rate_limit_per_sec = 0.0;
+    cfg.limits.rate_limit_burst = 3;
+    cfg.limits.rate_limit_per_sec = 0.0;
     let gw = TestGateway::start(cfg).await;
     let mut c = SioClient::connect(gw.addr, json!({ "token": support::token("1", "ann") }), &[])
         .await

@@ -17,7 +17,7 @@ use support::TestGateway;
 /// client address.
 fn config(dir: &std::path::Path) -> gateway::Config {
     let mut cfg = support::config(dir);
-    cfg.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    cfg.limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     cfg
 }
 
@@ -108,7 +108,7 @@ async fn register(http: &reqwest::Client, gw: &TestGateway, name: &str, from: &s
 async fn simultaneous_guesses_pass_the_throttle_exactly_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.auth_rate_per_minute = 100_000;
+    cfg.limits.auth_rate_per_minute = 100_000;
     let gw = TestGateway::start(cfg).await;
     let http = reqwest::Client::new();
     register(&http, &gw, "victim", "198.51.100.1").await;
@@ -159,8 +159,8 @@ async fn simultaneous_guesses_pass_the_throttle_exactly_the_limit() {
 async fn the_guessers_wait_doubles_and_the_owner_is_never_locked() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.login_max_failures = 1;
-    cfg.login_backoff = Duration::from_millis(500);
+    cfg.limits.login_max_failures = 1;
+    cfg.limits.login_backoff = Duration::from_millis(500);
     let gw = TestGateway::start(cfg).await;
     let http = reqwest::Client::new();
     register(&http, &gw, "owner", "198.51.100.1").await;
@@ -202,7 +202,7 @@ async fn the_guessers_wait_doubles_and_the_owner_is_never_locked() {
 async fn an_address_spraying_usernames_is_stopped_at_its_total() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.auth_rate_per_minute = 100_000;
+    cfg.limits.auth_rate_per_minute = 100_000;
     let gw = TestGateway::start(cfg).await;
     let http = reqwest::Client::new();
     let guesses = (0..30).map(|i| {
@@ -241,7 +241,7 @@ async fn an_address_spraying_usernames_is_stopped_at_its_total() {
 async fn api_key_guessing_is_throttled_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.auth_rate_per_minute = 100_000;
+    cfg.limits.auth_rate_per_minute = 100_000;
     let gw = TestGateway::start(cfg).await;
     let http = reqwest::Client::new();
     let key = register(&http, &gw, "keyholder", "198.51.100.1").await;
@@ -293,8 +293,8 @@ async fn api_key_guessing_is_throttled_per_address() {
 async fn account_routes_and_registrations_are_rate_limited_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.auth_rate_per_minute = 3;
-    cfg.register_per_hour = 2;
+    cfg.limits.auth_rate_per_minute = 3;
+    cfg.limits.register_per_hour = 2;
     let gw = TestGateway::start(cfg).await;
     let http = reqwest::Client::new();
     let creds = |name: &str| json!({ "username": name, "password": "password-1" });
@@ -589,7 +589,7 @@ async fn room_members_are_shown_only_to_members_and_the_creator() {
 async fn room_lookup_misses_are_throttled_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.room_lookup_misses_per_minute = 5;
+    cfg.limits.room_lookup_misses_per_minute = 5;
     let gw = TestGateway::start(cfg).await;
     let http = reqwest::Client::new();
     let r = send(bearer(
@@ -638,8 +638,8 @@ async fn room_lookup_misses_are_throttled_per_address() {
 async fn live_rooms_are_capped_per_user_and_in_all() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.max_rooms_per_user = 3;
-    cfg.max_rooms = 5;
+    cfg.rooms.max_rooms_per_user = 3;
+    cfg.rooms.max_rooms = 5;
     let gw = TestGateway::start(cfg).await;
     let http = reqwest::Client::new();
     let create = |user: &'static str| {
@@ -692,8 +692,8 @@ async fn live_rooms_are_capped_per_user_and_in_all() {
 async fn auto_created_rooms_count_against_the_caps() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.auto_create_rooms = true;
-    cfg.max_rooms_per_user = 1;
+    cfg.rooms.auto_create_rooms = true;
+    cfg.rooms.max_rooms_per_user = 1;
     let gw = TestGateway::start(cfg).await;
     let jwt = support::token("id-roamer", "roamer");
     let mut socket = support::SioClient::connect(gw.addr, json!({ "token": jwt }), &[])

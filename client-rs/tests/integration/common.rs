@@ -35,9 +35,9 @@ pub async fn gateway_with(tweak: impl FnOnce(&mut gateway::Config)) -> TestGatew
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = gateway::Config::defaults();
     tweak(&mut cfg);
-    cfg.jwt_secret = Some(SECRET.into());
-    cfg.data_dir = dir.path().into();
-    cfg.shutdown_grace = Duration::from_millis(200);
+    cfg.auth.jwt_secret = Some(SECRET.into());
+    cfg.auth.data_dir = dir.path().into();
+    cfg.http.shutdown_grace = Duration::from_millis(200);
     let gw = gateway::Gateway::build(&cfg).await.expect("gateway builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

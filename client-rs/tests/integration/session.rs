@@ -132,9 +132,9 @@ async fn a_dropped_connection_reconnects_rejoins_and_renegotiates() {
 async fn the_rooms_ice_servers_configure_the_peer_connections() {
     // Nothing listens there: host candidates still connect on loopback.
     let gw = gateway_with(|cfg| {
-        cfg.stun_urls = vec!["stun:127.0.0.1:19302".into()];
-        cfg.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
-        cfg.turn_secret = Some("turn-secret".into());
+        cfg.rooms.stun_urls = vec!["stun:127.0.0.1:19302".into()];
+        cfg.rooms.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
+        cfg.rooms.turn_secret = Some("turn-secret".into());
     })
     .await;
     let a = client(&gw, "a").await;

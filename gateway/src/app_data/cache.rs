@@ -18,15 +18,15 @@ pub struct Memo<V> {
 
 impl<V: Clone + Send + Sync + 'static> Memo<V> {
     pub fn new(s: &Settings) -> Self {
-        let cache = (!s.cache_ttl.is_zero() && s.cache_size > 0).then(|| {
+        let cache = (!s.app_lookup_cache_ttl.is_zero() && s.app_lookup_cache_size > 0).then(|| {
             moka::future::Cache::builder()
-                .max_capacity(s.cache_size)
-                .time_to_live(s.cache_ttl)
+                .max_capacity(s.app_lookup_cache_size)
+                .time_to_live(s.app_lookup_cache_ttl)
                 .build()
         });
         Self {
             cache,
-            timeout: s.timeout,
+            timeout: s.app_lookup_timeout,
         }
     }
 

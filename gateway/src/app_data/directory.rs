@@ -19,17 +19,17 @@ impl AppData {
     /// Connects what the settings name and checks the queries' shape.
     pub async fn connect(s: &Settings) -> Result<Self, SetupError> {
         let conflict = |a: &str, b: &str| SetupError::Invalid(format!("set {a} or {b}, not both"));
-        if s.user_query.is_some() && s.user_url.is_some() {
+        if s.user_query.is_some() && s.user_lookup_url.is_some() {
             return Err(conflict("USER_QUERY", "USER_LOOKUP_URL"));
         }
-        if s.room_query.is_some() && s.room_url.is_some() {
+        if s.room_query.is_some() && s.room_lookup_url.is_some() {
             return Err(conflict("ROOM_QUERY", "ROOM_LOOKUP_URL"));
         }
         let pool = match (
-            &s.database_url,
+            &s.app_database_url,
             s.user_query.is_some() || s.room_query.is_some(),
         ) {
-            (Some(url), true) => Some(sql::connect(url, s.timeout).await?),
+            (Some(url), true) => Some(sql::connect(url, s.app_lookup_timeout).await?),
             (Some(_), false) => {
                 return Err(SetupError::Invalid(
                     "APP_DATABASE_URL is set but neither USER_QUERY nor ROOM_QUERY".into(),
@@ -42,34 +42,34 @@ impl AppData {
             }
             (None, false) => None,
         };
-        let client = (s.user_url.is_some() || s.room_url.is_some())
-            .then(|| http::client(s.timeout))
+        let client = (s.user_lookup_url.is_some() || s.room_lookup_url.is_some())
+            .then(|| http::client(s.app_lookup_timeout))
             .transpose()?;
 
-        let users: Option<Arc<dyn UserSource>> = match (&pool, &s.user_query, &client, &s.user_url)
-        {
-            (Some(pool), Some(query), _, _) => {
-                Some(Arc::new(sql::SqlUsers::prepare(pool.clone(), query).await?))
-            }
-            (_, _, Some(client), Some(url)) => Some(Arc::new(http::HttpUsers::new(
-                client.clone(),
-                url,
-                s.service_token.clone(),
-            )?)),
-            _ => None,
-        };
-        let rooms: Option<Arc<dyn RoomSource>> = match (&pool, &s.room_query, &client, &s.room_url)
-        {
-            (Some(pool), Some(query), _, _) => {
-                Some(Arc::new(sql::SqlRooms::prepare(pool.clone(), query).await?))
-            }
-            (_, _, Some(client), Some(url)) => Some(Arc::new(http::HttpRooms::new(
-                client.clone(),
-                url,
-                s.service_token.clone(),
-            )?)),
-            _ => None,
-        };
+        let users: Option<Arc<dyn UserSource>> =
+            match (&pool, &s.user_query, &client, &s.user_lookup_url) {
+                (Some(pool), Some(query), _, _) => {
+                    Some(Arc::new(sql::SqlUsers::prepare(pool.clone(), query).await?))
+                }
+                (_, _, Some(client), Some(url)) => Some(Arc::new(http::HttpUsers::new(
+                    client.clone(),
+                    url,
+                    s.app_lookup_token.clone(),
+                )?)),
+                _ => None,
+            };
+        let rooms: Option<Arc<dyn RoomSource>> =
+            match (&pool, &s.room_query, &client, &s.room_lookup_url) {
+                (Some(pool), Some(query), _, _) => {
+                    Some(Arc::new(sql::SqlRooms::prepare(pool.clone(), query).await?))
+                }
+                (_, _, Some(client), Some(url)) => Some(Arc::new(http::HttpRooms::new(
+                    client.clone(),
+                    url,
+                    s.app_lookup_token.clone(),
+                )?)),
+                _ => None,
+            };
         Ok(Self {
             users: users.map(|source| AppUsers {
                 source,

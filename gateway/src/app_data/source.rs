@@ -2,8 +2,6 @@
 //! the answers ([`AppUser`], [`AppRoom`]) and the failures. The SQL and HTTP
 //! implementations speak only these words.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 /// A user as the app knows it.
@@ -67,17 +65,5 @@ pub trait RoomSource: Send + Sync {
     fn kind(&self) -> &'static str;
 }
 
-/// The lookup settings, as `Config` has them. (No `Debug`: the URL and the
-/// token may hold secrets.)
-#[derive(Clone, Default)]
-pub struct Settings {
-    pub database_url: Option<String>,
-    pub user_query: Option<String>,
-    pub room_query: Option<String>,
-    pub user_url: Option<String>,
-    pub room_url: Option<String>,
-    pub service_token: Option<String>,
-    pub timeout: Duration,
-    pub cache_ttl: Duration,
-    pub cache_size: u64,
-}
+/// The lookup settings: the configuration's app-data group, as it is.
+pub use crate::config::AppDataConfig as Settings;

@@ -7,9 +7,11 @@
 //! runs but the in-process adapter.
 
 pub mod adapter;
+pub mod delivery;
 pub mod node;
 pub mod redis;
 pub mod relay;
 pub mod setup;
 
+pub use delivery::{ClusterDelivery, RelayArrivals};
 pub use setup::{Cluster, ClusterError};

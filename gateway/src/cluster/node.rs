@@ -22,7 +22,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::rooms::redis::{Heartbeat, Reaped, RedisRooms};
+use crate::rooms::Departed;
+use crate::rooms::redis::{Heartbeat, RedisRooms};
 
 /// The liveness settings (`NODE_HEARTBEAT`, `NODE_TIMEOUT`).
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +41,7 @@ pub fn sweep_every(heartbeat: Duration) -> Duration {
 /// What the rest of the gateway does when the cluster changes.
 pub trait NodeEvents: Send + Sync + 'static {
     /// Members of a dead node, removed from the registry: tell their rooms.
-    fn members_gone(&self, gone: Vec<Reaped>) -> impl Future<Output = ()> + Send;
+    fn members_gone(&self, gone: Vec<Departed>) -> impl Future<Output = ()> + Send;
     /// This node was reaped by another (it was frozen or cut off past the
     /// timeout): its members were reported gone, so its sockets must go.
     fn evicted(&self) -> impl Future<Output = ()> + Send;

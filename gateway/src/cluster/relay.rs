@@ -28,6 +28,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::redis::RedisError;
+use crate::delivery::Relay;
 use crate::protocol::RelayKind;
 
 /// The channel on which the node of `route` reads its relays. Not hash-tagged:
@@ -40,20 +41,16 @@ pub fn channel(prefix: &str, route: &str) -> String {
 /// `["webrtc:offer", fromPeerId, targetPeerId, <offer>]`, the value forwarded
 /// byte for byte.
 #[derive(Debug, Clone, Copy)]
-pub struct Envelope<'a> {
-    pub kind: RelayKind,
-    pub from: &'a str,
-    pub target: &'a str,
-    pub body: &'a RawValue,
-}
+pub struct Envelope<'a>(pub Relay<'a>);
 
 impl Serialize for Envelope<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let relay = &self.0;
         let mut t = s.serialize_tuple(4)?;
-        t.serialize_element(self.kind.event())?;
-        t.serialize_element(self.from)?;
-        t.serialize_element(self.target)?;
-        t.serialize_element(self.body)?;
+        t.serialize_element(relay.kind.event())?;
+        t.serialize_element(relay.from)?;
+        t.serialize_element(relay.target)?;
+        t.serialize_element(relay.body)?;
         t.end()
     }
 }
@@ -242,12 +239,12 @@ mod tests {
         let body =
             RawValue::from_string(r#"{"type":"offer","sdp":"v=0\r\n","x":[1,{"y":"é"}]}"#.into())
                 .unwrap();
-        let sent = Envelope {
+        let sent = Envelope(Relay {
             kind: RelayKind::Offer,
             from: "abc",
             target: "def",
             body: &body,
-        };
+        });
         let bytes = sent.encode().unwrap();
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),

@@ -11,7 +11,7 @@ use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use super::node::NodeSettings;
 use super::redis::{self, RedisError, RedisSettings, Subscriptions};
 use super::relay::{self, Inbound, RelayLink};
-use crate::config::Config;
+use crate::config::ClusterConfig;
 use crate::rooms::RoomPolicy;
 use crate::rooms::redis::{Liveness, RedisRooms};
 
@@ -51,7 +51,7 @@ impl Cluster {
     /// Connects to `REDIS_URL` and registers this node; fails when Redis is
     /// unreachable at start-up (later outages are survived).
     pub async fn connect(
-        config: &Config,
+        config: &ClusterConfig,
         url: &str,
         policy: RoomPolicy,
     ) -> Result<Self, ClusterError> {

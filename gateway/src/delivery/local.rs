@@ -1,78 +1,171 @@
-//! Room-wide events (`peer:joined`, `peer:left`, `media:state_changed`): to the
-//! room's other members (or to given sockets), through the adapter, so they
-//! reach members on any node.
+//! Delivery on one node: every member is a socket of this process.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
-use serde::Serialize;
-use socketioxide::extract::SocketRef;
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
-use socketioxide::{BroadcastError, SendError, SocketError};
+use socketioxide::{SendError, SocketError};
 
-use crate::cluster::adapter::NodeAdapter;
+use super::interface::{Delivery, Relay, Undelivered};
+use crate::adapter::{Adapter, SocketRef};
+use crate::metrics::Metrics;
+use crate::rooms::{RoomRegistry, Whereabouts};
+use crate::send_buffer::outbox::{Outbox, Refused};
 
-/// Emits `event` to every member of `room_id` but `socket` itself. Members
-/// that are closing are skipped quietly (they leave the room next); any other
-/// failure is a lost message and worth a warning.
-pub async fn to_others<T: Serialize + ?Sized>(
-    socket: &SocketRef<NodeAdapter>,
-    room_id: &str,
-    event: &str,
-    payload: &T,
-) {
-    // `socket.to` excludes the socket and, unlike `SocketIo`, still works
-    // while the server shuts down.
-    report(
-        event,
-        socket.to(room_id.to_owned()).emit(event, payload).await,
-    );
+pub struct LocalDelivery {
+    rooms: Arc<dyn RoomRegistry>,
+    metrics: Arc<Metrics>,
 }
 
-/// Emits `event` to the sockets of `ids`, wherever they are connected: in a
-/// cluster through the adapter (there every socket is in a room named by its
-/// own id, see `connection.rs`), on one node straight to each socket.
-///
-/// For news that must reach exactly a set of members, not whoever is in the
-/// room when the message goes out: a socket that joined meanwhile already
-/// knows, from its own `room:joined`.
-pub async fn to_sockets<T: Serialize + ?Sized>(
-    socket: &SocketRef<NodeAdapter>,
-    clustered: bool,
-    ids: Vec<String>,
-    event: &str,
-    payload: &T,
-) {
-    if ids.is_empty() {
-        return;
+impl LocalDelivery {
+    pub fn new(rooms: Arc<dyn RoomRegistry>, metrics: Arc<Metrics>) -> Self {
+        Self { rooms, metrics }
     }
-    if clustered {
-        report(event, socket.to(ids).emit(event, payload).await);
-        return;
+
+    /// Hands the relay to the target's socket on this node, when the target
+    /// is a member (`member`) other than the sender.
+    pub fn deliver(
+        &self,
+        from: &SocketRef,
+        relay: &Relay<'_>,
+        member: bool,
+    ) -> Result<(), Undelivered> {
+        if !member || relay.target == relay.from {
+            return Err(Undelivered::NotFound);
+        }
+        let sid = Sid::from_str(relay.target).map_err(|_| Undelivered::NotFound)?;
+        // Looked up through the socket's own namespace handle: `SocketIo`
+        // panics once shutdown has removed the namespace.
+        match hand_over(&from.broadcast(), &self.metrics, sid, relay) {
+            HandOver::Queued => Ok(()),
+            // Not here (gone), cut off (the sender is told it is gone, as it
+            // will be by `peer:left`), or closing.
+            HandOver::NotHere | HandOver::Full | HandOver::Closed => Err(Undelivered::NotFound),
+        }
     }
-    // Looked up through the socket's own namespace handle, as relays are.
-    let local = socket.broadcast();
-    for id in ids {
-        let Some(target) = Sid::from_str(&id)
-            .ok()
-            .and_then(|sid| local.get_socket(sid))
-        else {
-            continue; // gone meanwhile: it leaves the room next
+
+    pub fn rooms(&self) -> &dyn RoomRegistry {
+        self.rooms.as_ref()
+    }
+}
+
+#[async_trait]
+impl Delivery for LocalDelivery {
+    fn relay_now(
+        &self,
+        from: &SocketRef,
+        room_id: &str,
+        relay: &Relay<'_>,
+    ) -> Option<Result<(), Undelivered>> {
+        // A store that answers at once is this process's: every member is local.
+        let member = self.rooms.is_member_now(room_id, relay.target)?;
+        Some(self.deliver(from, relay, member))
+    }
+
+    async fn relay(
+        &self,
+        from: &SocketRef,
+        room_id: &str,
+        relay: &Relay<'_>,
+    ) -> Result<(), Undelivered> {
+        match self.rooms.locate(room_id, relay.target).await? {
+            Whereabouts::Here => self.deliver(from, relay, true),
+            // One node: no member lives anywhere else.
+            Whereabouts::Absent | Whereabouts::Node(_) | Whereabouts::Unrouted => {
+                Err(Undelivered::NotFound)
+            }
+        }
+    }
+
+    async fn to_peers(&self, from: &SocketRef, ids: Vec<String>, event: &str, payload: &RawValue) {
+        // Looked up through the socket's own namespace handle, as relays are.
+        let local = from.broadcast();
+        for id in ids {
+            let Some(target) = Sid::from_str(&id)
+                .ok()
+                .and_then(|sid| local.get_socket(sid))
+            else {
+                continue; // gone meanwhile: it leaves the room next
+            };
+            match target.emit(event, payload) {
+                Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
+                Err(e) => tracing::warn!(event, socket = %id, error = %e, "emit failed"),
+            }
+        }
+    }
+}
+
+/// What became of a relay handed to a socket of this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOver {
+    /// In the socket's outbox.
+    Queued,
+    /// No such socket here.
+    NotHere,
+    /// The socket held too much: it was cut off, the relay dropped.
+    Full,
+    /// The socket is closing.
+    Closed,
+}
+
+/// Queues `relay` to socket `sid` of `namespace` through its outbox; a
+/// socket the relay would take past its budget is cut off.
+pub fn hand_over(
+    namespace: &BroadcastOperators<Adapter>,
+    metrics: &Metrics,
+    sid: Sid,
+    relay: &Relay<'_>,
+) -> HandOver {
+    let Some(socket) = namespace.get_socket(sid) else {
+        return HandOver::NotHere;
+    };
+    let Some(outbox) = socket.extensions.get::<Outbox>() else {
+        return HandOver::Closed;
+    };
+    match outbox.relay(&socket, relay.kind.event(), relay, relay.size()) {
+        Ok(()) => HandOver::Queued,
+        Err(Refused::Full) => {
+            // The target reads too slowly: it goes, and its room hears it.
+            tracing::info!(socket = %socket.id, held = outbox.held(), "send buffer full: cutting the socket off");
+            metrics.send_buffer_overflows.inc();
+            outbox.cut(socket);
+            HandOver::Full
+        }
+        Err(Refused::Closed) => HandOver::Closed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::RelayKind;
+
+    #[test]
+    fn a_relay_names_sender_target_and_forwards_the_body_verbatim() {
+        let body =
+            RawValue::from_string(r#"{"sdp":"v=0\r\n...","type":"offer","x":[1,2]}"#.to_owned())
+                .unwrap();
+        let out = Relay {
+            kind: RelayKind::Offer,
+            from: "a",
+            target: "b",
+            body: &body,
         };
-        match target.emit(event, payload) {
-            Ok(()) | Err(SendError::Socket(SocketError::Closed)) => {}
-            Err(e) => tracing::warn!(event, socket = %id, error = %e, "emit failed"),
-        }
-    }
-}
-
-fn report(event: &str, result: Result<(), BroadcastError>) {
-    match result {
-        Ok(()) => {}
-        Err(BroadcastError::Socket(errors))
-            if errors.iter().all(|e| matches!(e, SocketError::Closed)) =>
-        {
-            tracing::debug!(event, closed = errors.len(), "peers already closing");
-        }
-        Err(e) => tracing::warn!(event, error = %e, "broadcast failed"),
+        let text = serde_json::to_string(&out).unwrap();
+        assert_eq!(
+            text,
+            r#"{"fromPeerId":"a","targetPeerId":"b","offer":{"sdp":"v=0\r\n...","type":"offer","x":[1,2]}}"#
+        );
+        // The size estimate covers the Socket.IO packet around it.
+        let packet = format!(r#"42["webrtc:offer",{text}]"#);
+        assert!(
+            out.size() >= packet.len(),
+            "{} < {}",
+            out.size(),
+            packet.len()
+        );
     }
 }

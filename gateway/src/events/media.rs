@@ -1,8 +1,8 @@
 //! `media:state`: a peer tells the others its camera and microphone state.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::to_raw_value;
 
-use crate::delivery::local;
 use crate::protocol::event;
 use crate::socket::error::EventError;
 use crate::socket::packet::Packet;
@@ -45,12 +45,16 @@ pub async fn state(session: &Session, packet: &Packet) -> Result<Ack, EventError
         is_video_enabled: state.is_video_enabled,
         is_audio_enabled: state.is_audio_enabled,
     };
-    local::to_others(
-        &session.socket,
-        &room.room_id,
-        event::MEDIA_STATE_CHANGED,
-        &changed,
-    )
-    .await;
+    let news = to_raw_value(&changed).map_err(EventError::internal)?;
+    session
+        .state
+        .delivery
+        .to_room(
+            &session.socket,
+            &room.room_id,
+            event::MEDIA_STATE_CHANGED,
+            &news,
+        )
+        .await;
     Ok(Ack::Ok)
 }

@@ -1,11 +1,11 @@
 //! Where events are handled: one file per event family of PROTOCOL.md §3, each
 //! with its payload type, checks and handler. This file is the protocol's
-//! event table, in its two forms: [`dispatch`] handles an event from the
-//! socket's queue, [`dispatch_now`] the events that can be handled at once,
-//! inside the message handler, when nothing is queued before them.
+//! event table, [`Table`], in its two forms: [`dispatch`] handles an event
+//! from the socket's queue, [`dispatch_now`] the events that can be handled at
+//! once, inside the message handler, when nothing is queued before them.
 //!
-//! The socket's life: [`connection`] admits it and starts its session,
-//! [`inbox`] keeps its events in order and ends it on disconnect.
+//! The socket's machinery around the handlers (admission, the in-order inbox,
+//! replies) is in [`crate::socket`].
 
 pub mod media;
 pub mod ping;
@@ -14,11 +14,14 @@ pub mod rooms;
 
 use std::time::Instant;
 
+use async_trait::async_trait;
+
 use crate::protocol::{RelayKind, event};
 use crate::socket::error::EventError;
 use crate::socket::packet::Packet;
 use crate::socket::reply::Ack;
 use crate::socket::session::Session;
+use crate::socket::sessions::EventTable;
 
 /// The events of the table. Any other event is dropped before the rate limit,
 /// with no reply: NestJS runs guards only for the events it has handlers for.
@@ -69,4 +72,38 @@ pub fn dispatch_now(
 ) -> Option<Result<Ack, EventError>> {
     let kind = RelayKind::from_event(name)?;
     relay::relay_now(session, kind, packet, received)
+}
+
+/// The table as the socket machinery calls it.
+pub struct Table;
+
+#[async_trait]
+impl EventTable for Table {
+    fn handles(&self, name: &str) -> bool {
+        handles(name)
+    }
+
+    async fn dispatch(
+        &self,
+        session: &mut Session,
+        name: &str,
+        packet: &Packet,
+        received: Instant,
+    ) -> Result<Ack, EventError> {
+        dispatch(session, name, packet, received).await
+    }
+
+    fn dispatch_now(
+        &self,
+        session: &Session,
+        name: &str,
+        packet: &Packet,
+        received: Instant,
+    ) -> Option<Result<Ack, EventError>> {
+        dispatch_now(session, name, packet, received)
+    }
+
+    async fn disconnected(&self, session: &mut Session) {
+        rooms::on_disconnect(session).await;
+    }
 }

@@ -1,19 +1,19 @@
 //! `create:room`, `join:room`, `leave:room`, and leaving on disconnect
 //! (PROTOCOL.md §3, §5). Membership lives in the [`RoomRegistry`]; the socket
-//! also joins the Socket.IO room of the same id so that room-wide events travel
-//! through the adapter, on one node or many.
+//! also joins the Socket.IO room of the same id, where the
+//! [`Delivery`](crate::delivery::Delivery) sends room-wide events.
 //!
 //! [`RoomRegistry`]: crate::rooms::RoomRegistry
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::to_raw_value;
 use socketioxide::SocketIo;
 
+use crate::adapter::Adapter;
 use crate::auth::Identity;
-use crate::cluster::adapter::NodeAdapter;
-use crate::delivery::local;
 use crate::ice::IceServer;
 use crate::protocol::event;
-use crate::rooms::redis::Reaped;
+use crate::rooms::Departed;
 use crate::rooms::{CreateRoom, CreateRoomRequest, Member, RoomCode, RoomError, RoomInfo, code};
 use crate::socket::error::EventError;
 use crate::socket::packet::Packet;
@@ -130,15 +130,12 @@ pub async fn join(session: &mut Session, packet: &Packet) -> Result<Ack, EventEr
         // node) already has us in its `room:joined.peers`, and hearing of us
         // twice would make both of us offer.
         let before: Vec<String> = joined.peers.iter().map(|p| p.id.clone()).collect();
-        let clustered = session.state.clustered();
-        local::to_sockets(
-            &session.socket,
-            clustered,
-            before,
-            event::PEER_JOINED,
-            &news,
-        )
-        .await;
+        let news = to_raw_value(&news).map_err(EventError::internal)?;
+        session
+            .state
+            .delivery
+            .to_peers(&session.socket, before, event::PEER_JOINED, &news)
+            .await;
     }
     Ok(Ack::Payload(payload))
 }
@@ -191,7 +188,7 @@ pub async fn on_disconnect(session: &mut Session) {
 
 /// Members of a dead node, reaped from the registry by this node: each room
 /// hears `peer:left` for them, wherever its other members are connected.
-pub async fn members_gone(io: &SocketIo<NodeAdapter>, gone: &[Reaped]) {
+pub async fn members_gone(io: &SocketIo<Adapter>, gone: &[Departed]) {
     let Some(ns) = io.of("/") else {
         return;
     };
@@ -231,13 +228,12 @@ async fn leave_current(session: &mut Session) -> Result<Option<RoomInfo>, EventE
     let was_member = session.state.rooms.leave(&room.room_id, &id).await?;
     session.socket.leave(room.room_id.clone());
     if was_member {
-        local::to_others(
-            &session.socket,
-            &room.room_id,
-            event::PEER_LEFT,
-            &PeerLeft { peer_id: &id },
-        )
-        .await;
+        let news = to_raw_value(&PeerLeft { peer_id: &id }).map_err(EventError::internal)?;
+        session
+            .state
+            .delivery
+            .to_room(&session.socket, &room.room_id, event::PEER_LEFT, &news)
+            .await;
     }
     Ok(Some(room))
 }

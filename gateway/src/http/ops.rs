@@ -44,7 +44,7 @@ pub async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
             Json(json!({ "status": "shutting down" })),
         );
     }
-    if s.app.subscriptions.as_ref().is_some_and(|sub| !sub.ready()) {
+    if !s.app.delivery.ready() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "cluster channels unavailable" })),

@@ -1,69 +1,95 @@
-//! The per-socket event budget (PROTOCOL.md §4): a token bucket.
+//! The one token bucket every rate limit uses: governor's (GCRA, lock-free),
+//! built from a burst and a refill rate. The per-socket event budget
+//! (`RATE_LIMIT_BURST`, `RATE_LIMIT_PER_SEC`, PROTOCOL.md §4) is one; the REST
+//! limits ([`super::rest`]) are keyed ones with the same quotas.
 
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::time::Duration;
 
-#[derive(Debug)]
-pub struct TokenBucket {
-    capacity: f64,
-    per_sec: f64,
-    tokens: f64,
-    last: Instant,
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+/// `burst` tokens at once, one more every `period / burst`: `burst` per
+/// `period` on average. A burst of 0 is taken as 1.
+pub fn per(burst: u32, period: Duration) -> Quota {
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    refilled(burst, period / burst.get())
 }
 
-impl TokenBucket {
+/// `burst` tokens at once, refilled at `per_sec` a second (0: never).
+pub fn per_second(burst: u32, per_sec: f64) -> Quota {
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    let every = if per_sec.is_finite() && per_sec > 0.0 {
+        Duration::try_from_secs_f64(1.0 / per_sec).unwrap_or(NEVER)
+    } else {
+        NEVER
+    };
+    refilled(burst, every)
+}
+
+/// A refill slower than any socket lives.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+fn refilled(burst: NonZeroU32, every: Duration) -> Quota {
+    // A period too short to count (a refill rate past a billion a second)
+    // is as good as no limit on the rate: the burst still applies.
+    Quota::with_period(every.max(Duration::from_nanos(1)))
+        .unwrap_or_else(|| Quota::per_second(burst))
+        .allow_burst(burst)
+}
+
+/// A socket's event budget.
+pub struct EventBudget(DefaultDirectRateLimiter);
+
+impl EventBudget {
     pub fn new(burst: u32, per_sec: f64) -> Self {
-        let capacity = f64::from(burst);
-        Self {
-            capacity,
-            per_sec: per_sec.max(0.0),
-            tokens: capacity,
-            last: Instant::now(),
-        }
+        Self(RateLimiter::direct(per_second(burst, per_sec)))
     }
 
     /// Takes one token; false when the budget is spent.
-    pub fn take(&mut self) -> bool {
-        self.take_at(Instant::now())
-    }
-
-    fn take_at(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+    pub fn take(&self) -> bool {
+        self.0.check().is_ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use governor::clock::FakeRelativeClock;
 
     use super::*;
 
     #[test]
-    fn a_burst_then_refusal_then_refill() {
-        let start = Instant::now();
-        let mut b = TokenBucket {
-            capacity: 3.0,
-            per_sec: 2.0,
-            tokens: 3.0,
-            last: start,
-        };
-        assert!(b.take_at(start));
-        assert!(b.take_at(start));
-        assert!(b.take_at(start));
-        assert!(!b.take_at(start));
+    fn a_burst_then_refusal_then_refill_up_to_the_burst() {
+        let clock = FakeRelativeClock::default();
+        let b = RateLimiter::direct_with_clock(per_second(3, 2.0), clock.clone());
+        assert!((0..3).all(|_| b.check().is_ok()));
+        assert!(b.check().is_err());
         // Half a second refills one token at 2 per second.
-        assert!(b.take_at(start + Duration::from_millis(500)));
-        assert!(!b.take_at(start + Duration::from_millis(500)));
+        clock.advance(Duration::from_millis(500));
+        assert!(b.check().is_ok());
+        assert!(b.check().is_err());
         // A long pause refills only up to the burst.
-        let later = start + Duration::from_secs(60);
-        assert!((0..3).all(|_| b.take_at(later)));
-        assert!(!b.take_at(later));
+        clock.advance(Duration::from_secs(60));
+        assert!((0..3).all(|_| b.check().is_ok()));
+        assert!(b.check().is_err());
+    }
+
+    #[test]
+    fn no_refill_spends_the_burst_for_good() {
+        let clock = FakeRelativeClock::default();
+        let b = RateLimiter::direct_with_clock(per_second(2, 0.0), clock.clone());
+        assert!((0..2).all(|_| b.check().is_ok()));
+        clock.advance(Duration::from_secs(3600));
+        assert!(b.check().is_err());
+    }
+
+    #[test]
+    fn per_period_spreads_the_refill() {
+        let clock = FakeRelativeClock::default();
+        let b = RateLimiter::direct_with_clock(per(3, Duration::from_secs(60)), clock.clone());
+        assert!((0..3).all(|_| b.check().is_ok()));
+        assert!(b.check().is_err());
+        clock.advance(Duration::from_secs(20));
+        assert!(b.check().is_ok());
+        assert!(b.check().is_err());
     }
 }

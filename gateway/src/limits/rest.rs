@@ -4,15 +4,15 @@
 //! unknown API keys and for `GET /rooms/{code}` misses. Kept in memory, per node.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
 use super::Limited;
+use super::bucket::per;
 use super::failures::{FailureWindow, address_key};
-use crate::config::Config;
+use crate::config::LimitsConfig;
 
 pub struct RestLimits {
     account_routes: DefaultKeyedRateLimiter<IpAddr>,
@@ -23,15 +23,8 @@ pub struct RestLimits {
     pub room_misses: FailureWindow<IpAddr>,
 }
 
-fn per(n: u32, period: Duration) -> Quota {
-    let burst = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-    Quota::with_period(period / burst.get())
-        .unwrap_or_else(|| Quota::per_second(burst))
-        .allow_burst(burst)
-}
-
 impl RestLimits {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &LimitsConfig) -> Self {
         Self {
             account_routes: RateLimiter::keyed(per(
                 config.auth_rate_per_minute,

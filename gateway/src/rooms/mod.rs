@@ -20,7 +20,8 @@ pub mod turns;
 pub use code::RoomCode;
 pub use quota::{RoomCaps, RoomQuota};
 pub use registry::{
-    Joined, Member, RoomError, RoomInfo, RoomPolicy, RoomRegistry, RoomSnapshot, Whereabouts,
+    Departed, Joined, Member, RoomError, RoomInfo, RoomPolicy, RoomRegistry, RoomSnapshot,
+    Whereabouts,
 };
 pub use request::{CreateRoom, CreateRoomRequest};
 pub use turns::RoomTurns;

@@ -67,6 +67,15 @@ pub enum RoomError {
     AppUnavailable(String),
 }
 
+/// A member taken out of its room by the registry rather than by its own
+/// socket (a dead node's member, a leave settled after an outage): its room
+/// must hear `peer:left`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departed {
+    pub room_id: String,
+    pub peer_id: String,
+}
+
 /// Where a member of a room is connected, as a relay needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Whereabouts {

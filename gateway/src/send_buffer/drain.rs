@@ -21,7 +21,7 @@ use crate::limits::per_key::Slot;
 pub const RELAY_PACKET: &[u8] = b"42[\"webrtc:";
 
 /// One session's delivered relays, and the switch that cuts it off.
-pub struct Delivery {
+pub struct Drain {
     relays: AtomicU64,
     cut: AtomicBool,
     /// The WebSocket connection carrying the session, once it has one.
@@ -32,7 +32,7 @@ pub struct Delivery {
     _slot: Option<Slot<std::net::IpAddr>>,
 }
 
-impl Delivery {
+impl Drain {
     pub fn new() -> Arc<Self> {
         Self::holding(None)
     }
@@ -65,7 +65,7 @@ impl Delivery {
     }
 
     /// Cuts the session off: its WebSocket connection fails at once; polling
-    /// requests for it are refused (see [`Delivery::is_cut`]), so Engine.IO
+    /// requests for it are refused (see [`Drain::is_cut`]), so Engine.IO
     /// closes it when the next heartbeat goes unanswered.
     pub fn cut(&self) {
         self.cut.store(true, Ordering::Release);
@@ -86,7 +86,7 @@ pub trait Connection: Send + Sync {
     fn kill(&self);
 }
 
-impl Drop for Delivery {
+impl Drop for Drain {
     fn drop(&mut self) {
         if let Some((sid, index)) = self.listed.get()
             && let Some(index) = index.upgrade()
@@ -101,19 +101,19 @@ impl Drop for Delivery {
 /// holds its place in its address's count of sessions (given back when the
 /// session ends).
 #[derive(Clone)]
-pub struct SessionPlace(pub Arc<Delivery>);
+pub struct SessionPlace(pub Arc<Drain>);
 
-/// The live sessions' deliveries by Engine.IO session id, for the requests
+/// The live sessions' drains by Engine.IO session id, for the requests
 /// that name a session (`sid=`): polling and the upgrade to WebSocket. An
 /// entry lives as long as its session.
 #[derive(Clone, Default)]
-pub struct Deliveries(Arc<IndexInner>);
+pub struct Drains(Arc<IndexInner>);
 
 #[derive(Default)]
-pub struct IndexInner(Mutex<HashMap<String, Weak<Delivery>>>);
+pub struct IndexInner(Mutex<HashMap<String, Weak<Drain>>>);
 
 impl IndexInner {
-    fn remove(&self, sid: &str, delivery: &Delivery) {
+    fn remove(&self, sid: &str, delivery: &Drain) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // Only our own entry (a dead Weak no longer points anywhere).
         if map
@@ -125,9 +125,9 @@ impl IndexInner {
     }
 }
 
-impl Deliveries {
+impl Drains {
     /// Lists `delivery` under the session id `sid`.
-    pub fn list(&self, sid: &str, delivery: &Arc<Delivery>) {
+    pub fn list(&self, sid: &str, delivery: &Arc<Drain>) {
         if delivery
             .listed
             .set((sid.to_owned(), Arc::downgrade(&self.0)))
@@ -138,7 +138,7 @@ impl Deliveries {
         }
     }
 
-    pub fn get(&self, sid: &str) -> Option<Arc<Delivery>> {
+    pub fn get(&self, sid: &str) -> Option<Arc<Drain>> {
         let map = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
         map.get(sid).and_then(Weak::upgrade)
     }
@@ -193,8 +193,8 @@ mod tests {
 
     #[test]
     fn a_session_is_listed_while_it_lives() {
-        let index = Deliveries::default();
-        let d = Delivery::new();
+        let index = Drains::default();
+        let d = Drain::new();
         index.list("abc", &d);
         assert!(Arc::ptr_eq(&index.get("abc").unwrap(), &d));
         d.add(3);

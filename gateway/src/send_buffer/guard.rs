@@ -4,7 +4,7 @@
 //!   (`MAX_SOCKETS_PER_ADDRESS`), held for the whole Engine.IO session: the
 //!   place rides in the request's extensions, which Engine.IO keeps as long as
 //!   the session lives, so however the session ends the place comes back.
-//! - Each session gets its [`Delivery`] the same way, listed by session id
+//! - Each session gets its [`Drain`] the same way, listed by session id
 //!   once the id is known (the polling handshake's open packet), and bound to
 //!   the WebSocket connection that carries it (direct, or the upgrade).
 //! - A polling response counts the relays it carries into the delivery.
@@ -23,13 +23,13 @@ use serde::Deserialize;
 
 use crate::client_addr;
 use crate::limits::per_key::{self, PerKey};
-use crate::send_buffer::drain::{Deliveries, Delivery, SessionPlace, relays_in_payload};
+use crate::send_buffer::drain::{Drain, Drains, SessionPlace, relays_in_payload};
 use crate::send_buffer::meter::Meter;
 
 /// The middleware's state.
 #[derive(Clone)]
 pub struct EngineIoGuard {
-    pub deliveries: Deliveries,
+    pub drains: Drains,
     pub sessions: Arc<PerKey<IpAddr>>,
     /// `TRUSTED_PROXIES`, for the client's address behind them.
     pub trusted: Arc<Vec<ipnet::IpNet>>,
@@ -84,18 +84,18 @@ pub async fn guard(State(guard): State<EngineIoGuard>, mut req: Request, next: N
                 },
                 None => None,
             };
-            let delivery = Delivery::holding(slot);
+            let delivery = Drain::holding(slot);
             req.extensions_mut().insert(SessionPlace(delivery.clone()));
             let res = next.run(req).await;
             if params.websocket {
                 upgraded(&res, meter.as_ref(), &delivery);
                 res
             } else {
-                list_opened(res, &guard.deliveries, &delivery).await
+                list_opened(res, &guard.drains, &delivery).await
             }
         }
         Some(sid) => {
-            let delivery = guard.deliveries.get(&sid);
+            let delivery = guard.drains.get(&sid);
             if delivery.as_ref().is_some_and(|d| d.is_cut()) {
                 return refuse(StatusCode::BAD_REQUEST, UNKNOWN_SESSION);
             }
@@ -122,7 +122,7 @@ fn refuse(status: StatusCode, body: &'static str) -> Response {
 
 /// A `101 Switching Protocols` is about to go out on `meter`'s connection:
 /// the frames after it carry `delivery`'s session.
-fn upgraded(res: &Response, meter: Option<&Arc<Meter>>, delivery: &Arc<Delivery>) {
+fn upgraded(res: &Response, meter: Option<&Arc<Meter>>, delivery: &Arc<Drain>) {
     if res.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(meter) = meter
     {
@@ -133,7 +133,7 @@ fn upgraded(res: &Response, meter: Option<&Arc<Meter>>, delivery: &Arc<Delivery>
 
 /// Lists the session a polling handshake opened, by the id in its open
 /// packet (`0{"sid":…}`), so that its later requests find their delivery.
-async fn list_opened(res: Response, deliveries: &Deliveries, delivery: &Arc<Delivery>) -> Response {
+async fn list_opened(res: Response, drains: &Drains, delivery: &Arc<Drain>) -> Response {
     #[derive(Deserialize)]
     struct Open {
         sid: String,
@@ -150,14 +150,14 @@ async fn list_opened(res: Response, deliveries: &Deliveries, delivery: &Arc<Deli
         .strip_prefix(b"0")
         .and_then(|json| serde_json::from_slice::<Open>(json).ok())
     {
-        deliveries.list(&open.sid, delivery);
+        drains.list(&open.sid, delivery);
     }
     Response::from_parts(parts, Body::from(bytes))
 }
 
 /// Counts the relays a polling response carries. Engine.IO builds the
 /// payload whole (it has already left its queue), so reading it costs no wait.
-async fn count_relays(res: Response, delivery: &Delivery) -> Response {
+async fn count_relays(res: Response, delivery: &Drain) -> Response {
     let (parts, body) = res.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {

@@ -1,7 +1,7 @@
 //! A TCP connection as the gateway serves it: [`Metered`] wraps the stream,
 //! holds the connection's place in its address's count, and, once the
 //! connection has become a WebSocket, counts the relays written to it (for the
-//! session's [`Delivery`]). Its [`Meter`] is the handle the rest of the
+//! session's [`Drain`]). Its [`Meter`] is the handle the rest of the
 //! gateway keeps: it says the upgrade is under way, binds the session, and can
 //! kill the connection from outside (a slow reader's writer task is blocked in
 //! a write that will never finish; only failing that write frees it).
@@ -21,14 +21,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::limits::per_key::Slot;
 use futures_util::task::AtomicWaker;
 
-use super::drain::{Connection, Delivery, RELAY_PACKET};
+use super::drain::{Connection, Drain, RELAY_PACKET};
 
 /// The shared side of one connection.
 #[derive(Default)]
 pub struct Meter {
     /// Set when the response switching to WebSocket is about to be written.
     upgrading: AtomicBool,
-    delivery: OnceLock<Arc<Delivery>>,
+    delivery: OnceLock<Arc<Drain>>,
     killed: AtomicBool,
     reader: AtomicWaker,
     writer: AtomicWaker,
@@ -47,7 +47,7 @@ impl Meter {
 
     /// Relays written from now on count for `delivery`, which can kill this
     /// connection.
-    pub fn bind(self: &Arc<Self>, delivery: &Arc<Delivery>) {
+    pub fn bind(self: &Arc<Self>, delivery: &Arc<Drain>) {
         if self.delivery.set(delivery.clone()).is_ok() {
             let this: Arc<dyn Connection> = self.clone();
             delivery.carried_by(Arc::downgrade(&this));
@@ -425,7 +425,7 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (near, mut far) = tokio::io::duplex(1 << 20);
         let meter = Meter::new();
-        let delivery = Delivery::new();
+        let delivery = Drain::new();
         let mut io = Metered::new(near, meter.clone(), None);
         io.write_all(&relay(50)).await.unwrap();
         assert_eq!(delivery.relays(), 0, "not a WebSocket yet");

@@ -4,7 +4,7 @@
 //! offer may be 80 KiB), so they are what a peer that stops reading would
 //! pile up: Engine.IO's queue bounds packets, not bytes. Every relay to a
 //! socket goes through its outbox, which counts what it has queued, in order,
-//! and learns from the socket's [`Delivery`] how many of them have been
+//! and learns from the socket's [`Drain`] how many of them have been
 //! written out to the client since; the difference is what the process still
 //! holds for it. A relay that would take that past the budget is not sent:
 //! the socket is cut off instead (its peers see it leave), and the sender's
@@ -21,8 +21,8 @@ use serde::Serialize;
 use socketioxide::extract::SocketRef;
 use socketioxide::{SendError, SocketError};
 
-use crate::cluster::adapter::NodeAdapter;
-use crate::send_buffer::drain::Delivery;
+use crate::adapter::Adapter;
+use crate::send_buffer::drain::Drain;
 
 /// What a queued message costs besides its bytes: its slot in Engine.IO's
 /// queue and the allocation holding it.
@@ -33,7 +33,7 @@ pub struct Outbox(Arc<Inner>);
 
 struct Inner {
     budget: usize,
-    delivery: Arc<Delivery>,
+    delivery: Arc<Drain>,
     queue: Mutex<Queue>,
 }
 
@@ -59,7 +59,7 @@ pub enum Refused {
 }
 
 impl Outbox {
-    pub fn new(budget: usize, delivery: Arc<Delivery>) -> Self {
+    pub fn new(budget: usize, delivery: Arc<Drain>) -> Self {
         Self(Arc::new(Inner {
             budget,
             delivery,
@@ -71,7 +71,7 @@ impl Outbox {
     /// has room for `size` more bytes.
     pub fn relay<T: Serialize + ?Sized>(
         &self,
-        socket: &SocketRef<NodeAdapter>,
+        socket: &SocketRef<Adapter>,
         event: &str,
         message: &T,
         size: usize,
@@ -107,7 +107,7 @@ impl Outbox {
 
     /// Cuts the socket off: its connection fails, Engine.IO closes it, and
     /// the socket leaves its room like any other that disconnects.
-    pub fn cut(&self, socket: SocketRef<NodeAdapter>) {
+    pub fn cut(&self, socket: SocketRef<Adapter>) {
         self.0.queue.lock().unwrap_or_else(|p| p.into_inner()).cut = true;
         self.0.delivery.cut();
         // Fails when Engine.IO's queue is full; the connection's end then

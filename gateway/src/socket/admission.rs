@@ -4,21 +4,19 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, State, TryData};
-use socketioxide::handler::ConnectHandler;
-use tokio_util::task::TaskTracker;
 
+use crate::adapter::Adapter;
 use crate::auth::{self, AuthError, Identity};
 use crate::client_addr;
-use crate::cluster::adapter::{Init, NodeAdapter};
 use crate::limits::per_key::{self, Slot};
 use crate::protocol::event;
-use crate::send_buffer::drain::{Delivery, SessionPlace};
+use crate::send_buffer::drain::{Drain, SessionPlace};
 use crate::send_buffer::outbox::Outbox;
 use crate::socket::error::EventError;
-use crate::socket::inbox::{Dispatcher, InFlight, Inbox};
+use crate::socket::inbox::{Dispatcher, Inbox};
 use crate::socket::session::Session;
+use crate::socket::sessions::Sessions;
 use crate::state::AppState;
 
 /// The handshake refusal as the client sees it (`connect_error`'s message):
@@ -39,22 +37,6 @@ pub enum Refused {
 #[derive(Clone)]
 struct Refusal(EventError);
 
-/// Tasks of connected sockets and the events they hold, so that shutdown can
-/// let queued relays go out before closing sockets, then wait for the tasks.
-#[derive(Clone, Default)]
-pub struct Sessions {
-    pub tasks: TaskTracker,
-    /// Events queued or being handled, across all sockets.
-    pub in_flight: Arc<InFlight>,
-}
-
-impl Sessions {
-    /// Resolves once no event is queued or being handled.
-    pub async fn idle(&self) {
-        self.in_flight.idle().await;
-    }
-}
-
 /// Connect middleware: decides who the socket is, or refuses it with
 /// `connect_error` "Unauthorized" (PROTOCOL.md §2; "Service unavailable" when
 /// the app's user lookup did not answer). An admitted socket gets its
@@ -67,7 +49,7 @@ impl Sessions {
 /// credential being looked at; a user at `MAX_SOCKETS_PER_USER` is refused
 /// another socket.
 pub async fn admit(
-    s: SocketRef<NodeAdapter>,
+    s: SocketRef<Adapter>,
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
     State(sessions): State<Sessions>,
@@ -127,17 +109,11 @@ pub async fn admit(
     }
 }
 
-/// Serves the gateway's namespace on `io`. With the Redis adapter the returned
-/// future subscribes the node to the cluster's channels: await it.
-pub fn serve_namespace(io: &SocketIo<NodeAdapter>) -> Init {
-    io.ns("/", connect.with(admit))
-}
-
 /// Connect handler, run once the socket is marked connected. An admitted
 /// socket's inbox (see [`admit`]) starts handling its events here: what a
 /// handler emits to a socket not yet marked connected is dropped. A socket let
 /// in by `AUTH_FAILURE=event` has no inbox: it is told why, then disconnected.
-pub async fn connect(s: SocketRef<NodeAdapter>, State(state): State<Arc<AppState>>) {
+pub async fn connect(s: SocketRef<Adapter>, State(state): State<Arc<AppState>>) {
     match s.extensions.get::<Inbox>() {
         Some(inbox) => inbox.start(),
         None => {
@@ -161,7 +137,7 @@ pub async fn connect(s: SocketRef<NodeAdapter>, State(state): State<Arc<AppState
 const REFUSAL_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn start_session(
-    s: SocketRef<NodeAdapter>,
+    s: SocketRef<Adapter>,
     identity: Identity,
     user_place: Slot<String>,
     state: Arc<AppState>,
@@ -170,14 +146,11 @@ fn start_session(
     state.metrics.sockets.inc();
     let outbox = match s.req_parts().extensions.get::<SessionPlace>() {
         Some(SessionPlace(delivery)) => Outbox::new(state.limits.send_buffer, delivery.clone()),
-        // Served without the Engine.IO guard: nothing would count deliveries.
-        None => Outbox::new(usize::MAX, Delivery::new()),
+        // Served without the Engine.IO guard: nothing would count drains.
+        None => Outbox::new(usize::MAX, Drain::new()),
     };
     s.extensions.insert(outbox);
-    if state.clustered() {
-        // So that a relay from another node reaches it: the adapter routes by room.
-        s.join(s.id.to_string());
-    }
+    state.delivery.admitted(&s);
     let session = Session {
         socket: s.clone(),
         state,
@@ -185,7 +158,7 @@ fn start_session(
         room: None,
         user_place,
     };
-    let inbox = Inbox::new(session, sessions.tasks.clone(), sessions.in_flight.clone());
+    let inbox = Inbox::new(session, sessions.clone());
     s.extensions.insert(inbox.clone());
     s.on_fallback(Dispatcher);
     s.on_disconnect(move || {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef};
 
-use crate::cluster::adapter::NodeAdapter;
+use crate::adapter::Adapter;
 use crate::protocol::ErrorCode;
 use crate::rooms::RoomError;
 use crate::state::ErrorReporting;
@@ -101,10 +101,10 @@ impl EventError {
     /// and answers its ack with `{ error: { code, message } }`.
     pub fn send(
         &self,
-        socket: &SocketRef<NodeAdapter>,
+        socket: &SocketRef<Adapter>,
         event: &str,
         reporting: &ErrorReporting,
-        ack: Option<AckSender<NodeAdapter>>,
+        ack: Option<AckSender<Adapter>>,
     ) {
         let body = self.payload(event, reporting);
         for name in &reporting.events {

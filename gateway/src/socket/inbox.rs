@@ -12,72 +12,35 @@
 //! `Session`, not a parked task.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::handler::{FromMessageParts, MessageHandler};
 use socketioxide::socket::Socket;
-use tokio::sync::Notify;
-use tokio_util::task::TaskTracker;
 
-use crate::cluster::adapter::NodeAdapter;
-use crate::events::{dispatch, dispatch_now, handles, rooms};
-use crate::limits::bucket::TokenBucket;
+use super::sessions::Sessions;
+use crate::adapter::Adapter;
+use crate::limits::bucket::EventBudget;
 use crate::socket::error::EventError;
 use crate::socket::packet::Packet;
 use crate::socket::reply::answer;
 use crate::socket::session::Session;
 use crate::state::AppState;
 
-/// Events queued or being handled, across all sockets, so that shutdown can
-/// wait for them to go out.
-#[derive(Default)]
-pub struct InFlight {
-    count: AtomicUsize,
-    drained: Notify,
-}
-
-impl InFlight {
-    fn add(&self) {
-        self.count.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn done(&self) {
-        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.drained.notify_waiters();
-        }
-    }
-
-    /// Resolves once nothing is in flight.
-    pub async fn idle(&self) {
-        loop {
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            // Registered before the check, so a `done` in between is not missed.
-            drained.as_mut().enable();
-            if self.count.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            drained.await;
-        }
-    }
-}
-
 /// What the drain task works through, in order.
 pub enum Inbound {
     Event {
         event: String,
         packet: Packet,
-        ack: Option<AckSender<NodeAdapter>>,
+        ack: Option<AckSender<Adapter>>,
         received: Instant,
     },
     /// An event the rate limit refused while events before it were queued:
     /// answered in its turn, so that the replies keep the order of the events.
     Refused {
         event: String,
-        ack: Option<AckSender<NodeAdapter>>,
+        ack: Option<AckSender<Adapter>>,
     },
     Disconnected,
 }
@@ -94,10 +57,9 @@ struct InboxInner {
     queue: Mutex<Queue>,
     /// The session until [`Inbox::start`]: events queue up meanwhile.
     starting: Mutex<Option<Session>>,
-    budget: Mutex<TokenBucket>,
+    budget: EventBudget,
     state: Arc<AppState>,
-    tasks: TaskTracker,
-    in_flight: Arc<InFlight>,
+    sessions: Sessions,
 }
 
 struct Queue {
@@ -109,9 +71,9 @@ struct Queue {
 }
 
 impl Inbox {
-    pub fn new(session: Session, tasks: TaskTracker, in_flight: Arc<InFlight>) -> Self {
+    pub fn new(session: Session, sessions: Sessions) -> Self {
         let state = session.state.clone();
-        let budget = TokenBucket::new(
+        let budget = EventBudget::new(
             state.limits.rate_limit_burst,
             state.limits.rate_limit_per_sec,
         );
@@ -122,10 +84,9 @@ impl Inbox {
                 session: None,
             }),
             starting: Mutex::new(Some(session)),
-            budget: Mutex::new(budget),
+            budget,
             state,
-            tasks,
-            in_flight,
+            sessions,
         }))
     }
 
@@ -160,18 +121,13 @@ impl Inbox {
         };
         if let Some(session) = idle_session {
             let inbox = self.clone();
-            self.0.tasks.spawn(inbox.drain(session));
+            self.0.sessions.tasks.spawn(inbox.drain(session));
         }
     }
 
     /// Answers an event the rate limit refused: at once when nothing is
     /// queued before it, otherwise in its turn (within a bound).
-    fn refuse(
-        &self,
-        s: &Arc<Socket<NodeAdapter>>,
-        event: String,
-        ack: Option<AckSender<NodeAdapter>>,
-    ) {
+    fn refuse(&self, s: &Arc<Socket<Adapter>>, event: String, ack: Option<AckSender<Adapter>>) {
         if let Some(session) = self.take_idle() {
             answer(&session, &event, Err(EventError::RateLimited), ack);
             self.park(session);
@@ -189,7 +145,7 @@ impl Inbox {
             );
             return;
         }
-        self.0.in_flight.add();
+        self.0.sessions.in_flight.add();
         self.push(Inbound::Refused { event, ack });
     }
 
@@ -212,7 +168,7 @@ impl Inbox {
             queue.session = Some(session);
         } else {
             drop(queue);
-            self.0.tasks.spawn(self.clone().drain(session));
+            self.0.sessions.tasks.spawn(self.clone().drain(session));
         }
     }
 
@@ -242,16 +198,24 @@ impl Inbox {
                     ack,
                     received,
                 } => {
-                    let outcome = dispatch(&mut session, &event, &packet, received).await;
+                    let table = self.0.sessions.table.clone();
+                    let outcome = table
+                        .dispatch(&mut session, &event, &packet, received)
+                        .await;
                     answer(&session, &event, outcome, ack);
-                    self.0.in_flight.done();
+                    self.0.sessions.in_flight.done();
                 }
                 Inbound::Refused { event, ack } => {
                     answer(&session, &event, Err(EventError::RateLimited), ack);
-                    self.0.in_flight.done();
+                    self.0.sessions.in_flight.done();
                 }
                 Inbound::Disconnected => {
-                    rooms::on_disconnect(&mut session).await;
+                    self.0
+                        .sessions
+                        .table
+                        .clone()
+                        .disconnected(&mut session)
+                        .await;
                     session.state.metrics.sockets.dec();
                     return;
                 }
@@ -265,13 +229,8 @@ impl Inbox {
 #[derive(Clone, Copy)]
 pub struct Dispatcher;
 
-impl MessageHandler<NodeAdapter, Dispatcher> for Dispatcher {
-    fn call(
-        &self,
-        s: Arc<Socket<NodeAdapter>>,
-        mut v: socketioxide_core::Value,
-        ack_id: Option<i64>,
-    ) {
+impl MessageHandler<Adapter, Dispatcher> for Dispatcher {
+    fn call(&self, s: Arc<Socket<Adapter>>, mut v: socketioxide_core::Value, ack_id: Option<i64>) {
         let received = Instant::now();
         let Some(Inbox(inbox)) = s.extensions.get::<Inbox>() else {
             return;
@@ -283,11 +242,11 @@ impl MessageHandler<NodeAdapter, Dispatcher> for Dispatcher {
         let packet = Packet::new(v);
         let event = packet.event().unwrap_or_default();
         // An event no handler has costs no token and gets no reply, as on NestJS.
-        if !handles(&event) {
+        if !inbox.sessions.table.handles(&event) {
             return;
         }
 
-        let allowed = inbox.budget.lock().map(|mut b| b.take()).unwrap_or(true);
+        let allowed = inbox.budget.take();
         let inbox = Inbox(inbox);
         if !allowed {
             inbox.refuse(&s, event, ack);
@@ -296,7 +255,11 @@ impl MessageHandler<NodeAdapter, Dispatcher> for Dispatcher {
         // Hot path: an event with nothing queued before it, handled right here
         // without a task hop when it needs no waiting (see `dispatch_now`).
         if let Some(session) = inbox.take_idle() {
-            let outcome = dispatch_now(&session, &event, &packet, received);
+            let outcome = inbox
+                .0
+                .sessions
+                .table
+                .dispatch_now(&session, &event, &packet, received);
             match outcome {
                 Some(outcome) => {
                     answer(&session, &event, outcome, ack);
@@ -307,7 +270,7 @@ impl MessageHandler<NodeAdapter, Dispatcher> for Dispatcher {
             }
         }
         // The drain counts it done once the event is answered.
-        inbox.0.in_flight.add();
+        inbox.0.sessions.in_flight.add();
         inbox.push(Inbound::Event {
             event,
             packet,

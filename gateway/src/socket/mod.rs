@@ -6,3 +6,4 @@ pub mod inbox;
 pub mod packet;
 pub mod reply;
 pub mod session;
+pub mod sessions;

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use socketioxide::extract::AckSender;
 
-use crate::cluster::adapter::NodeAdapter;
+use crate::adapter::Adapter;
 use crate::socket::error::EventError;
 use crate::socket::session::Session;
 
@@ -23,7 +23,7 @@ pub fn answer(
     session: &Session,
     event: &str,
     outcome: Result<Ack, EventError>,
-    ack: Option<AckSender<NodeAdapter>>,
+    ack: Option<AckSender<Adapter>>,
 ) {
     match outcome {
         Ok(reply) => {

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use socketioxide::extract::SocketRef;
 
+use crate::adapter::Adapter;
 use crate::auth::Identity;
-use crate::cluster::adapter::NodeAdapter;
 use crate::limits::per_key::Slot;
 use crate::rooms::RoomInfo;
 use crate::state::AppState;
 
 pub struct Session {
-    pub socket: SocketRef<NodeAdapter>,
+    pub socket: SocketRef<Adapter>,
     pub state: Arc<AppState>,
     pub identity: Identity,
     /// The one room this socket is in, if any.

@@ -83,9 +83,9 @@ impl Drop for TestGateway {
 /// Defaults with a known secret, a fresh data directory and fast shutdown.
 pub fn config(data_dir: &std::path::Path) -> gateway::Config {
     let mut cfg = gateway::Config::defaults();
-    cfg.jwt_secret = Some(SECRET.into());
-    cfg.data_dir = data_dir.into();
-    cfg.shutdown_grace = Duration::from_secs(2);
+    cfg.auth.jwt_secret = Some(SECRET.into());
+    cfg.auth.data_dir = data_dir.into();
+    cfg.http.shutdown_grace = Duration::from_secs(2);
     cfg
 }
 
@@ -393,7 +393,7 @@ where
         Store::Sqlite => scenario(config).await,
         Store::Postgres => {
             let db = PgDatabase::create().await;
-            config.database_url = Some(db.url.clone());
+            config.auth.database_url = Some(db.url.clone());
             scenario(config).await;
             db.drop_now().await;
         }

@@ -1,36 +1,18 @@
-//! `webrtc:offer`, `webrtc:answer`, `webrtc:ice`: forwarded to exactly one
-//! target, and only when the target is in the sender's room. The gateway checks
-//! shape and size, never SDP content, and forwards the value as received: keys
-//! it does not know included, so the value as a whole is bounded and must be
-//! strict JSON (no lone surrogate, nesting within serde_json's limit), since
-//! the target's own parser has to read it.
-//!
-//! Every relay reaches its target through the target's outbox on the
-//! target's own node (`MAX_SEND_BUFFER`): at once when the target is here, on
-//! the target node's relay channel otherwise ([`crate::cluster::relay`]),
-//! where that node hands it over ([`arrived`]) the same way.
+//! What a relay must look like: `{ targetPeerId, offer|answer|candidate }`,
+//! checked for shape and size, never SDP content. The value is forwarded as
+//! received, keys the gateway does not know included, so the value as a whole
+//! is bounded and must be strict JSON (no lone surrogate, nesting within
+//! serde_json's limit), since the target's own parser has to read it.
 
 use std::borrow::Cow;
-use std::str::FromStr;
-use std::time::Instant;
 
 use serde::Deserialize;
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
-use socketioxide::SocketIo;
-use socketioxide::operators::BroadcastOperators;
-use socketioxide::socket::Sid;
 
-use crate::cluster::adapter::NodeAdapter;
-use crate::cluster::relay::{Envelope, Received};
-use crate::metrics::Metrics;
+use crate::delivery::Relay;
 use crate::protocol::RelayKind;
-use crate::rooms::{RoomInfo, Whereabouts};
-use crate::send_buffer::outbox::{Outbox, Refused};
 use crate::socket::error::EventError;
 use crate::socket::packet::Packet;
-use crate::socket::reply::Ack;
-use crate::socket::session::Session;
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub const MAX_CANDIDATE_BYTES: usize = 4 * 1024;
@@ -43,269 +25,6 @@ pub const MAX_CANDIDATE_JSON: usize = 2 * MAX_CANDIDATE_BYTES;
 /// Socket ids are 16 characters; this leaves room for any id scheme.
 pub const MAX_TARGET_BYTES: usize = 128;
 
-/// What the target receives: `{ fromPeerId, targetPeerId, <field> }`, the
-/// field's JSON forwarded byte for byte.
-struct Relayed<'a> {
-    kind: RelayKind,
-    from: &'a str,
-    target: &'a str,
-    body: &'a RawValue,
-}
-
-impl Relayed<'_> {
-    /// About the bytes of the packet Socket.IO makes of it:
-    /// `42["<event>",{"fromPeerId":"…","targetPeerId":"…","<field>":…}]`.
-    fn size(&self) -> usize {
-        48 + self.kind.event().len()
-            + self.kind.field().len()
-            + self.from.len()
-            + self.target.len()
-            + self.body.get().len()
-    }
-}
-
-impl Serialize for Relayed<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(3))?;
-        map.serialize_entry("fromPeerId", self.from)?;
-        map.serialize_entry("targetPeerId", self.target)?;
-        map.serialize_entry(self.kind.field(), self.body)?;
-        map.end()
-    }
-}
-
-/// A relay handled from the socket's queue: the membership check may wait on
-/// the room store.
-pub async fn relay(
-    session: &Session,
-    kind: RelayKind,
-    packet: &Packet,
-    received: Instant,
-) -> Result<Ack, EventError> {
-    let (relay, room) = check(session, kind, packet)?;
-    let at = session
-        .state
-        .rooms
-        .locate(&room.room_id, &relay.target)
-        .await?;
-    match at {
-        Whereabouts::Absent => Err(relay.not_found()),
-        // The registry has it here: not found here is gone (leaving).
-        Whereabouts::Here => match deliver(session, kind, &relay, true, received)? {
-            Delivery::Done => Ok(Ack::Ok),
-            Delivery::Elsewhere => Err(relay.not_found()),
-        },
-        Whereabouts::Node(route) => deliver_to_node(session, kind, &relay, &route, received).await,
-        Whereabouts::Unrouted => deliver_elsewhere(session, kind, relay, received).await,
-    }
-}
-
-/// The same relay without waiting, for the hot path: `None` when the room
-/// store cannot answer at once (then [`relay`] runs from the socket's queue).
-pub fn relay_now(
-    session: &Session,
-    kind: RelayKind,
-    packet: &Packet,
-    received: Instant,
-) -> Option<Result<Ack, EventError>> {
-    let (relay, room) = match check(session, kind, packet) {
-        Ok(checked) => checked,
-        Err(e) => return Some(Err(e)),
-    };
-    let member = session
-        .state
-        .rooms
-        .is_member_now(&room.room_id, &relay.target)?;
-    // A store that answers at once is this process's: every member is local.
-    Some(
-        deliver(session, kind, &relay, member, received).and_then(|delivery| match delivery {
-            Delivery::Done => Ok(Ack::Ok),
-            Delivery::Elsewhere => Err(relay.not_found()),
-        }),
-    )
-}
-
-/// The checks before the target's membership, in the contract's order: the
-/// payload's shape, then `NOT_IN_ROOM`.
-fn check<'s>(
-    session: &'s Session,
-    kind: RelayKind,
-    packet: &Packet,
-) -> Result<(RelayIn, &'s RoomInfo), EventError> {
-    let relay = parse(kind, packet)?;
-    let room = session.room.as_ref().ok_or(EventError::NotInRoom)?;
-    Ok((relay, room))
-}
-
-/// Where a relay went.
-enum Delivery {
-    /// To the target's socket on this node.
-    Done,
-    /// The target is a member connected to another node.
-    Elsewhere,
-}
-
-/// Hands the relay to the target's socket, when the target is another member
-/// of the sender's room and is connected here.
-fn deliver(
-    session: &Session,
-    kind: RelayKind,
-    relay: &RelayIn,
-    member: bool,
-    received: Instant,
-) -> Result<Delivery, EventError> {
-    let from = session.id();
-    if !member || relay.target == from {
-        return Err(relay.not_found());
-    }
-    let sid = Sid::from_str(&relay.target).map_err(|_| relay.not_found())?;
-    // Looked up through the socket's own namespace handle: `SocketIo` panics
-    // once shutdown has removed the namespace.
-    let namespace = session.socket.broadcast();
-    let message = relay.message(kind, &from);
-    match hand_over(&namespace, &session.state.metrics, sid, &message) {
-        HandOver::Queued => {}
-        HandOver::NotHere => return Ok(Delivery::Elsewhere),
-        // Cut off (the sender is told it is gone, as it will be by
-        // `peer:left`), or closing.
-        HandOver::Full | HandOver::Closed => return Err(relay.not_found()),
-    }
-    relayed(session, kind, received);
-    Ok(Delivery::Done)
-}
-
-/// What became of a relay handed to a socket of this node.
-enum HandOver {
-    /// In the socket's outbox.
-    Queued,
-    /// No such socket here.
-    NotHere,
-    /// The socket held too much: it was cut off, the relay dropped.
-    Full,
-    /// The socket is closing.
-    Closed,
-}
-
-/// Queues `message` to socket `sid` of `namespace` through its outbox; a
-/// socket the relay would take past its budget is cut off.
-fn hand_over(
-    namespace: &BroadcastOperators<NodeAdapter>,
-    metrics: &Metrics,
-    sid: Sid,
-    message: &Relayed<'_>,
-) -> HandOver {
-    let Some(socket) = namespace.get_socket(sid) else {
-        return HandOver::NotHere;
-    };
-    let Some(outbox) = socket.extensions.get::<Outbox>() else {
-        return HandOver::Closed;
-    };
-    match outbox.relay(&socket, message.kind.event(), message, message.size()) {
-        Ok(()) => HandOver::Queued,
-        Err(Refused::Full) => {
-            // The target reads too slowly: it goes, and its room hears it.
-            tracing::info!(socket = %socket.id, held = outbox.held(), "send buffer full: cutting the socket off");
-            metrics.send_buffer_overflows.inc();
-            outbox.cut(socket);
-            HandOver::Full
-        }
-        Err(Refused::Closed) => HandOver::Closed,
-    }
-}
-
-/// A relay from another node for a socket of this one, handed over as a
-/// local relay is. Its sender was acked once the relay was published: a
-/// relay that finds its target gone or cut off is dropped (and counted); the
-/// sender's peers hear `peer:left` for the target.
-pub fn arrived(io: &SocketIo<NodeAdapter>, metrics: &Metrics, relay: &Received<'_>) {
-    let message = Relayed {
-        kind: relay.kind,
-        from: &relay.from,
-        target: &relay.target,
-        body: relay.body,
-    };
-    // `of` rather than `SocketIo`'s own lookups, which panic while the
-    // namespace is gone (shutdown, eviction).
-    let outcome = match (io.of("/"), Sid::from_str(&relay.target)) {
-        (Some(namespace), Ok(sid)) => hand_over(&namespace, metrics, sid, &message),
-        _ => HandOver::NotHere,
-    };
-    let reason = match outcome {
-        HandOver::Queued => return,
-        HandOver::Full => "full",
-        HandOver::NotHere | HandOver::Closed => "gone",
-    };
-    tracing::debug!(from = %relay.from, target = %relay.target, reason, "relay from another node dropped");
-    metrics.cluster_relays_dropped(reason, 1);
-}
-
-/// Publishes the relay on the channel of the target's node, which hands it
-/// to the target's outbox ([`arrived`]). The sender's relays are published
-/// one after another, each acknowledged by Redis before the next, so they
-/// arrive in order.
-async fn deliver_to_node(
-    session: &Session,
-    kind: RelayKind,
-    relay: &RelayIn,
-    route: &str,
-    received: Instant,
-) -> Result<Ack, EventError> {
-    let link = session
-        .state
-        .relay_link
-        .as_ref()
-        .ok_or_else(|| EventError::internal("a member on another node, but no cluster"))?;
-    let from = session.id();
-    let envelope = Envelope {
-        kind,
-        from: &from,
-        target: &relay.target,
-        body: &relay.body,
-    };
-    let heard = link
-        .send(route, &envelope)
-        .await
-        .map_err(EventError::internal)?;
-    if !heard {
-        // No node reads that channel: the target's node died (its members are
-        // reported gone once it is reaped) or is not subscribed again yet.
-        return Err(relay.not_found());
-    }
-    relayed(session, kind, received);
-    Ok(Ack::Ok)
-}
-
-/// Sends the relay through the adapter to the node of the target, which
-/// sits in a Socket.IO room named by its id: for a member whose node
-/// recorded no route (a node of an older version, during a rolling upgrade).
-/// Such a relay reaches the socket's Engine.IO queue without its outbox. The
-/// sender's relays go out one after another on one connection, so they
-/// arrive in order.
-async fn deliver_elsewhere(
-    session: &Session,
-    kind: RelayKind,
-    relay: RelayIn,
-    received: Instant,
-) -> Result<Ack, EventError> {
-    let from = session.id();
-    session
-        .socket
-        .to(relay.target.clone())
-        .emit(kind.event(), &relay.message(kind, &from))
-        .await
-        .map_err(EventError::internal)?;
-    relayed(session, kind, received);
-    Ok(Ack::Ok)
-}
-
-fn relayed(session: &Session, kind: RelayKind, received: Instant) {
-    let metrics = &session.state.metrics;
-    metrics.relayed(kind);
-    metrics
-        .relay_latency
-        .observe(received.elapsed().as_secs_f64());
-}
-
 /// A relay as received: its target and its signaling data as raw JSON.
 pub struct RelayIn {
     pub target: String,
@@ -313,14 +32,15 @@ pub struct RelayIn {
 }
 
 impl RelayIn {
-    fn not_found(&self) -> EventError {
+    pub fn not_found(&self) -> EventError {
         EventError::PeerNotFound {
             target: Some(self.target.clone()),
         }
     }
 
-    fn message<'a>(&'a self, kind: RelayKind, from: &'a str) -> Relayed<'a> {
-        Relayed {
+    /// The relay as its target receives it, from `from`.
+    pub fn message<'a>(&'a self, kind: RelayKind, from: &'a str) -> Relay<'a> {
+        Relay {
             kind,
             from,
             target: &self.target,
@@ -712,22 +432,5 @@ mod tests {
         // The target is a socket id, not a place to put a megabyte.
         let long = json!({ "targetPeerId": "t".repeat(MAX_TARGET_BYTES + 1), "candidate": "c" });
         assert_eq!(code_of(parsed(RelayKind::Ice, long)), "INVALID_PAYLOAD");
-    }
-
-    #[test]
-    fn relayed_payload_names_sender_target_and_forwards_the_body_verbatim() {
-        let body =
-            RawValue::from_string(r#"{"sdp":"v=0\r\n...","type":"offer","x":[1,2]}"#.to_owned())
-                .unwrap();
-        let out = Relayed {
-            kind: RelayKind::Offer,
-            from: "a",
-            target: "b",
-            body: &body,
-        };
-        assert_eq!(
-            serde_json::to_string(&out).unwrap(),
-            r#"{"fromPeerId":"a","targetPeerId":"b","offer":{"sdp":"v=0\r\n...","type":"offer","x":[1,2]}}"#
-        );
     }
 }

@@ -1,0 +1,120 @@
+//! The delivery interface and what travels through it.
+
+use async_trait::async_trait;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
+use socketioxide::{BroadcastError, SocketError};
+
+use crate::adapter::SocketRef;
+use crate::protocol::RelayKind;
+use crate::rooms::RoomError;
+
+/// A relay on its way: what the target receives is
+/// `{ fromPeerId, targetPeerId, <field> }`, the field's JSON forwarded byte
+/// for byte.
+#[derive(Debug, Clone, Copy)]
+pub struct Relay<'a> {
+    pub kind: RelayKind,
+    pub from: &'a str,
+    pub target: &'a str,
+    pub body: &'a RawValue,
+}
+
+impl Relay<'_> {
+    /// About the bytes of the packet Socket.IO makes of it:
+    /// `42["<event>",{"fromPeerId":"…","targetPeerId":"…","<field>":…}]`.
+    pub fn size(&self) -> usize {
+        48 + self.kind.event().len()
+            + self.kind.field().len()
+            + self.from.len()
+            + self.target.len()
+            + self.body.get().len()
+    }
+}
+
+impl Serialize for Relay<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("fromPeerId", self.from)?;
+        map.serialize_entry("targetPeerId", self.target)?;
+        map.serialize_entry(self.kind.field(), self.body)?;
+        map.end()
+    }
+}
+
+/// Why a relay reached nobody.
+#[derive(Debug, thiserror::Error)]
+pub enum Undelivered {
+    /// The target is not a member of the sender's room, is the sender, is
+    /// gone, or was cut off for reading too slowly.
+    #[error("peer not found")]
+    NotFound,
+    #[error(transparent)]
+    Rooms(#[from] RoomError),
+    /// The way to the target's node failed.
+    #[error("relay link: {0}")]
+    Link(String),
+}
+
+/// Delivery to a peer, to a room, or to a set of peers, wherever they are
+/// connected.
+#[async_trait]
+pub trait Delivery: Send + Sync + 'static {
+    /// A socket was admitted: whatever it takes to reach it from anywhere.
+    fn admitted(&self, _socket: &SocketRef) {}
+
+    /// Hands `relay` (from `from`, a member of `room_id`) to its target when
+    /// that can be decided without waiting; `None` otherwise (then call
+    /// [`Delivery::relay`]).
+    fn relay_now(
+        &self,
+        from: &SocketRef,
+        room_id: &str,
+        relay: &Relay<'_>,
+    ) -> Option<Result<(), Undelivered>>;
+
+    /// Hands `relay` to its target if the target is another member of
+    /// `room_id`. `Ok` means it is in the target's outbox or on its way to
+    /// the target's node.
+    async fn relay(
+        &self,
+        from: &SocketRef,
+        room_id: &str,
+        relay: &Relay<'_>,
+    ) -> Result<(), Undelivered>;
+
+    /// `event` to every member of `room_id` but `from`.
+    async fn to_room(&self, from: &SocketRef, room_id: &str, event: &str, payload: &RawValue) {
+        // `socket.to` excludes the socket and, unlike `SocketIo`, still works
+        // while the server shuts down.
+        report(
+            event,
+            from.to(room_id.to_owned()).emit(event, payload).await,
+        );
+    }
+
+    /// `event` to exactly the sockets of `ids`: for news that must reach a
+    /// set of members, not whoever is in the room when it goes out (a socket
+    /// that joined meanwhile already knows, from its own `room:joined`).
+    async fn to_peers(&self, from: &SocketRef, ids: Vec<String>, event: &str, payload: &RawValue);
+
+    /// Whether this node can reach its peers (in a cluster: its channels are subscribed).
+    fn ready(&self) -> bool {
+        true
+    }
+}
+
+/// Logs a broadcast that failed. Members that are closing are skipped
+/// quietly (they leave the room next); any other failure is a lost message
+/// and worth a warning.
+pub fn report(event: &str, result: Result<(), BroadcastError>) {
+    match result {
+        Ok(()) => {}
+        Err(BroadcastError::Socket(errors))
+            if errors.iter().all(|e| matches!(e, SocketError::Closed)) =>
+        {
+            tracing::debug!(event, closed = errors.len(), "peers already closing");
+        }
+        Err(e) => tracing::warn!(event, error = %e, "broadcast failed"),
+    }
+}
