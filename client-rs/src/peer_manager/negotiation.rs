@@ -28,6 +28,9 @@ use crate::signaling::{
 const PENDING_LIMIT: usize = 256;
 /// Remote candidates remembered per peer for de-duplication.
 const SEEN_LIMIT: usize = 1024;
+/// Announced peers remembered between two `room:joined` (a room holds at
+/// most a few dozen).
+const ANNOUNCED_LIMIT: usize = 1024;
 /// Queued outgoing messages per peer before `send` waits.
 const WRITE_QUEUE: usize = 64;
 
@@ -139,6 +142,9 @@ pub(crate) struct Negotiator {
     peers: HashMap<PeerId, Peer>,
     /// Peers listed in our `room:joined`: they are expected to offer.
     awaiting_offer: HashSet<PeerId>,
+    /// Peers `peer:joined` announced since our last `room:joined`: members of
+    /// the room even when that snapshot, taken earlier, does not list them.
+    announced: HashSet<PeerId>,
     next_generation: u64,
     changes: Vec<Change>,
 }
@@ -160,6 +166,7 @@ impl Negotiator {
             ice_servers: Vec::new(),
             peers: HashMap::new(),
             awaiting_offer: HashSet::new(),
+            announced: HashSet::new(),
             next_generation: 0,
             changes: Vec::new(),
         }
@@ -230,10 +237,11 @@ impl Negotiator {
         self.local_id = Some(joined.peer_id.clone());
         self.ice_servers = joined.ice_servers.clone();
         let members: HashSet<&PeerId> = joined.peers.iter().map(|p| &p.id).collect();
+        let announced = std::mem::take(&mut self.announced);
         let gone: Vec<PeerId> = self
             .peers
             .keys()
-            .filter(|id| !members.contains(id))
+            .filter(|id| !members.contains(id) && !announced.contains(*id))
             .cloned()
             .collect();
         for id in gone {
@@ -262,6 +270,9 @@ impl Negotiator {
 
     pub async fn on_peer_joined(&mut self, peer: &str) {
         self.awaiting_offer.remove(peer);
+        if self.announced.len() < ANNOUNCED_LIMIT {
+            self.announced.insert(peer.to_owned());
+        }
         if self.peers.contains_key(peer) {
             self.remove_peer(peer, "rejoined");
         }
@@ -270,6 +281,7 @@ impl Negotiator {
 
     pub fn on_peer_left(&mut self, peer: &str) {
         self.awaiting_offer.remove(peer);
+        self.announced.remove(peer);
         self.remove_peer(peer, "peer left");
     }
 
@@ -681,6 +693,7 @@ impl Negotiator {
             self.remove_peer(&id, why);
         }
         self.awaiting_offer.clear();
+        self.announced.clear();
     }
 
     fn remove_peer(&mut self, peer: &str, why: &str) {
@@ -710,4 +723,68 @@ fn close_later(pc: Arc<dyn PeerConnection>) {
     tokio::spawn(async move {
         let _ = tokio::time::timeout(Duration::from_secs(5), pc.close()).await;
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signaling::PeerInfo;
+
+    struct Rig {
+        n: Negotiator,
+        out: mpsc::UnboundedReceiver<OutgoingSignal>,
+        _reports: mpsc::UnboundedReceiver<Report>,
+        _messages: mpsc::Receiver<PeerMessage>,
+    }
+
+    fn rig() -> Rig {
+        let config = PeerConfig {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            mdns: crate::MdnsMode::Disabled,
+            newcomer_offer_after: None,
+            ..PeerConfig::default()
+        };
+        let (out_tx, out) = mpsc::unbounded_channel();
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let (messages_tx, messages) = mpsc::channel(8);
+        Rig {
+            n: Negotiator::new(config, out_tx, reports_tx, messages_tx),
+            out,
+            _reports: reports,
+            _messages: messages,
+        }
+    }
+
+    fn joined(me: &str, peers: &[&str]) -> RoomJoined {
+        RoomJoined {
+            room_id: "room_r".into(),
+            room_code: "r".into(),
+            peer_id: me.into(),
+            peers: peers
+                .iter()
+                .map(|id| PeerInfo {
+                    id: (*id).into(),
+                    user_info: Default::default(),
+                })
+                .collect(),
+            ice_servers: Vec::new(),
+        }
+    }
+
+    fn has_connection(n: &Negotiator, peer: &str) -> bool {
+        n.peers.get(peer).is_some_and(|p| p.conn.is_some())
+    }
+
+    /// Issue 22 item 4: a `peer:joined` that overtakes our own `room:joined`
+    /// names a peer the snapshot could not list; the snapshot must not drop it.
+    #[tokio::test]
+    async fn room_joined_keeps_a_peer_that_peer_joined_announced() {
+        let mut r = rig();
+        r.n.on_peer_joined("b").await;
+        assert!(matches!(r.out.try_recv(), Ok(OutgoingSignal::Offer { ref to, .. }) if to == "b"));
+        r.n.on_room_joined(&joined("a", &[]));
+        assert!(has_connection(&r.n, "b"), "the offer to b was dropped");
+        assert!(r.n.take_changes().is_empty());
+        r.n.shutdown().await;
+    }
 }
