@@ -1,15 +1,16 @@
 //! A Socket.IO WebRTC signaling gateway: a drop-in replacement for a NestJS
 //! `@WebSocketGateway`. The wire contract is `docs/PROTOCOL.md`.
 //!
-//! Where things are:
+//! Where things are (the README's Layout section has the whole map):
 //! - [`protocol`]: the contract's words (event names, relay kinds, error codes).
-//! - [`events`]: one module per event family; the event table is [`events::dispatch`]
-//!   (and its hot path [`events::dispatch_now`]).
-//! - [`rooms`]: room state behind the [`rooms::RoomRegistry`] interface.
-//! - [`auth`]: which credential a handshake carries and who it names.
-//! - [`http`]: REST routes (accounts, rooms, ops), their errors, and the origin policy.
-//! - [`accounts`]: users, passwords and API keys in SQLite or PostgreSQL.
-//! - [`app_data`]: the app's own users and rooms (its database or API), when configured.
+//! - [`events`]: where events are handled, one module per event family, and the event table.
+//! - [`socket`]: a socket's machinery (admission, session, inbox, replies, errors).
+//! - [`delivery`]: how a message reaches its peers, here or on other nodes.
+//! - [`rooms`]: where rooms live, behind the [`rooms::RoomRegistry`] interface.
+//! - [`auth`]: where identity is decided; [`accounts`]: users, passwords, API keys.
+//! - [`limits`]: every bound a client can meet; [`send_buffer`]: the slow-reader budget.
+//! - [`http`]: REST routes and the origin policy; [`net`]: the accept loop.
+//! - [`cluster`]: a node in a Redis cluster; [`app_data`]: the app's own users and rooms.
 //! - [`server`]: assembly and graceful shutdown; [`config`]: every setting.
 
 pub mod accounts;

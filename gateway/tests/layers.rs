@@ -145,7 +145,7 @@ fn the_graph_sees_the_edges_it_should() {
         ("events", "socket::sessions"),
         ("delivery::local", "send_buffer::outbox"),
         ("cluster::delivery", "delivery"),
-        ("server", "socket::admission"),
+        ("server::socket_io", "socket::admission"),
         ("events::rooms", "rooms::code"),
         ("metrics", "protocol"),
     ] {

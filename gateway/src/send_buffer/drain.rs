@@ -37,7 +37,7 @@ impl Drain {
         Self::holding(None)
     }
 
-    /// A delivery that also holds the session's `slot`.
+    /// A drain that also holds the session's `slot`.
     pub fn holding(slot: Option<Slot<std::net::IpAddr>>) -> Arc<Self> {
         Arc::new(Self {
             relays: AtomicU64::new(0),
@@ -79,7 +79,7 @@ impl Drain {
     }
 }
 
-/// The connection a session travels on, as far as its delivery needs it:
+/// The connection a session travels on, as far as its drain needs it:
 /// something to cut (the WebSocket's meter).
 pub trait Connection: Send + Sync {
     /// Fails the connection's reads and writes from now on.
@@ -97,7 +97,7 @@ impl Drop for Drain {
 }
 
 /// What a handshake request leaves in the session's request parts, which
-/// Engine.IO keeps for the session's whole life: its delivery, which also
+/// Engine.IO keeps for the session's whole life: its drain, which also
 /// holds its place in its address's count of sessions (given back when the
 /// session ends).
 #[derive(Clone)]
@@ -113,12 +113,12 @@ pub struct Drains(Arc<IndexInner>);
 pub struct IndexInner(Mutex<HashMap<String, Weak<Drain>>>);
 
 impl IndexInner {
-    fn remove(&self, sid: &str, delivery: &Drain) {
+    fn remove(&self, sid: &str, drain: &Drain) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // Only our own entry (a dead Weak no longer points anywhere).
         if map
             .get(sid)
-            .is_some_and(|w| w.strong_count() == 0 || std::ptr::eq(w.as_ptr(), delivery))
+            .is_some_and(|w| w.strong_count() == 0 || std::ptr::eq(w.as_ptr(), drain))
         {
             map.remove(sid);
         }
@@ -126,15 +126,15 @@ impl IndexInner {
 }
 
 impl Drains {
-    /// Lists `delivery` under the session id `sid`.
-    pub fn list(&self, sid: &str, delivery: &Arc<Drain>) {
-        if delivery
+    /// Lists `drain` under the session id `sid`.
+    pub fn list(&self, sid: &str, drain: &Arc<Drain>) {
+        if drain
             .listed
             .set((sid.to_owned(), Arc::downgrade(&self.0)))
             .is_ok()
         {
             let mut map = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
-            map.insert(sid.to_owned(), Arc::downgrade(delivery));
+            map.insert(sid.to_owned(), Arc::downgrade(drain));
         }
     }
 

@@ -7,7 +7,7 @@
 //! - Each session gets its [`Drain`] the same way, listed by session id
 //!   once the id is known (the polling handshake's open packet), and bound to
 //!   the WebSocket connection that carries it (direct, or the upgrade).
-//! - A polling response counts the relays it carries into the delivery.
+//! - A polling response counts the relays it carries into the drain.
 //! - A session cut off for reading too slowly is refused its requests, so its
 //!   heartbeat goes unanswered and Engine.IO closes it.
 
@@ -84,29 +84,29 @@ pub async fn guard(State(guard): State<EngineIoGuard>, mut req: Request, next: N
                 },
                 None => None,
             };
-            let delivery = Drain::holding(slot);
-            req.extensions_mut().insert(SessionPlace(delivery.clone()));
+            let drain = Drain::holding(slot);
+            req.extensions_mut().insert(SessionPlace(drain.clone()));
             let res = next.run(req).await;
             if params.websocket {
-                upgraded(&res, meter.as_ref(), &delivery);
+                upgraded(&res, meter.as_ref(), &drain);
                 res
             } else {
-                list_opened(res, &guard.drains, &delivery).await
+                list_opened(res, &guard.drains, &drain).await
             }
         }
         Some(sid) => {
-            let delivery = guard.drains.get(&sid);
-            if delivery.as_ref().is_some_and(|d| d.is_cut()) {
+            let drain = guard.drains.get(&sid);
+            if drain.as_ref().is_some_and(|d| d.is_cut()) {
                 return refuse(StatusCode::BAD_REQUEST, UNKNOWN_SESSION);
             }
             let polling = req.method() == Method::GET && !params.websocket;
             let res = next.run(req).await;
-            match delivery {
-                Some(delivery) if params.websocket => {
-                    upgraded(&res, meter.as_ref(), &delivery);
+            match drain {
+                Some(drain) if params.websocket => {
+                    upgraded(&res, meter.as_ref(), &drain);
                     res
                 }
-                Some(delivery) if polling => count_relays(res, &delivery).await,
+                Some(drain) if polling => count_relays(res, &drain).await,
                 _ => res,
             }
         }
@@ -121,19 +121,19 @@ fn refuse(status: StatusCode, body: &'static str) -> Response {
 }
 
 /// A `101 Switching Protocols` is about to go out on `meter`'s connection:
-/// the frames after it carry `delivery`'s session.
-fn upgraded(res: &Response, meter: Option<&Arc<Meter>>, delivery: &Arc<Drain>) {
+/// the frames after it carry `drain`'s session.
+fn upgraded(res: &Response, meter: Option<&Arc<Meter>>, drain: &Arc<Drain>) {
     if res.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(meter) = meter
     {
         meter.upgrading();
-        meter.bind(delivery);
+        meter.bind(drain);
     }
 }
 
 /// Lists the session a polling handshake opened, by the id in its open
-/// packet (`0{"sid":…}`), so that its later requests find their delivery.
-async fn list_opened(res: Response, drains: &Drains, delivery: &Arc<Drain>) -> Response {
+/// packet (`0{"sid":…}`), so that its later requests find their drain.
+async fn list_opened(res: Response, drains: &Drains, drain: &Arc<Drain>) -> Response {
     #[derive(Deserialize)]
     struct Open {
         sid: String,
@@ -150,18 +150,18 @@ async fn list_opened(res: Response, drains: &Drains, delivery: &Arc<Drain>) -> R
         .strip_prefix(b"0")
         .and_then(|json| serde_json::from_slice::<Open>(json).ok())
     {
-        drains.list(&open.sid, delivery);
+        drains.list(&open.sid, drain);
     }
     Response::from_parts(parts, Body::from(bytes))
 }
 
 /// Counts the relays a polling response carries. Engine.IO builds the
 /// payload whole (it has already left its queue), so reading it costs no wait.
-async fn count_relays(res: Response, delivery: &Drain) -> Response {
+async fn count_relays(res: Response, drain: &Drain) -> Response {
     let (parts, body) = res.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
-            delivery.add(relays_in_payload(&bytes));
+            drain.add(relays_in_payload(&bytes));
             Response::from_parts(parts, Body::from(bytes))
         }
         Err(_) => Response::from_parts(parts, Body::empty()),

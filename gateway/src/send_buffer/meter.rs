@@ -28,7 +28,7 @@ use super::drain::{Connection, Drain, RELAY_PACKET};
 pub struct Meter {
     /// Set when the response switching to WebSocket is about to be written.
     upgrading: AtomicBool,
-    delivery: OnceLock<Arc<Drain>>,
+    drain: OnceLock<Arc<Drain>>,
     killed: AtomicBool,
     reader: AtomicWaker,
     writer: AtomicWaker,
@@ -45,12 +45,12 @@ impl Meter {
         self.upgrading.store(true, Ordering::Release);
     }
 
-    /// Relays written from now on count for `delivery`, which can kill this
+    /// Relays written from now on count for `drain`, which can kill this
     /// connection.
-    pub fn bind(self: &Arc<Self>, delivery: &Arc<Drain>) {
-        if self.delivery.set(delivery.clone()).is_ok() {
+    pub fn bind(self: &Arc<Self>, drain: &Arc<Drain>) {
+        if self.drain.set(drain.clone()).is_ok() {
             let this: Arc<dyn Connection> = self.clone();
-            delivery.carried_by(Arc::downgrade(&this));
+            drain.carried_by(Arc::downgrade(&this));
         }
     }
 
@@ -115,9 +115,9 @@ impl<S> Metered<S> {
                 Frames::Ws(counter) => {
                     let relays = counter.feed(bytes);
                     if relays > 0
-                        && let Some(delivery) = self.meter.delivery.get()
+                        && let Some(drain) = self.meter.drain.get()
                     {
-                        delivery.add(relays);
+                        drain.add(relays);
                     }
                     return;
                 }
@@ -425,17 +425,17 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (near, mut far) = tokio::io::duplex(1 << 20);
         let meter = Meter::new();
-        let delivery = Drain::new();
+        let drain = Drain::new();
         let mut io = Metered::new(near, meter.clone(), None);
         io.write_all(&relay(50)).await.unwrap();
-        assert_eq!(delivery.relays(), 0, "not a WebSocket yet");
+        assert_eq!(drain.relays(), 0, "not a WebSocket yet");
         meter.upgrading();
-        meter.bind(&delivery);
+        meter.bind(&drain);
         io.write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
             .await
             .unwrap();
         io.write_all(&stream()).await.unwrap();
-        assert_eq!(delivery.relays(), 3);
+        assert_eq!(drain.relays(), 3);
 
         // A reader waiting for bytes that never come is woken and fails.
         let reader = tokio::spawn(async move {
@@ -443,7 +443,7 @@ mod tests {
             io.read(&mut buf).await
         });
         tokio::task::yield_now().await;
-        delivery.cut();
+        drain.cut();
         let err = reader.await.unwrap().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted);
         let mut sink = Vec::new();

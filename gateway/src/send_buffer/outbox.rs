@@ -33,7 +33,7 @@ pub struct Outbox(Arc<Inner>);
 
 struct Inner {
     budget: usize,
-    delivery: Arc<Drain>,
+    drain: Arc<Drain>,
     queue: Mutex<Queue>,
 }
 
@@ -59,10 +59,10 @@ pub enum Refused {
 }
 
 impl Outbox {
-    pub fn new(budget: usize, delivery: Arc<Drain>) -> Self {
+    pub fn new(budget: usize, drain: Arc<Drain>) -> Self {
         Self(Arc::new(Inner {
             budget,
-            delivery,
+            drain,
             queue: Mutex::new(Queue::default()),
         }))
     }
@@ -81,7 +81,7 @@ impl Outbox {
         if queue.cut {
             return Err(Refused::Closed);
         }
-        queue.catch_up(self.0.delivery.relays());
+        queue.catch_up(self.0.drain.relays());
         if queue.held + cost > self.0.budget {
             return Err(Refused::Full);
         }
@@ -101,7 +101,7 @@ impl Outbox {
     /// Bytes of relays queued for the socket and not yet written out.
     pub fn held(&self) -> usize {
         let mut queue = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
-        queue.catch_up(self.0.delivery.relays());
+        queue.catch_up(self.0.drain.relays());
         queue.held
     }
 
@@ -109,7 +109,7 @@ impl Outbox {
     /// the socket leaves its room like any other that disconnects.
     pub fn cut(&self, socket: SocketRef<Adapter>) {
         self.0.queue.lock().unwrap_or_else(|p| p.into_inner()).cut = true;
-        self.0.delivery.cut();
+        self.0.drain.cut();
         // Fails when Engine.IO's queue is full; the connection's end then
         // closes the socket instead.
         let _ = socket.disconnect();

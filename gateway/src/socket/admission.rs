@@ -145,8 +145,8 @@ fn start_session(
 ) {
     state.metrics.sockets.inc();
     let outbox = match s.req_parts().extensions.get::<SessionPlace>() {
-        Some(SessionPlace(delivery)) => Outbox::new(state.limits.send_buffer, delivery.clone()),
-        // Served without the Engine.IO guard: nothing would count drains.
+        Some(SessionPlace(drain)) => Outbox::new(state.limits.send_buffer, drain.clone()),
+        // Served without the Engine.IO guard: nothing would count what the socket reads, so no budget.
         None => Outbox::new(usize::MAX, Drain::new()),
     };
     s.extensions.insert(outbox);

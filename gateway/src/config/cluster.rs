@@ -1,0 +1,37 @@
+//! A cluster over Redis (`REDIS_URL`); unset: one node.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::parse::parse_duration;
+
+/// A cluster over Redis (`REDIS_URL`); unset: one node.
+#[derive(Clone, Args)]
+#[command(next_help_heading = "Cluster")]
+pub struct ClusterConfig {
+    /// Redis for a cluster (`redis://host:6379`, Redis 7+): rooms, relays and
+    /// membership events are shared by every node that names the same Redis.
+    /// Unset: one node, rooms in memory.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of the cluster's Redis keys (a hash tag) and pub/sub channels;
+    /// clusters sharing one Redis need different prefixes.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "gw")]
+    pub redis_prefix: String,
+
+    /// How long one Redis command may take before the event that needed it
+    /// fails with INTERNAL_ERROR (while Redis is unreachable, for instance).
+    #[arg(long, env = "REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+
+    /// How often a cluster node refreshes its liveness key.
+    #[arg(long, env = "NODE_HEARTBEAT", default_value = "2s", value_parser = parse_duration)]
+    pub node_heartbeat: Duration,
+
+    /// How long a silent node counts as alive: past it, another node reports
+    /// its sockets `peer:left` and frees their seats. At least twice NODE_HEARTBEAT.
+    #[arg(long, env = "NODE_TIMEOUT", default_value = "6s", value_parser = parse_duration)]
+    pub node_timeout: Duration,
+}

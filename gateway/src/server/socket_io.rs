@@ -1,0 +1,124 @@
+//! The Socket.IO side: engineioxide's limits, the namespace with its
+//! admission, and, in a cluster, the node's tasks (heartbeat and sweep,
+//! relays arriving from other nodes).
+
+use std::sync::Arc;
+
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{ParserConfig, SocketIo};
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
+use crate::cluster::node::NodeEvents;
+use crate::cluster::{self, Cluster, ClusterError, RelayArrivals};
+use crate::config::LimitsConfig;
+use crate::events::rooms;
+use crate::rooms::Departed;
+use crate::socket::admission;
+use crate::socket::sessions::Sessions;
+use crate::state::AppState;
+
+use super::error::StartError;
+
+/// Binary attachments are not part of the protocol: one small one is read
+/// (and refused as `INVALID_PAYLOAD`), anything more closes the connection.
+const MAX_BINARY_ATTACHMENT: usize = 1024;
+
+/// Socket.IO, serving the namespace.
+pub(super) struct SocketIoParts {
+    pub layer: SocketIoLayer<NodeAdapter>,
+    pub io: SocketIo<NodeAdapter>,
+    /// Stops this node's cluster tasks on shutdown.
+    pub stop_node: CancellationToken,
+}
+
+pub(super) async fn build(
+    limits: &LimitsConfig,
+    state: &Arc<AppState>,
+    sessions: &Sessions,
+    cluster: Option<Cluster>,
+) -> Result<SocketIoParts, StartError> {
+    let payload_cap = usize::try_from(limits.max_payload).unwrap_or(usize::MAX);
+    let (adapter, node) = match cluster {
+        Some(Cluster {
+            rooms,
+            adapter,
+            node,
+            inbound,
+            ..
+        }) => (AdapterChoice::Redis(adapter), Some((rooms, node, inbound))),
+        None => (AdapterChoice::Local, None),
+    };
+    let (layer, io) = SocketIo::builder()
+        .max_payload(limits.max_payload)
+        .ws_max_message_size(payload_cap)
+        .ws_max_frame_size(payload_cap)
+        // Room for a burst of relays towards one slow reader; the channel
+        // allocates as it fills, so idle sockets do not pay for it.
+        .max_buffer_size(8192)
+        // Signaling frames are small; the buffer grows for a large SDP.
+        .ws_read_buffer_size(1024)
+        .connect_timeout(limits.handshake_timeout)
+        .with_parser(
+            ParserConfig::common()
+                .max_incoming_binaries(1)
+                .max_incoming_binary_buf_size(MAX_BINARY_ATTACHMENT)
+                .packet_completion_timeout(limits.handshake_timeout),
+        )
+        .with_state(state.clone())
+        .with_state(sessions.clone())
+        .with_adapter::<NodeAdapter>(adapter)
+        .build_layer();
+    serve_namespace(&io)
+        .await
+        .map_err(|e| StartError::Cluster(ClusterError::Adapter(format!("{e:?}"))))?;
+    let stop_node = CancellationToken::new();
+    if let Some((rooms, settings, inbound)) = node {
+        let events = ClusterEvents { io: io.clone() };
+        tokio::spawn(cluster::node::run(
+            rooms,
+            settings,
+            events,
+            stop_node.clone(),
+        ));
+        let arrivals = RelayArrivals {
+            io: io.clone(),
+            metrics: state.metrics.clone(),
+        };
+        tokio::spawn(cluster::relay::listen(inbound, arrivals, stop_node.clone()));
+    }
+    Ok(SocketIoParts {
+        layer,
+        io,
+        stop_node,
+    })
+}
+
+/// Serves the gateway's namespace on `io`: sockets are admitted by
+/// [`admission::admit`] before the CONNECT packet goes out. With the Redis
+/// adapter the returned future subscribes the node to the cluster's
+/// channels: await it.
+fn serve_namespace(io: &SocketIo<NodeAdapter>) -> cluster::adapter::Init {
+    io.ns("/", admission::connect.with(admission::admit))
+}
+
+/// What the cluster task asks of the rest of the gateway.
+struct ClusterEvents {
+    io: SocketIo<NodeAdapter>,
+}
+
+impl NodeEvents for ClusterEvents {
+    async fn members_gone(&self, gone: Vec<Departed>) {
+        rooms::members_gone(&self.io, &gone).await;
+    }
+
+    /// Closes every socket's transport (clients reconnect, to any node, and
+    /// rejoin), then serves the namespace again under the node's new identity.
+    async fn evicted(&self) {
+        self.io.close().await;
+        if let Err(e) = serve_namespace(&self.io).await {
+            tracing::error!(error = ?e, "cannot serve the namespace again after eviction");
+        }
+    }
+}
