@@ -32,6 +32,11 @@ pub struct LimitsConfig {
     #[arg(long, env = "HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]
     pub handshake_timeout: Duration,
 
+    /// Largest HTTP request head in bytes (Node's own default); a bigger one
+    /// gets 431 and the connection is closed.
+    #[arg(long, env = "MAX_REQUEST_HEAD", default_value_t = 16 * 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8192..=1024 * 1024))]
+    pub max_request_head: usize,
+
     /// Open TCP connections per client address (TRUSTED_PROXIES are not counted).
     #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections_per_address: usize,

@@ -153,6 +153,12 @@ pub const BOUNDS: &[Bound] = &[
         "the connection is closed",
     ),
     set(
+        "MAX_REQUEST_HEAD",
+        "16384",
+        "memory of connections that send huge request heads",
+        "431 and the connection is closed",
+    ),
+    set(
         "BODY_TIMEOUT",
         "10s",
         "request bodies that trickle",

@@ -38,6 +38,9 @@ pub struct HttpLimits {
     /// From connecting, or from the end of the previous response on a
     /// keep-alive connection, to the end of the next request's head.
     pub header_timeout: Duration,
+    /// The largest request head (hyper's read buffer; its default, ~400 KB,
+    /// let 400 connections hold 176 MiB).
+    pub max_head: usize,
     /// The longest wait for the next piece of a request body.
     pub body_timeout: Duration,
     /// Peers not counted per address: trusted proxies, whose connections
@@ -60,6 +63,7 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_head)
         .keep_alive(true);
     let connections = TaskTracker::new();
     let mut backoff = AcceptBackoff::default();

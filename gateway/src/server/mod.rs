@@ -140,6 +140,7 @@ impl Gateway {
             http_limits: HttpLimits {
                 connections_per_address: config.limits.max_connections_per_address,
                 header_timeout: config.http.header_timeout,
+                max_head: config.limits.max_request_head,
                 body_timeout: config.http.body_timeout,
                 uncounted: config.limits.trusted_proxies.clone(),
             },

@@ -270,3 +270,51 @@ async fn at_the_open_files_limit_the_gateway_backs_off_and_recovers() {
     assert!(spent < wall / 2, "{spent:?} of CPU in {wall:?}");
     drop(silent);
 }
+
+/// Issue 23, case 4: connections that each send a huge request head. Each is
+/// answered 431 once its head passes `MAX_REQUEST_HEAD` (16 KiB, Node's own
+/// default), so together they hold little; a client on another address is
+/// served meanwhile.
+#[tokio::test]
+async fn huge_request_heads_are_refused_at_the_limit_and_hold_little() {
+    const MIB: u64 = 1024 * 1024;
+    const CONNECTIONS: usize = 400;
+    let gw = GatewayProcess::start(&[]).await;
+    let before = gw.rss();
+    let head = std::sync::Arc::new(format!(
+        "GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Pad: {}",
+        "a".repeat(600 * 1024)
+    ));
+    let mut attempts = Vec::new();
+    for i in 0..CONNECTIONS {
+        let (addr, head) = (gw.addr, head.clone());
+        attempts.push(tokio::spawn(async move {
+            let mut tcp = connect_from(addr, &format!("127.0.0.{}", 10 + i % 4)).await;
+            // The server may answer and close before taking it all.
+            let _ = tokio::time::timeout(Duration::from_secs(3), tcp.write_all(head.as_bytes()))
+                .await;
+            closed_after(&mut tcp, Duration::from_secs(10)).await
+        }));
+    }
+    let mut other = connect_from(gw.addr, "127.0.0.3").await;
+    assert!(healthz(&mut other).await.starts_with("HTTP/1.1 200"));
+    let mut answers = Vec::new();
+    for attempt in attempts {
+        answers.push(attempt.await.unwrap());
+    }
+    let grown = gw.peak_rss().saturating_sub(before);
+    let open = answers.iter().filter(|a| a.is_none()).count();
+    let refused = answers
+        .iter()
+        .flatten()
+        .filter(|(_, a)| a.starts_with("HTTP/1.1 431"))
+        .count();
+    let shown = format!(
+        "{refused} refused, {open} still open, peak RSS +{} MiB, first: {:?}",
+        grown / MIB,
+        answers.iter().flatten().next()
+    );
+    assert_eq!(refused, CONNECTIONS, "{shown}");
+    assert!(grown < 48 * MIB, "{shown}");
+    assert!(healthz(&mut other).await.starts_with("HTTP/1.1 200"));
+}
