@@ -314,6 +314,7 @@ async fn huge_request_heads_are_refused_at_the_limit_and_hold_little() {
         grown / MIB,
         answers.iter().flatten().next()
     );
+    eprintln!("{shown}");
     assert_eq!(refused, CONNECTIONS, "{shown}");
     assert!(grown < 48 * MIB, "{shown}");
     assert!(healthz(&mut other).await.starts_with("HTTP/1.1 200"));
