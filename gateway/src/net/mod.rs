@@ -1,7 +1,7 @@
-//! The TCP side of the gateway: the accept loop with its per-address cap and
-//! HTTP time limits ([`accept`]), per-address counting ([`address`]), the
-//! metered stream under every connection ([`meter`]) and what it tells about
-//! delivered relays ([`delivery`]).
+//! The TCP side of the gateway: the accept loop ([`accept`]) with its
+//! per-address cap, HTTP time limits and request-head bound. The metered
+//! stream it wraps every connection in belongs to the byte budget
+//! ([`crate::send_buffer::meter`]).
 
 pub mod accept;
 

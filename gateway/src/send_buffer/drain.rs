@@ -1,7 +1,7 @@
 //! How many relays have left the process towards one Socket.IO session's
 //! client, counted where they leave: in the frames written to its WebSocket
 //! (by the connection's [`Meter`]) and in the payloads of its polling
-//! responses. A socket's outbox (`events::outbox`) compares this count with
+//! responses. A socket's outbox ([`super::outbox`]) compares this count with
 //! the relays it queued, to know how many bytes the session still holds.
 //!
 //! Engine.IO keeps its queue to itself, so what has drained from it can only be
