@@ -35,6 +35,13 @@ pub struct Metrics {
     pub auth_failures: Counter,
     /// Sockets cut off because they held `MAX_SEND_BUFFER` of relays.
     pub send_buffer_overflows: Counter,
+    /// Sockets cut off because they held the most when the node's sockets
+    /// together held `MAX_NODE_SEND_BUFFER`.
+    pub node_send_buffer_cutoffs: Counter,
+    /// Relays dropped because the node could not make room for them.
+    pub node_send_buffer_refusals: Counter,
+    /// Bytes of relays all sockets of the node hold (`MAX_NODE_SEND_BUFFER`).
+    pub node_send_buffer_bytes: Gauge,
     /// Connections and handshakes refused by a per-address or per-user cap,
     /// or by the handshake throttle.
     pub refused: Family<ReasonLabel, Counter>,
@@ -58,6 +65,9 @@ impl Default for Metrics {
             errors: Family::default(),
             auth_failures: Counter::default(),
             send_buffer_overflows: Counter::default(),
+            node_send_buffer_cutoffs: Counter::default(),
+            node_send_buffer_refusals: Counter::default(),
+            node_send_buffer_bytes: Gauge::default(),
             refused: Family::default(),
             relay_latency: Histogram::new([
                 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1,
@@ -84,6 +94,21 @@ impl Default for Metrics {
             "send_buffer_overflows",
             "Sockets cut off for holding too many bytes of relays",
             m.send_buffer_overflows.clone(),
+        );
+        registry.register(
+            "node_send_buffer_cutoffs",
+            "Sockets cut off for holding the most when the node's send buffers were full",
+            m.node_send_buffer_cutoffs.clone(),
+        );
+        registry.register(
+            "node_send_buffer_refusals",
+            "Relays dropped because the node's send buffers were full",
+            m.node_send_buffer_refusals.clone(),
+        );
+        registry.register(
+            "node_send_buffer_bytes",
+            "Bytes of relays queued for all sockets of the node",
+            m.node_send_buffer_bytes.clone(),
         );
         registry.register(
             "refused",

@@ -13,6 +13,7 @@ use crate::limits::login::LoginThrottle;
 use crate::limits::per_key::PerKey;
 use crate::metrics::Metrics;
 use crate::rooms::{RoomQuota, RoomRegistry, RoomTurns};
+use crate::send_buffer::outbox::Outboxes;
 
 /// Limits applied to each socket.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +52,8 @@ pub struct AppState {
     pub errors: ErrorReporting,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    /// Every socket's outbox, drawing on the node's `MAX_NODE_SEND_BUFFER`.
+    pub outboxes: Outboxes,
     /// `AUTH_FAILURE=event`: let unauthenticated sockets connect to tell them why.
     pub auth_failure_as_event: bool,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client

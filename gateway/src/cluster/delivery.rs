@@ -142,6 +142,7 @@ impl Arrivals for RelayArrivals {
         let reason = match outcome {
             HandOver::Queued => return,
             HandOver::Full => "full",
+            HandOver::NodeFull => "node_full",
             HandOver::NotHere | HandOver::Closed => "gone",
         };
         tracing::debug!(from = %relay.from, target = %relay.target, reason, "relay from another node dropped");

@@ -27,6 +27,12 @@ pub struct LimitsConfig {
     #[arg(long, env = "MAX_SEND_BUFFER", default_value_t = 2 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(256 * 1024..))]
     pub max_send_buffer: u64,
 
+    /// Bytes of relays all sockets of the node together may have queued and
+    /// not yet read (at least 1 MiB); past it the sockets holding the most
+    /// are disconnected.
+    #[arg(long, env = "MAX_NODE_SEND_BUFFER", default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
+    pub max_node_send_buffer: u64,
+
     /// Time a new Engine.IO session has to send Socket.IO's CONNECT, and a
     /// packet with binary attachments to arrive whole.
     #[arg(long, env = "HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]

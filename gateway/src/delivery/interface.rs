@@ -54,6 +54,10 @@ pub enum Undelivered {
     /// The way to the target's node failed.
     #[error("relay link: {0}")]
     Link(String),
+    /// The node holds all it may for slow readers and could not make room
+    /// (`MAX_NODE_SEND_BUFFER`); the target stays, the sender may retry.
+    #[error("the node's send buffers are full")]
+    Busy,
 }
 
 /// Delivery to a peer, to a room, or to a set of peers, wherever they are

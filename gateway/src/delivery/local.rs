@@ -13,7 +13,7 @@ use super::interface::{Delivery, Relay, Undelivered};
 use crate::adapter::{Adapter, SocketRef};
 use crate::metrics::Metrics;
 use crate::rooms::{RoomRegistry, Whereabouts};
-use crate::send_buffer::outbox::{Outbox, Refused};
+use crate::send_buffer::outbox::{Outbox, Refused, Room};
 
 pub struct LocalDelivery {
     rooms: Arc<dyn RoomRegistry>,
@@ -44,6 +44,7 @@ impl LocalDelivery {
             // Not here (gone), cut off (the sender is told it is gone, as it
             // will be by `peer:left`), or closing.
             HandOver::NotHere | HandOver::Full | HandOver::Closed => Err(Undelivered::NotFound),
+            HandOver::NodeFull => Err(Undelivered::Busy),
         }
     }
 
@@ -109,6 +110,9 @@ pub enum HandOver {
     Full,
     /// The socket is closing.
     Closed,
+    /// The node holds too much and nothing could be cut to make room: the
+    /// relay is dropped, the target stays.
+    NodeFull,
 }
 
 /// Queues `relay` to socket `sid` of `namespace` through its outbox; a
@@ -125,18 +129,45 @@ pub fn hand_over(
     let Some(outbox) = socket.extensions.get::<Outbox>() else {
         return HandOver::Closed;
     };
-    match outbox.relay(&socket, relay.kind.event(), relay, relay.size()) {
-        Ok(()) => HandOver::Queued,
-        Err(Refused::Full) => {
-            // The target reads too slowly: it goes, and its room hears it.
-            tracing::info!(socket = %socket.id, held = outbox.held(), "send buffer full: cutting the socket off");
-            metrics.send_buffer_overflows.inc();
-            outbox.cut(socket);
-            HandOver::Full
+    // Each round cuts one other socket off; a few are enough unless the
+    // node's budget is taken by sockets that are already leaving.
+    for _ in 0..MAKE_ROOM_ROUNDS {
+        match outbox.relay(&socket, relay.kind.event(), relay, relay.size()) {
+            Ok(()) => return HandOver::Queued,
+            Err(Refused::Full) => {
+                // The target reads too slowly: it goes, and its room hears it.
+                tracing::info!(socket = %socket.id, held = outbox.held(), "send buffer full: cutting the socket off");
+                metrics.send_buffer_overflows.inc();
+                outbox.cut(socket);
+                return HandOver::Full;
+            }
+            Err(Refused::Closed) => return HandOver::Closed,
+            Err(Refused::NodeFull) => match outbox.make_room() {
+                Room::Mine => {
+                    tracing::info!(socket = %socket.id, held = outbox.held(), "node send buffer full: cutting off the socket holding the most");
+                    metrics.node_send_buffer_cutoffs.inc();
+                    outbox.cut(socket);
+                    return HandOver::Full;
+                }
+                Room::Cut(sid) => {
+                    if let Some(other) = namespace.get_socket(sid)
+                        && let Some(its) = other.extensions.get::<Outbox>()
+                    {
+                        tracing::info!(socket = %sid, held = its.held(), "node send buffer full: cutting off the socket holding the most");
+                        metrics.node_send_buffer_cutoffs.inc();
+                        its.cut(other);
+                    }
+                }
+                Room::None => break,
+            },
         }
-        Err(Refused::Closed) => HandOver::Closed,
     }
+    metrics.node_send_buffer_refusals.inc();
+    HandOver::NodeFull
 }
+
+/// Sockets cut off to make room for one relay before it is dropped.
+const MAKE_ROOM_ROUNDS: usize = 4;
 
 #[cfg(test)]
 mod tests {

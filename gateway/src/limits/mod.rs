@@ -95,6 +95,12 @@ pub const BOUNDS: &[Bound] = &[
         "that socket is disconnected (its room sees peer:left); the sender gets PEER_NOT_FOUND",
     ),
     set(
+        "MAX_NODE_SEND_BUFFER",
+        "268435456",
+        "the node's memory from many slow readers at once, each under its own budget",
+        "the sockets holding the most are disconnected (their rooms see peer:left) until the relay fits",
+    ),
+    set(
         "HANDSHAKE_TIMEOUT",
         "10s",
         "sessions that never send CONNECT, or a binary attachment that never comes",

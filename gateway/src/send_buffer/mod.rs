@@ -20,6 +20,10 @@
 //!    session's requests; either way Engine.IO closes the session and frees
 //!    its queue.
 //!
+//! Every outbox also draws on the node's [`node::NodeBudget`]
+//! (`MAX_NODE_SEND_BUFFER`): when a relay does not fit there, the sockets
+//! holding the most are cut off, as in 4., until it does.
+//!
 //! The [`guard`] also gives each Engine.IO session its drain and its place
 //! among its address's sessions (`MAX_SOCKETS_PER_ADDRESS`). Each part's unit
 //! tests sit in its file; `gateway/tests/limits/slow_reader.rs` drives the
@@ -28,4 +32,5 @@
 pub mod drain;
 pub mod guard;
 pub mod meter;
+pub mod node;
 pub mod outbox;

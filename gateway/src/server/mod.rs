@@ -35,6 +35,8 @@ use crate::metrics::Metrics;
 use crate::net::HttpLimits;
 use crate::rooms::app::AppRoomRegistry;
 use crate::rooms::{RoomCaps, RoomPolicy, RoomQuota, RoomRegistry, RoomTurns};
+use crate::send_buffer::node::NodeBudget;
+use crate::send_buffer::outbox::Outboxes;
 use crate::socket::sessions::Sessions;
 use crate::state::{AppState, ErrorReporting, Limits};
 use serve::Serving;
@@ -78,6 +80,10 @@ impl Gateway {
             )),
             None => Arc::new(local),
         };
+        let outboxes = Outboxes::new(NodeBudget::new(
+            usize::try_from(config.limits.max_node_send_buffer).unwrap_or(usize::MAX),
+            metrics.node_send_buffer_bytes.clone(),
+        ));
         let state = Arc::new(AppState {
             rooms,
             delivery,
@@ -117,6 +123,7 @@ impl Gateway {
                 rate_limit_per_sec: config.limits.rate_limit_per_sec,
                 send_buffer: usize::try_from(config.limits.max_send_buffer).unwrap_or(usize::MAX),
             },
+            outboxes,
             auth_failure_as_event: config.auth.auth_failure == AuthFailure::Event,
             trusted_proxies: config.limits.trusted_proxies.clone(),
             user_sockets: PerKey::new(config.limits.max_sockets_per_user),

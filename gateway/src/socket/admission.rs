@@ -145,9 +145,13 @@ fn start_session(
 ) {
     state.metrics.sockets.inc();
     let outbox = match s.req_parts().extensions.get::<SessionPlace>() {
-        Some(SessionPlace(drain)) => Outbox::new(state.limits.send_buffer, drain.clone()),
+        Some(SessionPlace(drain)) => {
+            state
+                .outboxes
+                .open(s.id, state.limits.send_buffer, drain.clone())
+        }
         // Served without the Engine.IO guard: nothing would count what the socket reads, so no budget.
-        None => Outbox::new(usize::MAX, Drain::new()),
+        None => Outbox::unbounded(Drain::new()),
     };
     s.extensions.insert(outbox);
     state.delivery.admitted(&s);

@@ -291,8 +291,8 @@ async fn huge_request_heads_are_refused_at_the_limit_and_hold_little() {
         attempts.push(tokio::spawn(async move {
             let mut tcp = connect_from(addr, &format!("127.0.0.{}", 10 + i % 4)).await;
             // The server may answer and close before taking it all.
-            let _ = tokio::time::timeout(Duration::from_secs(3), tcp.write_all(head.as_bytes()))
-                .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(3), tcp.write_all(head.as_bytes())).await;
             closed_after(&mut tcp, Duration::from_secs(10)).await
         }));
     }

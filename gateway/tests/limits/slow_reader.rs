@@ -292,3 +292,74 @@ async fn a_polling_peer_that_stops_polling_is_cut_off_and_refused() {
         r#"{"code":"1","message":"Session ID unknown"}"#
     );
 }
+
+/// Issue 23, case 1: many slow readers at once, each under its own budget,
+/// together held far more than any one may. The node's budget
+/// (`MAX_NODE_SEND_BUFFER`, here 16 MiB) cuts off the sockets holding the
+/// most, so the process stays bounded, and a pair that reads is served
+/// throughout.
+#[tokio::test]
+async fn many_slow_readers_together_stay_within_the_node_budget() {
+    const READERS: usize = 16;
+    // Enough per reader to pass what the kernel's socket buffers absorb,
+    // under the socket's own (raised) budget.
+    const OFFERS: u64 = 120;
+    let gw = GatewayProcess::start(&[
+        ("MAX_SEND_BUFFER", "8388608"),
+        ("MAX_NODE_SEND_BUFFER", "16777216"),
+    ])
+    .await;
+    let mut pairs = Vec::new();
+    for i in 0..READERS {
+        let mut a = ws_client(&gw, &format!("sender{i}")).await;
+        let mut b = ws_client(&gw, &format!("reader{i}")).await;
+        let code = format!("many-{i}");
+        a.emit_with_ack("create:room", json!({ "roomCode": code }))
+            .await;
+        a.emit_with_ack("join:room", json!({ "roomCode": code }))
+            .await;
+        b.emit_with_ack("join:room", json!({ "roomCode": code }))
+            .await;
+        a.next("peer:joined").await;
+        pairs.push((a, b));
+    }
+    let before = gw.rss();
+
+    // The readers read nothing from here on.
+    for (a, b) in &mut pairs {
+        let out = send_offers(a, &b.sid, OFFERS).await;
+        assert_eq!(out.ok + out.peer_not_found, OFFERS as usize, "{out:?}");
+        assert!(!out.ok_after_refusal, "{out:?}");
+    }
+
+    let grown = gw.peak_rss().saturating_sub(before);
+    let metrics = gw.metrics().await;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    let node_cutoffs = value("gateway_node_send_buffer_cutoffs_total ");
+    let held = value("gateway_node_send_buffer_bytes ");
+    eprintln!(
+        "{node_cutoffs} of {READERS} readers cut off by the node's budget, {held} bytes held, peak RSS +{} MiB",
+        grown / MIB
+    );
+    assert!(node_cutoffs > 0, "{metrics}");
+    assert_eq!(
+        value("gateway_send_buffer_overflows_total "),
+        0,
+        "{metrics}"
+    );
+    assert!(held <= 16 * MIB, "{held}");
+    assert!(grown < 64 * MIB, "peak RSS grew by {} MiB", grown / MIB);
+    // Senders are not punished, and a pair that reads is served.
+    let pong = pairs[0].0.emit_with_ack("ping", json!(null)).await;
+    assert!(pong["timestamp"].is_string(), "{pong}");
+    let (mut c, mut d) = pair(&gw, "reads").await;
+    let ack = c.emit_with_ack("webrtc:offer", big_offer(&d.sid)).await;
+    assert_eq!(ack, json!({ "ok": true }));
+    let offer = d.next("webrtc:offer").await;
+    assert_eq!(offer["fromPeerId"], json!(c.sid));
+}

@@ -92,5 +92,6 @@ fn done(
         Err(Undelivered::NotFound) => Err(relay.not_found()),
         Err(Undelivered::Rooms(e)) => Err(e.into()),
         Err(Undelivered::Link(e)) => Err(EventError::internal(e)),
+        Err(e @ Undelivered::Busy) => Err(EventError::Unavailable(e.to_string())),
     }
 }
