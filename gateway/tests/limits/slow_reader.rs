@@ -362,4 +362,22 @@ async fn many_slow_readers_together_stay_within_the_node_budget() {
     assert_eq!(ack, json!({ "ok": true }));
     let offer = d.next("webrtc:offer").await;
     assert_eq!(offer["fromPeerId"], json!(c.sid));
+
+    // What the allocator keeps once the load is gone (issue 23: not yet
+    // bounded; mimalloc with MIMALLOC_PURGE_DECOMMITS=1 and
+    // MIMALLOC_PURGE_DELAY=0 returned most of it, at a relay cost not yet
+    // measured).
+    drop((pairs, c, d));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gw.metrics().await.contains("\ngateway_sockets 0\n") {
+        assert!(Instant::now() < deadline, "sockets never closed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = gw.rss();
+    eprintln!(
+        "RSS before the load {} MiB, after it {} MiB",
+        before / MIB,
+        after / MIB
+    );
 }
