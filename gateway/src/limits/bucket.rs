@@ -15,19 +15,27 @@ pub fn per(burst: u32, period: Duration) -> Quota {
     refilled(burst, period / burst.get())
 }
 
-/// `burst` tokens at once, refilled at `per_sec` a second (0: never).
+/// `burst` tokens at once, refilled at `per_sec` a second (0: as good as
+/// never, see [`never`]).
 pub fn per_second(burst: u32, per_sec: f64) -> Quota {
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     let every = if per_sec.is_finite() && per_sec > 0.0 {
-        Duration::try_from_secs_f64(1.0 / per_sec).unwrap_or(NEVER)
+        Duration::try_from_secs_f64(1.0 / per_sec)
+            .unwrap_or(never(burst))
+            .min(never(burst))
     } else {
-        NEVER
+        never(burst)
     };
     refilled(burst, every)
 }
 
-/// A refill slower than any socket lives.
-const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// The slowest refill governor can count: it keeps a bucket's whole window
+/// (`every × burst`) in u64 nanoseconds, and a longer one overflowed (a
+/// burst of 100 with no refill panicked every handshake). At the default
+/// burst of 1,000 it is one token every 53 days.
+fn never(burst: NonZeroU32) -> Duration {
+    Duration::from_nanos(u64::MAX / 4 / u64::from(burst.get()))
+}
 
 fn refilled(burst: NonZeroU32, every: Duration) -> Quota {
     // A period too short to count (a refill rate past a billion a second)
@@ -70,6 +78,21 @@ mod tests {
         // A long pause refills only up to the burst.
         clock.advance(Duration::from_secs(60));
         assert!((0..3).all(|_| b.check().is_ok()));
+        assert!(b.check().is_err());
+    }
+
+    #[test]
+    fn no_refill_with_any_burst_fits_the_clock() {
+        for burst in [1, 100, 1000, u32::MAX] {
+            let b = RateLimiter::direct_with_clock(
+                per_second(burst, 0.0),
+                FakeRelativeClock::default(),
+            );
+            assert!(b.check().is_ok(), "burst {burst}");
+        }
+        let b =
+            RateLimiter::direct_with_clock(per_second(100, 1e-12), FakeRelativeClock::default());
+        assert!((0..100).all(|_| b.check().is_ok()));
         assert!(b.check().is_err());
     }
 
