@@ -1,5 +1,7 @@
-//! Perfect negotiation: every peer's connection, who offers, glare, trickle
-//! ICE with buffering and de-duplication, and the connections' life.
+//! Perfect negotiation: who offers, glare, trickle ICE, each connection's life.
+//!
+//! Every peer's connection, who offers, glare, trickle ICE with buffering and
+//! de-duplication, and the connections' life.
 //!
 //! The actor calls in with gateway events and driver reports; what subscribers
 //! must hear (a channel opened, a peer gone) is collected as [`Change`]s for
