@@ -68,14 +68,12 @@ async fn ends_ok(task: Session) -> Client {
     client
 }
 
-/// The next message, which must be a text message from `from`.
-async fn next_text(inbox: &mut Subscription<PeerMessage>, from: &str) -> String {
-    let msg = tokio::time::timeout(SOON, inbox.recv())
-        .await
-        .expect("a message in time")
-        .expect("inbox");
-    assert_eq!(msg.from, from);
-    msg.text().expect("a text message").to_owned()
+/// Each inbox's next message is the text `text` from `from`.
+async fn each_gets(inboxes: [&mut Subscription<PeerMessage>; 2], from: &str, text: &str) {
+    for inbox in inboxes {
+        let msg = next_message(inbox, from).await;
+        assert_eq!(msg.text(), Some(text));
+    }
 }
 
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
@@ -142,12 +140,12 @@ async fn chat_lines_go_to_every_open_peer_and_theirs_come_back() {
             peers: 2,
         })
         .await;
-    for inbox in [&mut bob_inbox, &mut carol_inbox] {
-        assert_eq!(
-            next_text(inbox, &alice_id).await,
-            r#"{"type":"chat","text":"hello all"}"#
-        );
-    }
+    each_gets(
+        [&mut bob_inbox, &mut carol_inbox],
+        &alice_id,
+        r#"{"type":"chat","text":"hello all"}"#,
+    )
+    .await;
     // A line too long for one message goes nowhere: the next line is the
     // next message the peers get.
     let long = format!("{}\nafter\n", "x".repeat(MAX_TEXT));
@@ -159,12 +157,12 @@ async fn chat_lines_go_to_every_open_peer_and_theirs_come_back() {
             peers: 2,
         })
         .await;
-    for inbox in [&mut bob_inbox, &mut carol_inbox] {
-        assert_eq!(
-            next_text(inbox, &alice_id).await,
-            r#"{"type":"chat","text":"after"}"#
-        );
-    }
+    each_gets(
+        [&mut bob_inbox, &mut carol_inbox],
+        &alice_id,
+        r#"{"type":"chat","text":"after"}"#,
+    )
+    .await;
 
     // A peer's line comes back with its name.
     bob.send_text_to_peer(&alice_id, r#"{"type":"chat","text":"hi alice"}"#)
