@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use webrtc_signaling_client::app::{self, AppError, Notice, Room};
 use webrtc_signaling_client::peer_manager::framing::MAX_TEXT;
-use webrtc_signaling_client::transfer::Target;
+use webrtc_signaling_client::transfer::{AckCode, Target};
 use webrtc_signaling_client::{Client, PeerId, PeerMessage, Subscription};
 
 use crate::common::*;
@@ -320,6 +320,137 @@ async fn a_file_goes_to_the_first_two_peers_and_the_sender_hears_both_verdicts()
         assert_eq!(std::fs::read(d.join("report.bin")).expect("received"), data);
     }
     for c in clients {
+        let _ = c.close().await;
+    }
+}
+
+/// A chatting peer refuses a file: the sender hears the refusal, stops
+/// sending, and fails with the CLI's error line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_file_is_told_on_both_sides_and_the_send_fails() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("report.bin");
+    std::fs::write(&src, vec![7u8; 200 * 1024]).expect("write");
+
+    let bob = client(&gw, "bob").await;
+    bob.create_room(Some("FILES")).await.expect("create");
+    let (input, typing) = tokio::io::duplex(1024);
+    let (bob_task, mut bob_notices) = session(bob, |bob, tx| async move {
+        let mut notify = move |n| {
+            let _ = tx.send(n);
+        };
+        let result = app::chat(&bob, &room("FILES"), BufReader::new(input), &mut notify).await;
+        (bob, result)
+    });
+    bob_notices
+        .until("joined", |n| {
+            matches!(n, Notice::Joined { .. }).then_some(())
+        })
+        .await;
+
+    let alice = client(&gw, "alice").await;
+    let alice_id = alice.client_id();
+    let (alice_task, mut alice_notices) = session(alice, |alice, tx| async move {
+        let mut notify = move |n| {
+            let _ = tx.send(n);
+        };
+        let result = app::send_file(&alice, &room("FILES"), &src, 1, &mut notify).await;
+        (alice, result)
+    });
+    let (from, who, code) = bob_notices
+        .until("file_refused", |n| match n {
+            Notice::FileRefused { from, who, ack } => Some((
+                from.clone(),
+                who.clone(),
+                ack.error.as_ref().map(|e| e.code),
+            )),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (from.as_str(), who.as_str(), code),
+        (alice_id.as_str(), "alice", Some(AckCode::Refused))
+    );
+    let (ok, code) = alice_notices
+        .until("file_sent", |n| match n {
+            Notice::FileSent { ok, error, .. } => Some((*ok, error.as_ref().map(|e| e.code))),
+            _ => None,
+        })
+        .await;
+    assert_eq!((ok, code), (false, Some(AckCode::Refused)));
+    let (alice, result) = tokio::time::timeout(SOON, alice_task)
+        .await
+        .expect("the send ends in time")
+        .expect("the send task");
+    let error = result.expect_err("a refused file fails the send");
+    assert_eq!(error.to_string(), "not every receiver verified the file");
+    drop(typing);
+    let bob = ends_ok(bob_task).await;
+    for c in [alice, bob] {
+        let _ = c.close().await;
+    }
+}
+
+/// With a count of 0 the receiver lasts until its input ends; a file over
+/// its size limit is refused `TOO_LARGE` and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_refuses_a_file_over_its_limit_and_lasts_until_its_input_ends() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bob = client(&gw, "bob").await;
+    let bob_id = bob.client_id();
+    bob.create_room(Some("FILES")).await.expect("create");
+    let (input, typing) = tokio::io::duplex(1024);
+    let target = Target::Dir(dir.path().to_owned());
+    let (bob_task, mut bob_notices) = session(bob, |bob, tx| async move {
+        let mut notify = move |n| {
+            let _ = tx.send(n);
+        };
+        let input = BufReader::new(input);
+        let result =
+            app::receive_files(&bob, &room("FILES"), target, 0, 10, input, &mut notify).await;
+        (bob, result)
+    });
+    bob_notices
+        .until("joined", |n| {
+            matches!(n, Notice::Joined { .. }).then_some(())
+        })
+        .await;
+
+    let page = client(&gw, "page").await;
+    let mut inbox = page.peer_messages().await.expect("inbox");
+    let mut page_open = page.data_channel_opened().await.expect("opened");
+    page.join_room("FILES").await.expect("join");
+    assert_eq!(opened(&mut page_open, 1).await, [bob_id.as_str()]);
+    let offer = r#"{"type":"file","id":"big","name":"big.bin","size":11,"sha256":"4bf5122f344554c53bde2ebb8cd2b7e3d1600ad631c385a5d7cce23c7785459a"}"#;
+    page.send_text_to_peer(&bob_id, offer).await.expect("offer");
+    let ack = next_message(&mut inbox, &bob_id).await;
+    let ack: serde_json::Value = serde_json::from_str(ack.text().expect("text")).expect("JSON");
+    assert_eq!(
+        (&ack["type"], &ack["id"], &ack["ok"], &ack["error"]["code"]),
+        (
+            &serde_json::json!("file-ack"),
+            &serde_json::json!("big"),
+            &serde_json::json!(false),
+            &serde_json::json!("TOO_LARGE")
+        )
+    );
+    let (from, code) = bob_notices
+        .until("file_refused", |n| match n {
+            Notice::FileRefused { from, ack, .. } => {
+                Some((from.clone(), ack.error.as_ref().map(|e| e.code)))
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!((from, code), (page.client_id(), Some(AckCode::TooLarge)));
+    // Still receiving until the input ends.
+    assert!(!bob_task.is_finished());
+    drop(typing);
+    let bob = ends_ok(bob_task).await;
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    for c in [bob, page] {
         let _ = c.close().await;
     }
 }
