@@ -10,6 +10,8 @@
 //!   token, me).
 //! - [`transfer`]: `wsc-app/1`, chat lines and file transfer over the data
 //!   channel (`docs/DATA-CHANNELS.md`), as the CLI and the demo page speak it.
+//! - [`app`]: `wsc-app/1` sessions on the facade — chat, send and receive
+//!   files in a room — as the `webrtc-client` CLI runs them.
 //!
 //! Two peers exchanging bytes:
 //!
@@ -41,6 +43,7 @@
 //! # }
 //! ```
 
+pub mod app;
 pub mod auth;
 pub mod client;
 pub mod peer_manager;

@@ -1,24 +1,20 @@
 //! `webrtc-client`: a thin CLI on the client library — accounts, rooms, chat
 //! and file transfer over WebRTC data channels, in `wsc-app/1`
-//! (`docs/DATA-CHANNELS.md`, implemented in the library's `transfer`).
+//! (`docs/DATA-CHANNELS.md`). The sessions are the library's `app`; this
+//! file parses the arguments, wires them and shows the notices.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use webrtc_signaling_client::peer_manager::framing::MAX_TEXT;
-use webrtc_signaling_client::signaling::SignalingError;
-use webrtc_signaling_client::transfer::{
-    self, AppMessage, Downloads, FileAck, Outcome, PIECE, Target,
-};
+use tokio::io::BufReader;
+use webrtc_signaling_client::app::{self, Human, Notice, Room};
+use webrtc_signaling_client::transfer::Target;
 use webrtc_signaling_client::{
-    AuthClient, Client, ClientConfig, ClientError, Credential, MdnsMode, PeerEvent, PeerId,
-    PeerMessage, SignalingEvent, Subscription,
+    AuthClient, Client, ClientConfig, ClientError, Credential, MdnsMode, PeerId,
 };
 
 #[derive(Parser)]
@@ -139,12 +135,10 @@ enum CliError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Auth(#[from] webrtc_signaling_client::AuthError),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    App(#[from] app::AppError),
     #[error("{0}")]
     Usage(String),
-    #[error("{0}")]
-    Transfer(String),
 }
 
 #[tokio::main]
@@ -189,6 +183,83 @@ impl Output {
         } else {
             println!("{}", human());
         }
+    }
+}
+
+/// Shows a room session's notices, with progress bars for files in flight.
+struct Screen {
+    json: bool,
+    /// Files arriving, by sender.
+    receiving: HashMap<PeerId, ProgressBar>,
+    /// The file being sent.
+    sending: Option<ProgressBar>,
+}
+
+impl Screen {
+    fn new(out: &Output) -> Self {
+        Self {
+            json: out.json,
+            receiving: HashMap::new(),
+            sending: None,
+        }
+    }
+
+    fn show(&mut self, notice: Notice) {
+        match &notice {
+            Notice::FileIncoming { from, size, .. } => {
+                let bar = self.bar(*size);
+                self.receiving.insert(from.clone(), bar);
+            }
+            Notice::FileProgress { from, got } => {
+                if let Some(bar) = self.receiving.get(from) {
+                    bar.set_position(*got);
+                }
+            }
+            Notice::FileReceived { from, .. }
+            | Notice::FileFailed { from, .. }
+            | Notice::FileAbandoned { from, .. } => {
+                if let Some(bar) = self.receiving.remove(from) {
+                    bar.finish_and_clear();
+                }
+            }
+            Notice::Sending { size } => self.sending = Some(self.bar(*size)),
+            Notice::SendingProgress { bytes } => {
+                if let Some(bar) = &self.sending {
+                    bar.inc(*bytes);
+                }
+            }
+            Notice::SendingQueued => {
+                if let Some(bar) = self.sending.take() {
+                    bar.finish_and_clear();
+                }
+            }
+            _ => {}
+        }
+        if self.json {
+            if let Some(line) = notice.json() {
+                println!("{line}");
+            }
+        } else {
+            match notice.human() {
+                Some(Human::Stdout(line)) => println!("{line}"),
+                Some(Human::Stderr(line)) => eprintln!("{line}"),
+                None => {}
+            }
+        }
+    }
+
+    fn bar(&self, total: u64) -> ProgressBar {
+        if self.json {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
     }
 }
 
@@ -253,13 +324,17 @@ async fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
         }
         Command::Join(room) => {
             let client = connect(&cli).await?;
-            let result = chat(&client, room, out).await;
+            let stdin = BufReader::new(tokio::io::stdin());
+            let mut screen = Screen::new(out);
+            let result = app::chat(&client, &room.into(), stdin, &mut |n| screen.show(n)).await;
             let _ = client.close().await;
             result?;
         }
         Command::Send { room, file, peers } => {
             let client = connect(&cli).await?;
-            let result = send_file(&client, room, file, *peers, out).await;
+            let mut screen = Screen::new(out);
+            let notify = &mut |n| screen.show(n);
+            let result = app::send_file(&client, &room.into(), file, *peers, notify).await;
             let _ = client.close().await;
             result?;
         }
@@ -278,7 +353,12 @@ async fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
                 None => Target::Dir(dir.clone().unwrap_or_else(|| PathBuf::from("."))),
             };
             let client = connect(&cli).await?;
-            let result = receive_files(&client, room, target, *count, *max_size, out).await;
+            let stdin = BufReader::new(tokio::io::stdin());
+            let mut screen = Screen::new(out);
+            let notify = &mut |n| screen.show(n);
+            let room = room.into();
+            let result =
+                app::receive_files(&client, &room, target, *count, *max_size, stdin, notify).await;
             let _ = client.close().await;
             result?;
         }
@@ -309,424 +389,11 @@ async fn connect(cli: &Cli) -> Result<Client, CliError> {
     Ok(Client::connect_with(config).await?)
 }
 
-/// Joins (creating first with `--create`) and returns peer names by id.
-async fn enter(
-    client: &Client,
-    room: &RoomArgs,
-    out: &Output,
-) -> Result<HashMap<PeerId, String>, CliError> {
-    if room.create {
-        match client.create_room(Some(&room.code)).await {
-            Ok(_) => {}
-            Err(ClientError::Signaling(SignalingError::Server { code, .. }))
-                if code == "ROOM_EXISTS" => {}
-            Err(e) => return Err(e.into()),
+impl From<&RoomArgs> for Room {
+    fn from(args: &RoomArgs) -> Self {
+        Room {
+            code: args.code.clone(),
+            create: args.create,
         }
     }
-    let joined = client.join_room(&room.code).await?;
-    let names: HashMap<PeerId, String> = joined
-        .peers
-        .iter()
-        .map(|p| (p.id.clone(), p.user_info.username.clone()))
-        .collect();
-    out.say(
-        json!({ "event": "joined", "roomCode": joined.room_code, "peerId": joined.peer_id,
-                "peers": joined.peers.iter().map(|p| &p.id).collect::<Vec<_>>() }),
-        || {
-            format!(
-                "joined {} as {} ({} peer(s) here)",
-                joined.room_code,
-                joined.peer_id,
-                joined.peers.len()
-            )
-        },
-    );
-    Ok(names)
-}
-
-/// One room session: who is who, and the receiving side of every channel.
-struct Session<'a> {
-    client: &'a Client,
-    out: &'a Output,
-    names: HashMap<PeerId, String>,
-    downloads: Downloads,
-    /// Progress bars of files arriving, by sender.
-    bars: HashMap<PeerId, ProgressBar>,
-}
-
-impl<'a> Session<'a> {
-    async fn enter(
-        client: &'a Client,
-        room: &RoomArgs,
-        out: &'a Output,
-        downloads: Downloads,
-    ) -> Result<Session<'a>, CliError> {
-        Ok(Session {
-            names: enter(client, room, out).await?,
-            client,
-            out,
-            downloads,
-            bars: HashMap::new(),
-        })
-    }
-
-    fn name_of(&self, id: &str) -> String {
-        match self.names.get(id) {
-            Some(n) if !n.is_empty() => n.clone(),
-            _ => id.to_owned(),
-        }
-    }
-
-    /// Tracks names from peer events; prints joins and departures.
-    async fn on_event(&mut self, event: PeerEvent) {
-        let out = self.out;
-        match event {
-            PeerEvent::ChannelOpen(id) => {
-                let name = self.name_of(&id);
-                out.say(
-                    json!({ "event": "peer_open", "peer": id, "username": name }),
-                    || format!("* connected to {name}"),
-                );
-            }
-            PeerEvent::PeerGone(id) => {
-                if let Some(outcome) = self.downloads.peer_gone(&id).await {
-                    self.report(&id, outcome);
-                }
-                let name = self.name_of(&id);
-                out.say(
-                    json!({ "event": "peer_gone", "peer": id, "username": name }),
-                    || format!("* {name} left"),
-                );
-            }
-            PeerEvent::Signaling(SignalingEvent::PeerJoined { peer_id, user_info }) => {
-                self.names.insert(peer_id, user_info.username);
-            }
-            PeerEvent::Signaling(SignalingEvent::Error(e)) => out.say(
-                json!({ "event": "server_error", "code": e.code, "message": e.message }),
-                || format!("! {}: {}", e.code, e.message),
-            ),
-            PeerEvent::Signaling(SignalingEvent::Disconnected { reason }) => out
-                .say(json!({ "event": "disconnected", "reason": reason }), || {
-                    format!("! disconnected from the gateway: {reason}")
-                }),
-            PeerEvent::Signaling(SignalingEvent::Reconnected { peer_id }) => out
-                .say(json!({ "event": "reconnected", "peerId": peer_id }), || {
-                    format!("* reconnected to the gateway as {peer_id}")
-                }),
-            PeerEvent::Signaling(_) => {}
-        }
-    }
-
-    /// Handles one peer message: prints what happened, sends the acks it
-    /// calls for, and returns the verdicts on files we sent.
-    async fn on_message(&mut self, msg: PeerMessage) -> Result<Vec<(PeerId, FileAck)>, CliError> {
-        let mut verdicts = Vec::new();
-        for outcome in self.downloads.on_message(&msg).await {
-            if let Some(ack) = outcome.reply() {
-                let reply = AppMessage::FileAck(ack.clone()).to_text();
-                self.client.send_text_to_peer(&msg.from, &reply).await?;
-            }
-            if let Outcome::Ack(ack) = outcome {
-                verdicts.push((msg.from.clone(), ack));
-            } else {
-                self.report(&msg.from, outcome);
-            }
-        }
-        Ok(verdicts)
-    }
-
-    fn report(&mut self, from: &str, outcome: Outcome) {
-        let (out, who) = (self.out, self.name_of(from));
-        match outcome {
-            Outcome::Chat(text) => out.say(
-                json!({ "event": "message", "from": from, "username": who, "text": text }),
-                || format!("[{who}] {text}"),
-            ),
-            Outcome::Started { id, name, size, .. } => {
-                self.bars.insert(from.to_owned(), progress(size, out));
-                out.say(
-                    json!({ "event": "file_incoming", "from": from, "id": id, "name": name, "size": size }),
-                    || format!("receiving {name} ({size} bytes) from {who}"),
-                );
-            }
-            Outcome::Progress { got, .. } => {
-                if let Some(bar) = self.bars.get(from) {
-                    bar.set_position(got);
-                }
-            }
-            Outcome::Received {
-                name,
-                path,
-                ack,
-                seconds,
-            } => {
-                self.finish_bar(from);
-                let digest = ack.sha256.clone().unwrap_or_default();
-                out.say(
-                    json!({ "event": "file_received", "from": from, "id": ack.id, "name": name,
-                            "path": path.display().to_string(), "size": ack.size,
-                            "sha256": digest, "ok": ack.ok, "seconds": seconds }),
-                    || {
-                        format!(
-                            "received {name} ({} bytes) from {who} in {seconds:.2}s -> {}, sha256 {digest} {}",
-                            ack.size,
-                            path.display(),
-                            if ack.ok { "verified" } else { "MISMATCH (deleted)" }
-                        )
-                    },
-                );
-            }
-            Outcome::Failed(ack) => {
-                self.finish_bar(from);
-                out.say(
-                    json!({ "event": "file_failed", "from": from, "id": ack.id, "error": ack.error }),
-                    || format!("! a file from {who} failed: {:?}", ack.error),
-                );
-            }
-            Outcome::Refused(ack) => out.say(
-                json!({ "event": "file_refused", "from": from, "id": ack.id, "error": ack.error }),
-                || format!("! refused a file from {who}: {:?}", ack.error),
-            ),
-            Outcome::Discarded { id } => {
-                self.finish_bar(from);
-                out.say(
-                    json!({ "event": "file_failed", "from": from, "id": id,
-                            "error": { "code": "ABORTED", "message": "the sender gave up or left" } }),
-                    || format!("! {who} gave up on a file"),
-                );
-            }
-            Outcome::Bad(reason) => out.say(
-                json!({ "event": "bad_message", "from": from, "reason": reason }),
-                || format!("! ignored a message from {who}: {reason}"),
-            ),
-            Outcome::Ack(_) => {}
-        }
-    }
-
-    fn finish_bar(&mut self, from: &str) {
-        if let Some(bar) = self.bars.remove(from) {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-fn progress(total: u64, out: &Output) -> ProgressBar {
-    if out.json {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
-}
-
-async fn chat(client: &Client, room: &RoomArgs, out: &Output) -> Result<(), CliError> {
-    let mut events = client.events().await?;
-    let mut inbox = client.peer_messages().await?;
-    let mut session =
-        Session::enter(client, room, out, Downloads::new(None, None, u64::MAX)).await?;
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    loop {
-        tokio::select! {
-            line = lines.next_line() => match line? {
-                Some(line) => {
-                    let text = AppMessage::Chat { text: line.clone() }.to_text();
-                    if text.len() > MAX_TEXT {
-                        out.say(
-                            json!({ "event": "not_sent", "reason": format!("line too long (a chat message is at most {MAX_TEXT} bytes)") }),
-                            || format!("(line too long: a chat message is at most {MAX_TEXT} bytes; not sent)"),
-                        );
-                        continue;
-                    }
-                    let sent = client.broadcast_text(&text).await?;
-                    if sent == 0 && !out.json {
-                        eprintln!("(no peer connected yet; not sent)");
-                    }
-                    if out.json {
-                        out.event(json!({ "event": "sent", "text": line, "peers": sent }));
-                    }
-                }
-                None => break,
-            },
-            Some(event) = events.recv() => session.on_event(event).await,
-            Some(msg) = inbox.recv() => {
-                session.on_message(msg).await?;
-            }
-        }
-    }
-    client.leave_room().await?;
-    Ok(())
-}
-
-/// Waits for `want` open channels.
-async fn wait_for_peers(
-    session: &mut Session<'_>,
-    events: &mut Subscription<PeerEvent>,
-    want: usize,
-) -> Result<Vec<PeerId>, CliError> {
-    let mut targets = Vec::new();
-    while targets.len() < want {
-        match events.recv().await {
-            Some(PeerEvent::ChannelOpen(id)) => {
-                session.on_event(PeerEvent::ChannelOpen(id.clone())).await;
-                targets.push(id);
-            }
-            Some(other) => session.on_event(other).await,
-            None => return Err(CliError::Transfer("connection closed".into())),
-        }
-    }
-    Ok(targets)
-}
-
-async fn send_file(
-    client: &Client,
-    room: &RoomArgs,
-    path: &Path,
-    want: usize,
-    out: &Output,
-) -> Result<(), CliError> {
-    let offer = transfer::offer_for(path).await?;
-    let mut events = client.events().await?;
-    let mut inbox = client.peer_messages().await?;
-    let mut session =
-        Session::enter(client, room, out, Downloads::new(None, None, u64::MAX)).await?;
-    let targets = wait_for_peers(&mut session, &mut events, want).await?;
-
-    // Acks that came back, by peer.
-    let mut verdicts: HashMap<PeerId, FileAck> = HashMap::new();
-    let take_ack = |verdicts: &mut HashMap<PeerId, FileAck>, got: Vec<(PeerId, FileAck)>| {
-        for (from, ack) in got {
-            if ack.id == offer.id && targets.contains(&from) {
-                verdicts.insert(from, ack);
-            }
-        }
-    };
-    let offer_text = AppMessage::File(offer.clone()).to_text();
-    for t in &targets {
-        client.send_text_to_peer(t, &offer_text).await?;
-    }
-    let bar = progress(offer.size, out);
-    let started = Instant::now();
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut buf = vec![0u8; PIECE];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        // A receiver that refused or failed gets no more data.
-        while let Some(msg) = inbox.try_recv() {
-            let got = session.on_message(msg).await?;
-            take_ack(&mut verdicts, got);
-        }
-        let piece = bytes::Bytes::copy_from_slice(&buf[..n]);
-        for t in targets.iter().filter(|t| !verdicts.contains_key(*t)) {
-            client.send_to_peer(t, piece.clone()).await?;
-        }
-        bar.inc(n as u64);
-    }
-    bar.finish_and_clear();
-
-    // Wait for every receiver's verdict.
-    let deadline = tokio::time::sleep(Duration::from_secs(120));
-    tokio::pin!(deadline);
-    while verdicts.len() < targets.len() {
-        tokio::select! {
-            msg = inbox.recv() => {
-                let Some(msg) = msg else { break };
-                let got = session.on_message(msg).await?;
-                take_ack(&mut verdicts, got);
-            }
-            Some(event) = events.recv() => {
-                if let PeerEvent::PeerGone(id) = &event
-                    && targets.contains(id)
-                    && !verdicts.contains_key(id)
-                {
-                    return Err(CliError::Transfer(format!("{} left before confirming", session.name_of(id))));
-                }
-                session.on_event(event).await;
-            }
-            _ = &mut deadline => return Err(CliError::Transfer("no confirmation from the receiver".into())),
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let mut all_ok = true;
-    for t in &targets {
-        let Some(ack) = verdicts.get(t) else { continue };
-        let ok = ack.ok
-            && ack
-                .sha256
-                .as_deref()
-                .is_some_and(|d| d.eq_ignore_ascii_case(&offer.sha256));
-        all_ok &= ok;
-        let who = session.name_of(t);
-        out.say(
-            json!({ "event": "file_sent", "to": t, "id": offer.id, "name": offer.name, "size": offer.size,
-                    "sha256": offer.sha256, "ok": ok, "error": ack.error, "seconds": secs }),
-            || match &ack.error {
-                None => format!("sent {} ({} bytes) to {who} in {secs:.2}s, sha256 {} {}", offer.name, offer.size,
-                               offer.sha256, if ok { "verified" } else { "MISMATCH" }),
-                Some(e) => format!("{who} did not take {}: {:?} {}", offer.name, e.code, e.message),
-            },
-        );
-    }
-    client.leave_room().await?;
-    if all_ok {
-        Ok(())
-    } else {
-        Err(CliError::Transfer(
-            "not every receiver verified the file".into(),
-        ))
-    }
-}
-
-async fn receive_files(
-    client: &Client,
-    room: &RoomArgs,
-    target: Target,
-    count: usize,
-    max_size: u64,
-    out: &Output,
-) -> Result<(), CliError> {
-    let mut events = client.events().await?;
-    let mut inbox = client.peer_messages().await?;
-    let wanted = (count > 0).then_some(count);
-    let downloads = Downloads::new(Some(target), wanted, max_size);
-    let mut session = Session::enter(client, room, out, downloads).await?;
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    // With no count, the session lasts until stdin closes.
-    let stdin_open = count == 0;
-    while !session.downloads.done() {
-        tokio::select! {
-            Some(event) = events.recv() => session.on_event(event).await,
-            msg = inbox.recv() => {
-                let Some(msg) = msg else {
-                    return Err(CliError::Transfer("connection closed".into()));
-                };
-                session.on_message(msg).await?;
-            }
-            line = lines.next_line(), if stdin_open => {
-                if line?.is_none() {
-                    break;
-                }
-            }
-        }
-    }
-    // Let the last acknowledgement leave before closing.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    client.leave_room().await?;
-    let d = &session.downloads;
-    if d.verified < d.completed {
-        return Err(CliError::Transfer(format!(
-            "{} of {} file(s) failed the checksum",
-            d.completed - d.verified,
-            d.completed
-        )));
-    }
-    if d.completed == 0 && count > 0 {
-        return Err(CliError::Transfer("no file received".into()));
-    }
-    Ok(())
 }

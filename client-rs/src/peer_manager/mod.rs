@@ -1,5 +1,4 @@
-//! The peer manager: every peer connection and its data channel, owned by one
-//! actor task.
+//! The peer manager: every peer connection and its data channel, in one actor.
 //!
 //! The actor is fed by three channels — signaling events from the gateway,
 //! commands from [`PeerManager`] handles, and events from the peer

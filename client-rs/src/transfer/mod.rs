@@ -1,7 +1,9 @@
-//! `wsc-app/1`, the application protocol of the `webrtc-client` CLI and the
-//! demo page (`docs/DATA-CHANNELS.md` §4): chat lines and file transfer over
-//! one data channel. Text messages are typed JSON ([`AppMessage`]); binary
-//! messages are the data of the file being sent.
+//! `wsc-app/1`, the protocol of chat lines and files on the data channel.
+//!
+//! The application protocol of the `webrtc-client` CLI and the demo page
+//! (`docs/DATA-CHANNELS.md` §4), over one data channel. Text messages are
+//! typed JSON ([`AppMessage`]); binary messages are the data of the file
+//! being sent.
 //!
 //! - [`messages`]: the typed messages, their rules and parsing;
 //! - [`receive`]: the receiving side as a state machine ([`Inbound`]);

@@ -270,15 +270,6 @@ async fn channel_open(events: &mut Subscription<PeerEvent>, peer: &str) {
     .await
 }
 
-async fn next_message(inbox: &mut Subscription<PeerMessage>, from: &str) -> PeerMessage {
-    let msg = tokio::time::timeout(SOON, inbox.recv())
-        .await
-        .expect("a message in time")
-        .expect("inbox");
-    assert_eq!(msg.from, from);
-    msg
-}
-
 /// The next message, which must be a JSON text message.
 async fn next_text(inbox: &mut Subscription<PeerMessage>, from: &str) -> Value {
     let msg = next_message(inbox, from).await;

@@ -185,6 +185,19 @@ where
     }
 }
 
+/// The next peer message, which must come from `from`.
+pub async fn next_message(
+    inbox: &mut Subscription<webrtc_signaling_client::PeerMessage>,
+    from: &str,
+) -> webrtc_signaling_client::PeerMessage {
+    let msg = tokio::time::timeout(SOON, inbox.recv())
+        .await
+        .expect("a message in time")
+        .expect("inbox");
+    assert_eq!(msg.from, from);
+    msg
+}
+
 pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
