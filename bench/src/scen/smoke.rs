@@ -11,7 +11,6 @@ use super::join::{JoinPhase, Pace, join_storm};
 use super::relay::{RelayMode, RelayPhase, make_pairs, relay};
 use super::{Ctx, Scenario};
 use crate::results::{Outcome, Run};
-use crate::server::Target;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Params {}
@@ -30,29 +29,26 @@ impl Outcome for Smoke {
     }
 }
 
-pub struct Scen;
-
-impl Scenario for Scen {
+impl Scenario for Params {
     const NAME: &'static str = "smoke";
-    type Params = Params;
     type Outcome = Smoke;
 
-    fn tokens(_: &Params) -> usize {
+    fn tokens(&self) -> usize {
         50
     }
 
-    fn reps(_: &Params, _: usize) -> usize {
+    fn reps(&self, _: usize) -> usize {
         1
     }
 
-    async fn run(ctx: &Ctx, target: &mut Target, _: &Params) -> Result<Smoke> {
-        let idle = idle(ctx, target, 50, Duration::from_millis(500)).await;
+    async fn run(&self, ctx: &mut Ctx) -> Result<Smoke> {
+        let idle = idle(ctx, 50, Duration::from_millis(500)).await;
         let sec = Duration::from_secs(1);
-        let join = join_storm(ctx, target, 50, sec, "smokejoin", Pace::Closed).await?;
-        let p = make_pairs(ctx, 0, 25, "smoke").await?;
+        let join = join_storm(ctx, 50, sec, "smokejoin", Pace::Closed).await?;
+        let p = make_pairs(&ctx.clients, 0, 25, "smoke").await?;
         let rate = RelayMode::Rate(1000.0);
-        let (fixed, p) = relay(ctx, target, p, rate, Duration::from_secs(2)).await?;
-        let (saturation, _) = relay(ctx, target, p, RelayMode::Window(8), sec).await?;
+        let (fixed, p) = relay(ctx, p, rate, Duration::from_secs(2)).await?;
+        let (saturation, _) = relay(ctx, p, RelayMode::Window(8), sec).await?;
         Ok(Smoke {
             idle,
             join,
