@@ -58,28 +58,25 @@ impl Scenario for Params {
     }
 
     fn summary(run: &Run<Smoke>) -> Option<String> {
-        let s = run.server.name();
-        let Some(r) = &run.result else {
-            return Some(format!(
-                "smoke {s}: FAILED: {}",
-                run.error.as_deref().unwrap_or("?")
-            ));
-        };
-        Some(format!(
-            "smoke {s}: {} | idle {} sockets, {} B/socket | join {} joins/s p99 {} ms | relay {} msg/s p99 {} ms, lost {} misrouted {} out-of-order {} | saturation {} msg/s lost {} misrouted {}",
-            if run.ok { "ok" } else { "FAILED" },
-            r.idle.connected,
-            r.idle.per_socket_bytes,
-            r.join.joins_per_s,
-            r.join.latency.p99_ms,
-            r.fixed.throughput_per_s,
-            r.fixed.latency.p99_ms,
-            r.fixed.lost,
-            r.fixed.misrouted,
-            r.fixed.out_of_order,
-            r.saturation.throughput_per_s,
-            r.saturation.lost,
-            r.saturation.misrouted,
-        ))
+        Some(run.line(Self::NAME, figures))
     }
+}
+
+/// The console line's figures.
+fn figures(r: &Smoke) -> String {
+    format!(
+        "idle {} sockets, {} B/socket | join {} joins/s p99 {} ms | relay {} msg/s p99 {} ms, lost {} misrouted {} out-of-order {} | saturation {} msg/s lost {} misrouted {}",
+        r.idle.connected,
+        r.idle.per_socket_bytes,
+        r.join.joins_per_s,
+        r.join.latency.p99_ms,
+        r.fixed.throughput_per_s,
+        r.fixed.latency.p99_ms,
+        r.fixed.lost,
+        r.fixed.misrouted,
+        r.fixed.out_of_order,
+        r.saturation.throughput_per_s,
+        r.saturation.lost,
+        r.saturation.misrouted,
+    )
 }

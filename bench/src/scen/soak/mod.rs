@@ -192,43 +192,40 @@ impl Scenario for Params {
     }
 
     fn summary(run: &Run<Soak>) -> Option<String> {
-        let s = run.server.name();
-        let Some(r) = &run.result else {
-            return Some(format!(
-                "soak {s}: FAILED: {}",
-                run.error.as_deref().unwrap_or("?")
-            ));
-        };
-        let t = &r.tally;
-        Some(format!(
-            "soak {s}: {} | {} s: {} connects, {} joins, {} leaves, {} drops, {} rooms created, {} relays delivered ({} refused: target leaving) | {} | RSS {} → max {} MB, growth {} KB, slope {} KB/min ({}) | fds {} → {} | {} ops/s, server {} µs/op ({} cores), generator {} cores{}",
-            if run.ok { "ok" } else { "FAILED" },
-            r.secs,
-            t.connects,
-            t.joins,
-            t.leaves,
-            t.drops,
-            t.creates,
-            t.relays_delivered,
-            t.relays_refused,
-            t.violations_line(" ", |v| v.short),
-            r.rss.warm_kb / 1024,
-            r.rss.max_kb / 1024,
-            r.rss.growth_kb,
-            r.rss.slope_kb_per_min,
-            if r.rss.flat { "flat" } else { "NOT flat" },
-            r.fds_before,
-            r.fds_after,
-            r.ops_per_s,
-            r.server_cpu_us_per_op,
-            r.server_cpu_util,
-            r.bench_cpu_util,
-            r.first_error
-                .as_deref()
-                .map(|e| format!(" | first error: {e}"))
-                .unwrap_or_default(),
-        ))
+        Some(run.line(Self::NAME, figures))
     }
+}
+
+/// The console line's figures.
+fn figures(r: &Soak) -> String {
+    let t = &r.tally;
+    format!(
+        "{} s: {} connects, {} joins, {} leaves, {} drops, {} rooms created, {} relays delivered ({} refused: target leaving) | {} | RSS {} → max {} MB, growth {} KB, slope {} KB/min ({}) | fds {} → {} | {} ops/s, server {} µs/op ({} cores), generator {} cores{}",
+        r.secs,
+        t.connects,
+        t.joins,
+        t.leaves,
+        t.drops,
+        t.creates,
+        t.relays_delivered,
+        t.relays_refused,
+        t.violations_line(" ", |v| v.short),
+        r.rss.warm_kb / 1024,
+        r.rss.max_kb / 1024,
+        r.rss.growth_kb,
+        r.rss.slope_kb_per_min,
+        if r.rss.flat { "flat" } else { "NOT flat" },
+        r.fds_before,
+        r.fds_after,
+        r.ops_per_s,
+        r.server_cpu_us_per_op,
+        r.server_cpu_util,
+        r.bench_cpu_util,
+        r.first_error
+            .as_deref()
+            .map(|e| format!(" | first error: {e}"))
+            .unwrap_or_default(),
+    )
 }
 
 async fn soak(ctx: &mut Ctx, p: &Params) -> Result<Soak> {
