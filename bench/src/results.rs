@@ -273,27 +273,13 @@ mod tests {
 
     #[test]
     fn a_console_line_gives_the_verdict_and_the_figures_or_the_error() {
-        let figures = |f: &Figures| format!("{} msgs", f.msgs);
-        let passed = Figures {
-            msgs: 5,
-            passed: true,
+        let line = |msgs, passed, error: Option<&str>| {
+            let figures = (error.is_none()).then_some(Figures { msgs, passed });
+            run(figures, error).line("smoke", |f| format!("{} msgs", f.msgs))
         };
-        assert_eq!(
-            run(Some(passed), None).line("smoke", figures),
-            "smoke gateway: ok | 5 msgs"
-        );
-        let failed = Figures {
-            msgs: 3,
-            passed: false,
-        };
-        assert_eq!(
-            run(Some(failed), None).line("smoke", figures),
-            "smoke gateway: FAILED | 3 msgs"
-        );
-        assert_eq!(
-            run(None, Some("boom")).line("soak", figures),
-            "soak gateway: FAILED: boom"
-        );
+        assert_eq!(line(5, true, None), "smoke gateway: ok | 5 msgs");
+        assert_eq!(line(3, false, None), "smoke gateway: FAILED | 3 msgs");
+        assert_eq!(line(0, false, Some("boom")), "smoke gateway: FAILED: boom");
     }
 
     #[test]

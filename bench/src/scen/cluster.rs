@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
 
-use super::relay::{Measured, Pair, RelayPhase, fixed_then_saturation, into_rooms};
+use super::relay::{Measured, Pair, RelayPhase, Sequence, fixed_then_saturation, into_rooms};
 use super::{Clients, Ctx, Scenario};
 use crate::results::Outcome;
 use crate::server::{Kind, Setup, Spec, free_port};
@@ -172,8 +172,12 @@ async fn measure(
     p: &Params,
     placement: &str,
 ) -> Result<Placement> {
-    let plan = (p.rate, p.window, Duration::from_secs_f64(p.secs));
-    let (fixed, saturation) = fixed_then_saturation(ctx, pairs, plan, Some(redis_pid)).await?;
+    let seq = Sequence {
+        rate: p.rate,
+        window: p.window,
+        dur: Duration::from_secs_f64(p.secs),
+    };
+    let (fixed, saturation) = fixed_then_saturation(ctx, pairs, &seq, Some(redis_pid)).await?;
     Ok(Placement {
         placement: placement.to_owned(),
         fixed: fixed.into(),

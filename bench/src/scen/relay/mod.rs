@@ -4,9 +4,9 @@
 //! offered rate, then at saturation (a window of messages in flight per
 //! sender). Every message is checked on arrival (sender, target, sequence).
 //!
-//! The folder: the scenario here, the pairs ([`pairs`]), one pair's traffic
-//! ([`traffic`]) and one measured phase ([`phase`]), which the capacity,
-//! cluster and smoke scenarios reuse.
+//! Beside the scenario: the rooms of 2 ([`pairs`]), one pair's traffic
+//! ([`traffic`]), and one measured phase and the sequence of them
+//! ([`phase`]), which the capacity, cluster and smoke scenarios reuse.
 
 mod pairs;
 mod phase;
@@ -18,7 +18,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 pub use pairs::{Pair, into_rooms, make_pairs};
-pub use phase::{Measured, RelayMode, RelayPhase, fixed_then_saturation, relay};
+pub use phase::{Measured, RelayMode, RelayPhase, Sequence, fixed_then_saturation, relay};
 
 use super::{Ctx, Scenario};
 use crate::results::Outcome;
@@ -63,8 +63,12 @@ impl Scenario for Params {
     /// Pairs, a 1 s warm-up, then a fixed offered rate, then saturation.
     async fn run(&self, ctx: &mut Ctx) -> Result<Relay> {
         let pairs = make_pairs(&ctx.clients, 0, self.pairs, "relay").await?;
-        let plan = (self.rate, self.window, Duration::from_secs_f64(self.secs));
-        let (fixed, saturation) = fixed_then_saturation(ctx, pairs, plan, None).await?;
+        let seq = Sequence {
+            rate: self.rate,
+            window: self.window,
+            dur: Duration::from_secs_f64(self.secs),
+        };
+        let (fixed, saturation) = fixed_then_saturation(ctx, pairs, &seq, None).await?;
         Ok(Relay {
             fixed: fixed.phase,
             saturation: saturation.phase,

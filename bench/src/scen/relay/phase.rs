@@ -166,14 +166,22 @@ pub struct Measured {
 
 /// The relay's sequence on established pairs: a 1 s warm-up at `rate` that
 /// is not measured (JIT, buffers), `dur` at `rate`, then `dur` at saturation
-/// with `window` messages in flight per sender. `helper`: a process whose
-/// CPU each measured phase also reads.
+/// with `window` messages in flight per sender.
+pub struct Sequence {
+    pub rate: f64,
+    pub window: u64,
+    pub dur: Duration,
+}
+
+/// Runs the [`Sequence`]; `helper`: a process whose CPU each measured phase
+/// also reads.
 pub async fn fixed_then_saturation(
     ctx: &mut Ctx,
     pairs: Vec<Pair>,
-    (rate, window, dur): (f64, u64, Duration),
+    seq: &Sequence,
     helper: Option<u32>,
 ) -> Result<(Measured, Measured)> {
+    let Sequence { rate, window, dur } = *seq;
     let warm = Duration::from_secs(1);
     let (_, pairs) = relay(ctx, pairs, RelayMode::Rate(rate), warm).await?;
     let (fixed, pairs) = measured(ctx, pairs, RelayMode::Rate(rate), dur, helper).await?;
