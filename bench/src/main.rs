@@ -211,29 +211,29 @@ async fn run(cli: Cli) -> Result<bool> {
             srcs: runner.srcs,
             ..cli.idle.clone()
         };
-        ok &= runner.run::<idle::Scen>(p).await?;
+        ok &= runner.run(p).await?;
     }
     if one(Scenario::Join) {
-        ok &= runner.run::<join::Scen>(cli.join.clone()).await?;
+        ok &= runner.run(cli.join.clone()).await?;
     }
     if one(Scenario::Relay) {
-        ok &= runner.run::<relay::Scen>(cli.relay.clone()).await?;
+        ok &= runner.run(cli.relay.clone()).await?;
     }
     if one(Scenario::RelayDefault) {
-        ok &= runner.run::<relay::DefaultScen>(cli.relay.clone()).await?;
+        ok &= runner.run(relay::DefaultRuntime(cli.relay.clone())).await?;
     }
     if one(Scenario::Capacity) {
-        ok &= runner.run::<capacity::Scen>(cli.capacity.clone()).await?;
+        ok &= runner.run(cli.capacity.clone()).await?;
     }
     if one(Scenario::Soak) {
-        ok &= runner.run::<soak::Scen>(cli.soak.clone()).await?;
+        ok &= runner.run(cli.soak.clone()).await?;
     }
     if one(Scenario::Cluster) {
-        ok &= runner.run::<cluster::Scen<2>>(cli.cluster.clone()).await?;
-        ok &= runner.run::<cluster::Scen<3>>(cli.cluster.clone()).await?;
+        ok &= runner.run(cluster::Nodes::<2>(cli.cluster.clone())).await?;
+        ok &= runner.run(cluster::Nodes::<3>(cli.cluster.clone())).await?;
     }
     if cli.scenario == Scenario::Smoke {
-        ok &= runner.run::<smoke::Scen>(smoke::Params::default()).await?;
+        ok &= runner.run(smoke::Params::default()).await?;
     } else if out == results {
         report::write(&root, &out)?;
     } else {

@@ -70,6 +70,24 @@ struct RunMeta {
     server_start_rss_kb: u64,
 }
 
+impl<R> Run<R> {
+    /// The console line of a run: `<scenario> <server>: ok | <figures>`, or
+    /// `FAILED: <error>` when it ended before producing figures.
+    pub fn line(&self, scenario: &str, figures: impl FnOnce(&R) -> String) -> String {
+        let s = self.server.name();
+        match &self.result {
+            None => format!(
+                "{scenario} {s}: FAILED: {}",
+                self.error.as_deref().unwrap_or("?")
+            ),
+            Some(r) => {
+                let verdict = if self.ok { "ok" } else { "FAILED" };
+                format!("{scenario} {s}: {verdict} | {}", figures(r))
+            }
+        }
+    }
+}
+
 /// By hand rather than `flatten` into an `Option`, which would read a run whose
 /// figures no longer match their type as a run without figures.
 impl<'de, R: DeserializeOwned> Deserialize<'de> for Run<R> {
@@ -251,6 +269,17 @@ mod tests {
         );
         let back: Run<Figures> = serde_json::from_value(v).unwrap();
         assert!(back.result.is_none());
+    }
+
+    #[test]
+    fn a_console_line_gives_the_verdict_and_the_figures_or_the_error() {
+        let line = |msgs, passed, error: Option<&str>| {
+            let figures = (error.is_none()).then_some(Figures { msgs, passed });
+            run(figures, error).line("smoke", |f| format!("{} msgs", f.msgs))
+        };
+        assert_eq!(line(5, true, None), "smoke gateway: ok | 5 msgs");
+        assert_eq!(line(3, false, None), "smoke gateway: FAILED | 3 msgs");
+        assert_eq!(line(0, false, Some("boom")), "smoke gateway: FAILED: boom");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use crate::machine::Machine;
 use crate::results::{Doc, Outcome, Run};
-use crate::scen::{Ctx, Scenario};
+use crate::scen::{Clients, Ctx, Scenario};
 use crate::server::{Kind, Setup, Target};
 use crate::tokens;
 
@@ -24,10 +24,10 @@ pub struct Runner {
 
 impl Runner {
     /// Every repetition against every server; `Ok(false)` if any run failed.
-    pub async fn run<S: Scenario>(&self, p: S::Params) -> Result<bool> {
-        let tokens = Arc::new(tokens::mint(&self.setup.secret, S::tokens(&p).max(1))?);
+    pub async fn run<S: Scenario>(&self, p: S) -> Result<bool> {
+        let tokens = Arc::new(tokens::mint(&self.setup.secret, p.tokens().max(1))?);
         let mut runs = Vec::new();
-        for rep in 0..S::reps(&p, self.reps).max(1) {
+        for rep in 0..p.reps(self.reps).max(1) {
             let mut order = self.kinds.clone();
             if rep % 2 == 1 {
                 order.reverse();
@@ -72,7 +72,7 @@ impl Runner {
     /// One run; `None` when the scenario does not run against `kind`.
     async fn run_one<S: Scenario>(
         &self,
-        p: &S::Params,
+        p: &S,
         tokens: &Arc<Vec<String>>,
         kind: Kind,
         rep: usize,
@@ -87,26 +87,28 @@ impl Runner {
             server_log_tail: None,
             server_start_rss_kb: 0,
         };
-        let specs = match S::processes(&self.setup, kind, p) {
+        let specs = match p.processes(&self.setup, kind) {
             Ok(s) if s.is_empty() => return None,
             Ok(s) => s,
             Err(e) => return Some(failed(format!("{e:#}"))),
         };
         eprintln!("{} {} rep {rep}: starting", S::NAME, kind.name());
         let tag = format!("{}-{rep}", S::NAME);
-        let mut target = match Target::start(specs, &self.setup.log_dir, &tag).await {
+        let target = match Target::start(specs, &self.setup.log_dir, &tag).await {
             Ok(t) => t,
             Err(e) => return Some(failed(format!("{e:#}"))),
         };
         let rss_start = target.rss_kb();
-        let ctx = Ctx {
+        let clients = Clients {
             addr: target.addr(),
             tokens: tokens.clone(),
             srcs: self.srcs,
             base: self.base,
         };
-        let limit = S::time_limit(p);
-        let r = tokio::time::timeout(limit, S::run(&ctx, &mut target, p)).await;
+        let mut ctx = Ctx { clients, target };
+        let limit = p.time_limit();
+        let r = tokio::time::timeout(limit, p.run(&mut ctx)).await;
+        let mut target = ctx.target;
         let (result, error) = match r {
             Ok(Ok(v)) => (Some(v), None),
             Ok(Err(e)) => (None, Some(format!("{e:#}"))),

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use anyhow::Result;
+use serde::de::DeserializeOwned;
 
 use crate::machine::Machine;
 use crate::results::Doc;
@@ -21,24 +22,25 @@ pub struct Results {
     pub cluster3: Option<Rc<Doc<scen::cluster::Params, scen::cluster::Cluster>>>,
 }
 
-/// A scenario's results file, if there is one.
-type Loaded<S> = Option<Rc<Doc<<S as Scenario>::Params, <S as Scenario>::Outcome>>>;
+/// A scenario's results file, if there is one, with its options read as `P`
+/// (those of a scenario that runs another's options read as the other's).
+type Loaded<S, P> = Option<Rc<Doc<P, <S as Scenario>::Outcome>>>;
 
-fn load<S: Scenario>(dir: &Path) -> Result<Loaded<S>> {
+fn load<S: Scenario, P: DeserializeOwned>(dir: &Path) -> Result<Loaded<S, P>> {
     Ok(Doc::load(dir, S::NAME)?.map(Rc::new))
 }
 
 impl Results {
     pub fn load(dir: &Path) -> Result<Results> {
         Ok(Results {
-            idle: load::<scen::idle::Scen>(dir)?,
-            join: load::<scen::join::Scen>(dir)?,
-            relay: load::<scen::relay::Scen>(dir)?,
-            relay_default: load::<scen::relay::DefaultScen>(dir)?,
-            capacity: load::<scen::capacity::Scen>(dir)?,
-            soak: load::<scen::soak::Scen>(dir)?,
-            cluster2: load::<scen::cluster::Scen<2>>(dir)?,
-            cluster3: load::<scen::cluster::Scen<3>>(dir)?,
+            idle: load::<scen::idle::Params, _>(dir)?,
+            join: load::<scen::join::Params, _>(dir)?,
+            relay: load::<scen::relay::Params, _>(dir)?,
+            relay_default: load::<scen::relay::DefaultRuntime, _>(dir)?,
+            capacity: load::<scen::capacity::Params, _>(dir)?,
+            soak: load::<scen::soak::Params, _>(dir)?,
+            cluster2: load::<scen::cluster::Nodes<2>, _>(dir)?,
+            cluster3: load::<scen::cluster::Nodes<3>, _>(dir)?,
         })
     }
 

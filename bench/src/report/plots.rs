@@ -11,8 +11,8 @@ use plotters::prelude::*;
 use super::loaded::Results;
 use super::table::{num, raw};
 use crate::results::{Doc, Latency, Outcome};
-use crate::scen::capacity::Capacity;
-use crate::scen::soak::Soak;
+use crate::scen::capacity::{Capacity, Step};
+use crate::scen::soak::{Sample, Soak};
 use crate::server::Kind;
 
 const SERVERS: [(Kind, RGBColor); 2] = [
@@ -236,18 +236,20 @@ fn curves(
 }
 
 /// One of two panels of curves, one curve per run: title, axes, log y, and
-/// a run's points.
-struct Panel2<'a, O> {
+/// the point an item of a run (a capacity step, a soak sample) makes.
+struct Panel2<'a, T> {
     title: String,
     axes: (&'a str, &'a str),
     log_y: bool,
-    pts: fn(&O) -> Vec<(f64, f64)>,
+    xy: fn(&T) -> (f64, f64),
 }
 
-fn side_by_side<P, O: Outcome>(
+/// Two panels over the same `items` of each run.
+fn side_by_side<P, O: Outcome, T>(
     path: &Path,
     d: &Doc<P, O>,
-    panels: [Panel2<'_, O>; 2],
+    items: fn(&O) -> &[T],
+    panels: [Panel2<'_, T>; 2],
 ) -> Result<()> {
     let root = BitMapBackend::new(path, (800, 420)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -259,7 +261,7 @@ fn side_by_side<P, O: Outcome>(
                 d.results(kind).map(move |run| Curve {
                     kind,
                     color,
-                    pts: (p.pts)(run),
+                    pts: items(run).iter().map(p.xy).collect(),
                 })
             })
             .collect();
@@ -290,25 +292,16 @@ fn memory(out: &Path, res: &Results) -> Result<bool> {
         ),
         axes: ("sockets", "RSS, MB"),
         log_y: false,
-        pts: |r: &Capacity| {
-            r.steps
-                .iter()
-                .map(|s| (s.sockets as f64, s.rss_kb as f64 / 1024.0))
-                .collect()
-        },
+        xy: |s: &Step| (s.sockets as f64, s.rss_kb as f64 / 1024.0),
     };
     let p99 = Panel2 {
         title: "probe relay p99 vs sockets".into(),
         axes: ("sockets", "p99, ms (log)"),
         log_y: true,
-        pts: |r: &Capacity| {
-            r.steps
-                .iter()
-                .map(|s| (s.sockets as f64, s.probe.latency.p99_ms))
-                .collect()
-        },
+        xy: |s: &Step| (s.sockets as f64, s.probe.latency.p99_ms),
     };
-    side_by_side(&out.join("memory.png"), &**d, [rss, p99])?;
+    let path = out.join("memory.png");
+    side_by_side(&path, &**d, |r: &Capacity| &r.steps, [rss, p99])?;
     Ok(true)
 }
 
@@ -325,24 +318,15 @@ fn soak(out: &Path, res: &Results) -> Result<bool> {
         ),
         axes: ("seconds", "RSS, MB"),
         log_y: false,
-        pts: |r: &Soak| {
-            r.samples
-                .iter()
-                .map(|s| (s.t_s, s.rss_kb as f64 / 1024.0))
-                .collect()
-        },
+        xy: |s: &Sample| (s.t_s, s.rss_kb as f64 / 1024.0),
     };
     let fds = Panel2 {
         title: "soak: server open files".into(),
         axes: ("seconds", "fds"),
         log_y: false,
-        pts: |r: &Soak| {
-            r.samples
-                .iter()
-                .map(|s| (s.t_s, s.open_fds as f64))
-                .collect()
-        },
+        xy: |s: &Sample| (s.t_s, s.open_fds as f64),
     };
-    side_by_side(&out.join("soak.png"), &**d, [rss, fds])?;
+    let path = out.join("soak.png");
+    side_by_side(&path, &**d, |r: &Soak| &r.samples, [rss, fds])?;
     Ok(true)
 }

@@ -11,7 +11,6 @@ use super::relay::{RelayMode, RelayPhase, make_pairs, relay};
 use super::{Ctx, IdleSockets, Scenario, connect_many};
 use crate::procfs::self_rss_kb;
 use crate::results::{Connect, Outcome};
-use crate::server::Target;
 use crate::stats::linfit;
 
 #[derive(Clone, Debug, clap::Args, Serialize, Deserialize)]
@@ -69,43 +68,40 @@ impl Outcome for Capacity {
     }
 }
 
-pub struct Scen;
-
-impl Scenario for Scen {
+impl Scenario for Params {
     const NAME: &'static str = "capacity";
-    type Params = Params;
     type Outcome = Capacity;
 
-    fn tokens(p: &Params) -> usize {
-        p.steps.iter().copied().max().unwrap_or(0) + 2 * p.probe_pairs
+    fn tokens(&self) -> usize {
+        self.steps.iter().copied().max().unwrap_or(0) + 2 * self.probe_pairs
     }
 
-    async fn run(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Capacity> {
-        capacity(ctx, target, p).await
+    async fn run(&self, ctx: &mut Ctx) -> Result<Capacity> {
+        capacity(ctx, self).await
     }
 }
 
-async fn capacity(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Capacity> {
+async fn capacity(ctx: &mut Ctx, p: &Params) -> Result<Capacity> {
     let probe_dur = Duration::from_secs_f64(p.probe_secs);
-    let mut pairs = make_pairs(ctx, 0, p.probe_pairs, "cap").await?;
+    let mut pairs = make_pairs(&ctx.clients, 0, p.probe_pairs, "cap").await?;
     let mut total = 2 * p.probe_pairs;
     let mut idle = IdleSockets::default();
     let mut steps = Vec::new();
     let mut stop_reason = None;
-    let rss_start = target.rss_kb();
+    let rss_start = ctx.target.rss_kb();
     for &step in &p.steps {
         if step <= total {
             continue;
         }
-        let c = connect_many(ctx, total, step - total, 256).await;
+        let c = connect_many(&ctx.clients, total, step - total, 256).await;
         let connect = c.summary();
-        let errors = c.errors;
+        let errors = c.failed.count;
         total += c.conns.len();
         idle.add(c.conns);
         sleep(Duration::from_millis(1000)).await;
-        let rss = target.rss_kb();
+        let rss = ctx.target.rss_kb();
         let mode = RelayMode::Rate(p.probe_rate);
-        let (probe, survivors) = match relay(ctx, target, pairs, mode, probe_dur).await {
+        let (probe, survivors) = match relay(ctx, pairs, mode, probe_dur).await {
             Ok(x) => x,
             Err(e) => {
                 stop_reason = Some(format!("probe failed: {e:#}"));
@@ -114,7 +110,7 @@ async fn capacity(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Capacity
         };
         pairs = survivors;
         idle.reap();
-        let alive = target.alive();
+        let alive = ctx.target.alive();
         eprintln!(
             "  {} sockets: rss {} MB, probe p50 {} p99 {} ms, connect errors {errors}, dropped {}",
             total,

@@ -10,14 +10,11 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinSet;
-use tokio::time::{sleep, timeout};
 
-use super::relay::{Pair, RelayMode, RelayPhase, relay, setup_pair};
-use super::{Ctx, Scenario};
-use crate::procfs;
+use super::relay::{Measured, Pair, RelayPhase, Sequence, fixed_then_saturation, into_rooms};
+use super::{Clients, Ctx, Scenario};
 use crate::results::Outcome;
-use crate::server::{Kind, Setup, Spec, Target, free_port};
+use crate::server::{Kind, Setup, Spec, free_port};
 use crate::stats::round3;
 
 #[derive(Clone, Debug, clap::Args, Serialize, Deserialize)]
@@ -70,20 +67,33 @@ impl Outcome for Cluster {
     }
 }
 
-/// `N` gateway nodes (2 or 3) on one Redis.
-pub struct Scen<const N: usize>;
+impl From<Measured> for ClusterPhase {
+    fn from(m: Measured) -> ClusterPhase {
+        let per_msg = m.helper_cpu_s * 1e6 / m.phase.delivered_in_window.max(1) as f64;
+        ClusterPhase {
+            relay: m.phase,
+            redis_cpu_s: round3(m.helper_cpu_s),
+            redis_cpu_us_per_msg: round3(per_msg),
+        }
+    }
+}
 
-impl<const N: usize> Scenario for Scen<N> {
+/// `N` gateway nodes (2 or 3) on one Redis; its results file records the
+/// options as they are.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Nodes<const N: usize>(pub Params);
+
+impl<const N: usize> Scenario for Nodes<N> {
     const NAME: &'static str = if N == 2 { "cluster2" } else { "cluster3" };
-    type Params = Params;
     type Outcome = Cluster;
 
-    fn tokens(p: &Params) -> usize {
-        2 * p.pairs
+    fn tokens(&self) -> usize {
+        2 * self.0.pairs
     }
 
     /// Redis on a free port, then the nodes: the first on the shared port.
-    fn processes(setup: &Setup, kind: Kind, _p: &Params) -> Result<Vec<Spec>> {
+    fn processes(&self, setup: &Setup, kind: Kind) -> Result<Vec<Spec>> {
         if kind != Kind::Gateway {
             return Ok(vec![]);
         }
@@ -125,15 +135,15 @@ impl<const N: usize> Scenario for Scen<N> {
         Ok(specs)
     }
 
-    async fn run(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Cluster> {
-        let nodes: Vec<Ctx> = target
+    async fn run(&self, ctx: &mut Ctx) -> Result<Cluster> {
+        let p = &self.0;
+        let nodes: Vec<Clients> = ctx
+            .target
             .servers()
-            .map(|s| Ctx {
-                addr: s.addr,
-                ..ctx.clone()
-            })
+            .map(|s| ctx.clients.at(s.addr))
             .collect();
-        let redis_pid = target
+        let redis_pid = ctx
+            .target
             .procs
             .iter()
             .find(|p| p.kind.is_none())
@@ -142,10 +152,10 @@ impl<const N: usize> Scenario for Scen<N> {
         let mut placements = Vec::new();
         if N == 2 {
             let pairs = pairs_on(&nodes, p.pairs, |_| (0, 0), "same").await?;
-            placements.push(measure(ctx, target, redis_pid, pairs, p, "one node").await?);
+            placements.push(measure(ctx, redis_pid, pairs, p, "one node").await?);
         }
         let pairs = pairs_on(&nodes, p.pairs, |i| (i % N, (i + 1) % N), "across").await?;
-        placements.push(measure(ctx, target, redis_pid, pairs, p, "across nodes").await?);
+        placements.push(measure(ctx, redis_pid, pairs, p, "across nodes").await?);
         Ok(Cluster {
             nodes: N,
             placements,
@@ -153,64 +163,32 @@ impl<const N: usize> Scenario for Scen<N> {
     }
 }
 
-/// A 1 s warm-up, the fixed rate, then saturation, on the same pairs.
+/// The relay's sequence on the same pairs, with Redis's CPU over each
+/// measured phase.
 async fn measure(
-    ctx: &Ctx,
-    target: &mut Target,
+    ctx: &mut Ctx,
     redis_pid: u32,
     pairs: Vec<Pair>,
     p: &Params,
     placement: &str,
 ) -> Result<Placement> {
-    let dur = Duration::from_secs_f64(p.secs);
-    let (_, pairs) = relay(
-        ctx,
-        target,
-        pairs,
-        RelayMode::Rate(p.rate),
-        Duration::from_secs(1),
-    )
-    .await?;
-    let (fixed, pairs) = with_redis(
-        redis_pid,
-        relay(ctx, target, pairs, RelayMode::Rate(p.rate), dur),
-    )
-    .await?;
-    sleep(Duration::from_millis(300)).await;
-    let (saturation, _) = with_redis(
-        redis_pid,
-        relay(ctx, target, pairs, RelayMode::Window(p.window), dur),
-    )
-    .await?;
+    let seq = Sequence {
+        rate: p.rate,
+        window: p.window,
+        dur: Duration::from_secs_f64(p.secs),
+    };
+    let (fixed, saturation) = fixed_then_saturation(ctx, pairs, &seq, Some(redis_pid)).await?;
     Ok(Placement {
         placement: placement.to_owned(),
-        fixed,
-        saturation,
+        fixed: fixed.into(),
+        saturation: saturation.into(),
     })
-}
-
-async fn with_redis(
-    redis_pid: u32,
-    phase: impl Future<Output = Result<(RelayPhase, Vec<Pair>)>>,
-) -> Result<(ClusterPhase, Vec<Pair>)> {
-    let before = procfs::cpu_secs(redis_pid);
-    let (relay, pairs) = phase.await?;
-    let redis_cpu_s = procfs::cpu_secs(redis_pid) - before;
-    let per_msg = round3(redis_cpu_s * 1e6 / relay.delivered_in_window.max(1) as f64);
-    Ok((
-        ClusterPhase {
-            relay,
-            redis_cpu_s: round3(redis_cpu_s),
-            redis_cpu_us_per_msg: per_msg,
-        },
-        pairs,
-    ))
 }
 
 /// `n` rooms of 2; room `i` has its first peer on node `at(i).0` and the
 /// second on node `at(i).1`.
 async fn pairs_on(
-    nodes: &[Ctx],
+    nodes: &[Clients],
     n: usize,
     at: impl Fn(usize) -> (usize, usize),
     tag: &str,
@@ -230,14 +208,10 @@ async fn pairs_on(
     }
     firsts.sort_by_key(|(i, _)| *i);
     seconds.sort_by_key(|(i, _)| *i);
-    let mut js = JoinSet::new();
-    for ((i, a), (_, b)) in firsts.into_iter().zip(seconds) {
-        let code = format!("{tag}{i}");
-        js.spawn(timeout(Duration::from_secs(30), setup_pair(a, b, code)));
-    }
-    let mut pairs = Vec::with_capacity(n);
-    while let Some(r) = js.join_next().await {
-        pairs.push(r?.map_err(|_| anyhow!("room set-up timed out"))??);
-    }
-    Ok(pairs)
+    let rooms = firsts
+        .into_iter()
+        .zip(seconds)
+        .map(|((i, a), (_, b))| (i, a, b))
+        .collect();
+    into_rooms(rooms, tag).await
 }

@@ -9,7 +9,6 @@ use tokio::time::sleep;
 use super::{Ctx, IdleSockets, Scenario, connect_many};
 use crate::procfs::self_rss_kb;
 use crate::results::{Connect, Outcome};
-use crate::server::Target;
 use crate::stats::round3;
 
 #[derive(Clone, Debug, clap::Args, Serialize, Deserialize)]
@@ -44,33 +43,31 @@ impl Outcome for Idle {
     }
 }
 
-pub struct Scen;
-
-impl Scenario for Scen {
+impl Scenario for Params {
     const NAME: &'static str = "idle";
-    type Params = Params;
     type Outcome = Idle;
 
-    fn tokens(p: &Params) -> usize {
-        p.sockets
+    fn tokens(&self) -> usize {
+        self.sockets
     }
 
-    async fn run(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Idle> {
-        Ok(idle(ctx, target, p.sockets, Duration::from_secs(3)).await)
+    async fn run(&self, ctx: &mut Ctx) -> Result<Idle> {
+        Ok(idle(ctx, self.sockets, Duration::from_secs(3)).await)
     }
 }
 
 /// Connects `n` sockets after a warm-up and reads the server's RSS `settle`
 /// after the last one.
-pub async fn idle(ctx: &Ctx, target: &mut Target, n: usize, settle: Duration) -> Idle {
+pub async fn idle(ctx: &mut Ctx, n: usize, settle: Duration) -> Idle {
     // Warm-up: the first connections pay for lazy initialisation (JIT, pools).
-    let warm = connect_many(ctx, 0, n.min(100), 64).await;
+    let warm = connect_many(&ctx.clients, 0, n.min(100), 64).await;
     drop(warm.conns);
     sleep(Duration::from_millis(1500)).await;
+    let target = &mut ctx.target;
     let rss0 = target.rss_kb();
     let bench_rss0 = self_rss_kb();
     let cpu0 = target.cpu_secs();
-    let c = connect_many(ctx, 0, n, 256).await;
+    let c = connect_many(&ctx.clients, 0, n, 256).await;
     let cpu1 = target.cpu_secs();
     let connected = c.conns.len();
     let summary = c.summary();

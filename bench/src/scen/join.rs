@@ -9,10 +9,8 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, timeout};
 
-use super::{Ctx, Scenario, connect_many};
-use crate::procfs::self_cpu_secs;
+use super::{Ctx, Failures, Scenario, connect_many};
 use crate::results::{Latency, Outcome};
-use crate::server::Target;
 use crate::stats::round3;
 use crate::ws::Conn;
 
@@ -74,28 +72,25 @@ impl Outcome for Join {
     }
 }
 
-pub struct Scen;
-
-impl Scenario for Scen {
+impl Scenario for Params {
     const NAME: &'static str = "join";
-    type Params = Params;
     type Outcome = Join;
 
-    fn tokens(p: &Params) -> usize {
-        p.sockets.max(p.light_sockets)
+    fn tokens(&self) -> usize {
+        self.sockets.max(self.light_sockets)
     }
 
     /// A storm that saturates the server (closed loop), a light phase (closed
     /// loop) and the storm's sockets offering a rate both servers are asked
     /// to carry (open loop), for latency at a stated load.
-    async fn run(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Join> {
-        let dur = Duration::from_secs_f64(p.secs);
-        let storm = join_storm(ctx, target, p.sockets, dur, "storm", Pace::Closed).await?;
+    async fn run(&self, ctx: &mut Ctx) -> Result<Join> {
+        let dur = Duration::from_secs_f64(self.secs);
+        let storm = join_storm(ctx, self.sockets, dur, "storm", Pace::Closed).await?;
         sleep(Duration::from_millis(500)).await;
-        let light = join_storm(ctx, target, p.light_sockets, dur, "light", Pace::Closed).await?;
+        let light = join_storm(ctx, self.light_sockets, dur, "light", Pace::Closed).await?;
         sleep(Duration::from_millis(500)).await;
-        let pace = Pace::Rate(p.paced_joins_per_s);
-        let paced = join_storm(ctx, target, p.sockets, dur, "paced", pace).await?;
+        let pace = Pace::Rate(self.paced_joins_per_s);
+        let paced = join_storm(ctx, self.sockets, dur, "paced", pace).await?;
         Ok(Join {
             storm,
             light,
@@ -174,15 +169,14 @@ async fn join_task(
 }
 
 pub async fn join_storm(
-    ctx: &Ctx,
-    target: &mut Target,
+    ctx: &mut Ctx,
     sockets: usize,
     dur: Duration,
     tag: &str,
     pace: Pace,
 ) -> Result<JoinPhase> {
     // Groups of 2, 3, ... 10, 2, 3, ...
-    let mut conns = connect_many(ctx, 0, sockets, 256).await.all()?;
+    let mut conns = connect_many(&ctx.clients, 0, sockets, 256).await.all()?;
     let mut groups: Vec<Vec<Conn>> = Vec::new();
     let mut k = 2;
     while !conns.is_empty() {
@@ -192,7 +186,7 @@ pub async fn join_storm(
     }
     // Room creation by each group's first socket (pipelined, timed).
     let t0 = Instant::now();
-    let c0 = target.cpu_secs();
+    let c0 = ctx.target.cpu_secs();
     for (g, grp) in groups.iter_mut().enumerate() {
         let n = grp.len();
         grp[0].push_fmt(format_args!(
@@ -210,7 +204,7 @@ pub async fn join_storm(
         .map_err(|_| anyhow!("room creation timed out"))??;
     }
     let create_secs = t0.elapsed().as_secs_f64();
-    let create_cpu = target.cpu_secs() - c0;
+    let create_cpu = ctx.target.cpu_secs() - c0;
     let rooms = groups.len();
 
     let start = Instant::now() + Duration::from_millis(200);
@@ -235,12 +229,9 @@ pub async fn join_storm(
             i += 1;
         }
     }
-    sleep_until(start.into()).await;
-    let (c0, b0) = (target.cpu_secs(), self_cpu_secs());
-    sleep_until(end.into()).await;
-    let (c1, b1) = (target.cpu_secs(), self_cpu_secs());
-    let (mut lat, mut burst, mut joins, mut errors, mut failed, mut first) =
-        (Vec::new(), Vec::new(), 0, 0, 0, None);
+    let spent = ctx.window(start, end).await;
+    let (mut lat, mut burst, mut joins, mut errors, mut failed) =
+        (Vec::new(), Vec::new(), 0, 0, Failures::default());
     while let Some(r) = js.join_next().await {
         match r {
             Ok(Ok(Ok(out))) => {
@@ -249,22 +240,14 @@ pub async fn join_storm(
                 joins += out.joins;
                 errors += out.errors;
             }
-            Ok(Ok(Err(e))) => {
-                failed += 1;
-                first.get_or_insert_with(|| format!("{e:#}"));
-            }
-            Ok(Err(_)) => {
-                failed += 1;
-                first.get_or_insert_with(|| "join loop timed out".to_owned());
-            }
-            Err(e) => {
-                failed += 1;
-                first.get_or_insert_with(|| e.to_string());
-            }
+            Ok(Ok(Err(e))) => failed.add(format_args!("{e:#}")),
+            Ok(Err(_)) => failed.add("join loop timed out"),
+            Err(e) => failed.add(e),
         }
     }
     let secs = dur.as_secs_f64();
-    let alive = target.alive();
+    let server_cpu = spent.server_cpu_s;
+    let alive = ctx.target.alive();
     Ok(JoinPhase {
         sockets,
         rooms,
@@ -284,13 +267,13 @@ pub async fn join_storm(
             Pace::Rate(_) => None,
         },
         error_events: errors,
-        failed_sockets: failed,
-        first_error: first,
-        server_cpu_s: round3(c1 - c0),
-        server_cpu_util: round3((c1 - c0) / secs),
-        server_cpu_us_per_join_leave: round3((c1 - c0) * 1e6 / joins.max(1) as f64),
-        bench_cpu_s: round3(b1 - b0),
+        failed_sockets: failed.count as u64,
+        first_error: failed.first,
+        server_cpu_s: round3(server_cpu),
+        server_cpu_util: round3(server_cpu / secs),
+        server_cpu_us_per_join_leave: round3(server_cpu * 1e6 / joins.max(1) as f64),
+        bench_cpu_s: round3(spent.bench_cpu_s),
         server_alive: alive,
-        ok: failed == 0 && errors == 0 && joins > 0 && alive,
+        ok: failed.count == 0 && errors == 0 && joins > 0 && alive,
     })
 }

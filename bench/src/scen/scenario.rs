@@ -1,4 +1,5 @@
-//! The [`Scenario`] trait the runner drives: a scenario names its options,
+//! The [`Scenario`] trait the runner drives. A scenario is its options (a
+//! `clap::Args` struct, recorded in the results file as `params`): they name
 //! its figures, the processes it needs and the run itself.
 
 use std::time::Duration;
@@ -7,22 +8,20 @@ use anyhow::Result;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::sockets::Ctx;
+use super::ctx::Ctx;
 use crate::results::{Outcome, Run};
-use crate::server::{Kind, Setup, Spec, Target};
+use crate::server::{Kind, Setup, Spec};
 
-pub trait Scenario {
+pub trait Scenario: Serialize + DeserializeOwned {
     /// The CLI word and the results file's name.
     const NAME: &'static str;
-    /// Its options, recorded in the results file as `params`.
-    type Params: Serialize + DeserializeOwned;
     type Outcome: Outcome;
 
     /// How many distinct tokens (users) a run needs.
-    fn tokens(p: &Self::Params) -> usize;
+    fn tokens(&self) -> usize;
 
     /// Repetitions per server (the CLI's `--reps` by default).
-    fn reps(_p: &Self::Params, cli_reps: usize) -> usize {
+    fn reps(&self, cli_reps: usize) -> usize {
         cli_reps
     }
 
@@ -30,17 +29,17 @@ pub trait Scenario {
     /// test among them make the run's CPU and memory figures. By default, the
     /// one server on the shared port. Empty: the scenario does not run
     /// against `kind`.
-    fn processes(setup: &Setup, kind: Kind, _p: &Self::Params) -> Result<Vec<Spec>> {
+    fn processes(&self, setup: &Setup, kind: Kind) -> Result<Vec<Spec>> {
         Ok(vec![setup.server(kind)])
     }
 
     /// How long a run may take before it counts as failed.
-    fn time_limit(_p: &Self::Params) -> Duration {
+    fn time_limit(&self) -> Duration {
         Duration::from_secs(600)
     }
 
     /// The run itself, once the processes listen.
-    async fn run(ctx: &Ctx, target: &mut Target, p: &Self::Params) -> Result<Self::Outcome>;
+    async fn run(&self, ctx: &mut Ctx) -> Result<Self::Outcome>;
 
     /// A line for the console after each run (the CI scenarios print one).
     fn summary(_run: &Run<Self::Outcome>) -> Option<String> {

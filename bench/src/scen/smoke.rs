@@ -11,7 +11,6 @@ use super::join::{JoinPhase, Pace, join_storm};
 use super::relay::{RelayMode, RelayPhase, make_pairs, relay};
 use super::{Ctx, Scenario};
 use crate::results::{Outcome, Run};
-use crate::server::Target;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Params {}
@@ -30,29 +29,26 @@ impl Outcome for Smoke {
     }
 }
 
-pub struct Scen;
-
-impl Scenario for Scen {
+impl Scenario for Params {
     const NAME: &'static str = "smoke";
-    type Params = Params;
     type Outcome = Smoke;
 
-    fn tokens(_: &Params) -> usize {
+    fn tokens(&self) -> usize {
         50
     }
 
-    fn reps(_: &Params, _: usize) -> usize {
+    fn reps(&self, _: usize) -> usize {
         1
     }
 
-    async fn run(ctx: &Ctx, target: &mut Target, _: &Params) -> Result<Smoke> {
-        let idle = idle(ctx, target, 50, Duration::from_millis(500)).await;
+    async fn run(&self, ctx: &mut Ctx) -> Result<Smoke> {
+        let idle = idle(ctx, 50, Duration::from_millis(500)).await;
         let sec = Duration::from_secs(1);
-        let join = join_storm(ctx, target, 50, sec, "smokejoin", Pace::Closed).await?;
-        let p = make_pairs(ctx, 0, 25, "smoke").await?;
+        let join = join_storm(ctx, 50, sec, "smokejoin", Pace::Closed).await?;
+        let p = make_pairs(&ctx.clients, 0, 25, "smoke").await?;
         let rate = RelayMode::Rate(1000.0);
-        let (fixed, p) = relay(ctx, target, p, rate, Duration::from_secs(2)).await?;
-        let (saturation, _) = relay(ctx, target, p, RelayMode::Window(8), sec).await?;
+        let (fixed, p) = relay(ctx, p, rate, Duration::from_secs(2)).await?;
+        let (saturation, _) = relay(ctx, p, RelayMode::Window(8), sec).await?;
         Ok(Smoke {
             idle,
             join,
@@ -62,28 +58,25 @@ impl Scenario for Scen {
     }
 
     fn summary(run: &Run<Smoke>) -> Option<String> {
-        let s = run.server.name();
-        let Some(r) = &run.result else {
-            return Some(format!(
-                "smoke {s}: FAILED: {}",
-                run.error.as_deref().unwrap_or("?")
-            ));
-        };
-        Some(format!(
-            "smoke {s}: {} | idle {} sockets, {} B/socket | join {} joins/s p99 {} ms | relay {} msg/s p99 {} ms, lost {} misrouted {} out-of-order {} | saturation {} msg/s lost {} misrouted {}",
-            if run.ok { "ok" } else { "FAILED" },
-            r.idle.connected,
-            r.idle.per_socket_bytes,
-            r.join.joins_per_s,
-            r.join.latency.p99_ms,
-            r.fixed.throughput_per_s,
-            r.fixed.latency.p99_ms,
-            r.fixed.lost,
-            r.fixed.misrouted,
-            r.fixed.out_of_order,
-            r.saturation.throughput_per_s,
-            r.saturation.lost,
-            r.saturation.misrouted,
-        ))
+        Some(run.line(Self::NAME, figures))
     }
+}
+
+/// The console line's figures.
+fn figures(r: &Smoke) -> String {
+    format!(
+        "idle {} sockets, {} B/socket | join {} joins/s p99 {} ms | relay {} msg/s p99 {} ms, lost {} misrouted {} out-of-order {} | saturation {} msg/s lost {} misrouted {}",
+        r.idle.connected,
+        r.idle.per_socket_bytes,
+        r.join.joins_per_s,
+        r.join.latency.p99_ms,
+        r.fixed.throughput_per_s,
+        r.fixed.latency.p99_ms,
+        r.fixed.lost,
+        r.fixed.misrouted,
+        r.fixed.out_of_order,
+        r.saturation.throughput_per_s,
+        r.saturation.lost,
+        r.saturation.misrouted,
+    )
 }

@@ -1,60 +1,22 @@
-//! What every run gets ([`Ctx`]) and opening many sockets: a batch of
-//! handshakes, and idle sockets kept alive in the background.
+//! Opening many sockets: a batch of handshakes, and idle sockets kept alive
+//! in the background.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::timeout;
 
+use super::ctx::{Clients, Failures};
 use crate::results::{Connect, Latency};
 use crate::stats::round3;
 use crate::ws::Conn;
 
-/// What every run gets.
-#[derive(Clone)]
-pub struct Ctx {
-    /// The first server under test.
-    pub addr: SocketAddr,
-    pub tokens: Arc<Vec<String>>,
-    /// Sockets are spread over 127.0.0.1..=127.0.0.<srcs> (ephemeral ports
-    /// are per source address).
-    pub srcs: usize,
-    /// The clock relayed timestamps count from.
-    pub base: Instant,
-}
-
-impl Ctx {
-    pub fn src(&self, i: usize) -> Ipv4Addr {
-        Ipv4Addr::new(127, 0, 0, 1 + (i % self.srcs) as u8)
-    }
-
-    pub fn token(&self, i: usize) -> &str {
-        &self.tokens[i % self.tokens.len()]
-    }
-
-    /// Opens one authenticated socket with token `i`, within 15 s.
-    pub async fn connect(&self, i: usize) -> Result<Conn> {
-        match timeout(
-            Duration::from_secs(15),
-            Conn::connect(self.addr, self.src(i), self.token(i)),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(anyhow!("handshake timed out (15 s)")),
-        }
-    }
-}
-
 pub struct Connected {
     pub conns: Vec<Conn>,
     pub lat_ns: Vec<u64>,
-    pub errors: usize,
-    pub first_error: Option<String>,
+    pub failed: Failures,
     pub elapsed: Duration,
 }
 
@@ -62,8 +24,8 @@ impl Connected {
     pub fn summary(&self) -> Connect {
         Connect {
             connected: self.conns.len(),
-            errors: self.errors,
-            first_error: self.first_error.clone(),
+            errors: self.failed.count,
+            first_error: self.failed.first.clone(),
             secs: round3(self.elapsed.as_secs_f64()),
             per_s: (self.conns.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)).round(),
             handshake: Latency::from_ns(self.lat_ns.clone()),
@@ -72,12 +34,12 @@ impl Connected {
 
     /// Fails unless every socket connected.
     pub fn all(self) -> Result<Vec<Conn>> {
-        if self.errors > 0 {
+        if self.failed.count > 0 {
             anyhow::bail!(
                 "{} of {} sockets failed to connect: {}",
-                self.errors,
-                self.errors + self.conns.len(),
-                self.first_error.unwrap_or_default()
+                self.failed.count,
+                self.failed.count + self.conns.len(),
+                self.failed.first.unwrap_or_default()
             );
         }
         Ok(self.conns)
@@ -86,15 +48,14 @@ impl Connected {
 
 /// Opens `n` authenticated sockets (tokens `from..from+n`), at most `par`
 /// handshakes in flight.
-pub async fn connect_many(ctx: &Ctx, from: usize, n: usize, par: usize) -> Connected {
+pub async fn connect_many(clients: &Clients, from: usize, n: usize, par: usize) -> Connected {
     let t0 = Instant::now();
     let sem = Arc::new(Semaphore::new(par));
     let mut js = JoinSet::new();
     let mut out = Connected {
         conns: Vec::with_capacity(n),
         lat_ns: Vec::with_capacity(n),
-        errors: 0,
-        first_error: None,
+        failed: Failures::default(),
         elapsed: Duration::ZERO,
     };
     let collect =
@@ -103,23 +64,17 @@ pub async fn connect_many(ctx: &Ctx, from: usize, n: usize, par: usize) -> Conne
                 out.conns.push(c);
                 out.lat_ns.push(ns);
             }
-            Ok((Err(e), _)) => {
-                out.errors += 1;
-                out.first_error.get_or_insert_with(|| format!("{e:#}"));
-            }
-            Err(e) => {
-                out.errors += 1;
-                out.first_error.get_or_insert_with(|| e.to_string());
-            }
+            Ok((Err(e), _)) => out.failed.add(format_args!("{e:#}")),
+            Err(e) => out.failed.add(e),
         };
     for i in from..from + n {
         let Ok(permit) = sem.clone().acquire_owned().await else {
             break; // never closed
         };
-        let ctx = ctx.clone();
+        let clients = clients.clone();
         js.spawn(async move {
             let t = Instant::now();
-            let r = ctx.connect(i).await;
+            let r = clients.connect(i).await;
             drop(permit);
             (r, t.elapsed().as_nanos() as u64)
         });

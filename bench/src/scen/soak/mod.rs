@@ -1,3 +1,5 @@
+//! The soak scenario: churn for a set time, judged delivery by delivery.
+//!
 //! Soak: sockets joining, leaving, reconnecting and relaying for a set time,
 //! with zero lost, misrouted or cross-room deliveries and flat memory.
 //!
@@ -14,6 +16,7 @@
 //! its last 5 s) both stay under their bounds.
 
 mod ledger;
+mod memory;
 mod peer;
 
 use std::sync::{Arc, Mutex};
@@ -26,13 +29,14 @@ use tokio::time::sleep;
 
 use ledger::Ledger;
 pub use ledger::Tally;
+use memory::sample;
+pub use memory::{Rss, Sample};
 use peer::{Latencies, Plan};
 
 use super::{Ctx, Scenario};
-use crate::procfs;
 use crate::results::{Latency, Outcome, Run};
-use crate::server::{Kind, Setup, Spec, Target};
-use crate::stats::{linfit, round3};
+use crate::server::{Kind, Setup, Spec};
+use crate::stats::round3;
 
 #[derive(Clone, Debug, clap::Args, Serialize, Deserialize)]
 #[group(id = "soak")]
@@ -79,69 +83,6 @@ pub struct Params {
     /// Bound on the RSS slope after the warm-up.
     #[arg(long = "soak-max-slope-mb-per-hour", default_value_t = 30.0)]
     pub max_slope_mb_per_hour: f64,
-}
-
-/// One sample of the servers under test.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Sample {
-    /// Seconds since the soak started.
-    pub t_s: f64,
-    pub rss_kb: u64,
-    pub open_fds: u64,
-    pub server_cpu_s: f64,
-    pub bench_cpu_s: f64,
-    /// Requests handled so far (handshakes, creates, joins, leaves, closes, relays).
-    pub ops: u64,
-}
-
-/// The memory verdict.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Rss {
-    /// At the end of the warm-up (mean of its last 5 s).
-    pub warm_kb: u64,
-    pub max_kb: u64,
-    pub end_kb: u64,
-    /// `max_kb - warm_kb`.
-    pub growth_kb: i64,
-    /// Least-squares slope after the warm-up.
-    pub slope_kb_per_min: f64,
-    pub max_growth_kb: u64,
-    pub max_slope_kb_per_min: f64,
-    pub flat: bool,
-}
-
-impl Rss {
-    /// Judges the samples after `warmup_s` against the bounds.
-    pub fn judge(samples: &[Sample], warmup_s: f64, max_growth_kb: u64, max_slope: f64) -> Rss {
-        let warm: Vec<u64> = samples
-            .iter()
-            .filter(|s| s.t_s <= warmup_s && s.t_s > warmup_s - 5.0)
-            .map(|s| s.rss_kb)
-            .collect();
-        let after: Vec<&Sample> = samples.iter().filter(|s| s.t_s > warmup_s).collect();
-        let warm_kb = match warm.len() {
-            0 => after.first().map_or(0, |s| s.rss_kb),
-            n => warm.iter().sum::<u64>() / n as u64,
-        };
-        let max_kb = after.iter().map(|s| s.rss_kb).max().unwrap_or(warm_kb);
-        let pts: Vec<(f64, f64)> = after
-            .iter()
-            .map(|s| (s.t_s / 60.0, s.rss_kb as f64))
-            .collect();
-        let slope = linfit(&pts).0;
-        let growth_kb = max_kb as i64 - warm_kb as i64;
-        Rss {
-            warm_kb,
-            max_kb,
-            end_kb: after.last().map_or(warm_kb, |s| s.rss_kb),
-            growth_kb,
-            slope_kb_per_min: round3(slope),
-            max_growth_kb,
-            max_slope_kb_per_min: max_slope,
-            // Too few samples to judge is not flat.
-            flat: after.len() >= 5 && growth_kb <= max_growth_kb as i64 && slope <= max_slope,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -195,14 +136,8 @@ impl Outcome for Soak {
         let mut why = Vec::new();
         if t.violations() > 0 {
             why.push(format!(
-                "lost {}, misrouted {}, cross-room {}, wrongly refused {}, out of order {}, room view errors {}, errors {} ({})",
-                t.lost,
-                t.misrouted,
-                t.cross_room,
-                t.wrongly_refused,
-                t.out_of_order,
-                t.room_view_errors,
-                t.errors,
+                "{} ({})",
+                t.violations_line(", ", |v| v.long),
                 self.first_error.as_deref().unwrap_or("-")
             ));
         }
@@ -228,86 +163,74 @@ impl Outcome for Soak {
     }
 }
 
-pub struct Scen;
-
-impl Scenario for Scen {
+impl Scenario for Params {
     const NAME: &'static str = "soak";
-    type Params = Params;
     type Outcome = Soak;
 
-    fn tokens(p: &Params) -> usize {
-        p.sockets
+    fn tokens(&self) -> usize {
+        self.sockets
     }
 
-    fn reps(_: &Params, _: usize) -> usize {
+    fn reps(&self, _: usize) -> usize {
         1
     }
 
-    fn processes(setup: &Setup, kind: Kind, p: &Params) -> Result<Vec<Spec>> {
+    fn processes(&self, setup: &Setup, kind: Kind) -> Result<Vec<Spec>> {
         Ok(vec![
             setup
                 .server(kind)
-                .env("ROOM_TTL", format!("{}s", p.room_ttl_secs)),
+                .env("ROOM_TTL", format!("{}s", self.room_ttl_secs)),
         ])
     }
 
-    fn time_limit(p: &Params) -> Duration {
-        Duration::from_secs_f64(p.secs + 120.0)
+    fn time_limit(&self) -> Duration {
+        Duration::from_secs_f64(self.secs + 120.0)
     }
 
-    async fn run(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Soak> {
-        soak(ctx, target, p).await
+    async fn run(&self, ctx: &mut Ctx) -> Result<Soak> {
+        soak(ctx, self).await
     }
 
     fn summary(run: &Run<Soak>) -> Option<String> {
-        let s = run.server.name();
-        let Some(r) = &run.result else {
-            return Some(format!(
-                "soak {s}: FAILED: {}",
-                run.error.as_deref().unwrap_or("?")
-            ));
-        };
-        let t = &r.tally;
-        Some(format!(
-            "soak {s}: {} | {} s: {} connects, {} joins, {} leaves, {} drops, {} rooms created, {} relays delivered ({} refused: target leaving) | lost {} misrouted {} cross-room {} wrongly refused {} out-of-order {} room-view {} errors {} | RSS {} → max {} MB, growth {} KB, slope {} KB/min ({}) | fds {} → {} | {} ops/s, server {} µs/op ({} cores), generator {} cores{}",
-            if run.ok { "ok" } else { "FAILED" },
-            r.secs,
-            t.connects,
-            t.joins,
-            t.leaves,
-            t.drops,
-            t.creates,
-            t.relays_delivered,
-            t.relays_refused,
-            t.lost,
-            t.misrouted,
-            t.cross_room,
-            t.wrongly_refused,
-            t.out_of_order,
-            t.room_view_errors,
-            t.errors,
-            r.rss.warm_kb / 1024,
-            r.rss.max_kb / 1024,
-            r.rss.growth_kb,
-            r.rss.slope_kb_per_min,
-            if r.rss.flat { "flat" } else { "NOT flat" },
-            r.fds_before,
-            r.fds_after,
-            r.ops_per_s,
-            r.server_cpu_us_per_op,
-            r.server_cpu_util,
-            r.bench_cpu_util,
-            r.first_error
-                .as_deref()
-                .map(|e| format!(" | first error: {e}"))
-                .unwrap_or_default(),
-        ))
+        Some(run.line(Self::NAME, figures))
     }
 }
 
-async fn soak(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Soak> {
-    let pids: Vec<u32> = target.servers().map(|s| s.pid).collect();
-    let fds_before = target.open_fds();
+/// The console line's figures.
+fn figures(r: &Soak) -> String {
+    let t = &r.tally;
+    format!(
+        "{} s: {} connects, {} joins, {} leaves, {} drops, {} rooms created, {} relays delivered ({} refused: target leaving) | {} | RSS {} → max {} MB, growth {} KB, slope {} KB/min ({}) | fds {} → {} | {} ops/s, server {} µs/op ({} cores), generator {} cores{}",
+        r.secs,
+        t.connects,
+        t.joins,
+        t.leaves,
+        t.drops,
+        t.creates,
+        t.relays_delivered,
+        t.relays_refused,
+        t.violations_line(" ", |v| v.short),
+        r.rss.warm_kb / 1024,
+        r.rss.max_kb / 1024,
+        r.rss.growth_kb,
+        r.rss.slope_kb_per_min,
+        if r.rss.flat { "flat" } else { "NOT flat" },
+        r.fds_before,
+        r.fds_after,
+        r.ops_per_s,
+        r.server_cpu_us_per_op,
+        r.server_cpu_util,
+        r.bench_cpu_util,
+        r.first_error
+            .as_deref()
+            .map(|e| format!(" | first error: {e}"))
+            .unwrap_or_default(),
+    )
+}
+
+async fn soak(ctx: &mut Ctx, p: &Params) -> Result<Soak> {
+    let pids: Vec<u32> = ctx.target.servers().map(|s| s.pid).collect();
+    let fds_before = ctx.target.open_fds();
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(p.secs);
     let measure_from = start + Duration::from_secs_f64(p.warmup_secs.min(p.secs));
@@ -326,7 +249,12 @@ async fn soak(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Soak> {
     };
     let mut js = JoinSet::new();
     for i in 0..p.sockets {
-        js.spawn(peer::life(i, ctx.clone(), ledger.clone(), plan.clone()));
+        js.spawn(peer::life(
+            i,
+            ctx.clients.clone(),
+            ledger.clone(),
+            plan.clone(),
+        ));
     }
     // Sample every second while the sockets run.
     let mut samples = Vec::new();
@@ -349,7 +277,7 @@ async fn soak(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Soak> {
                     });
                 }
                 samples.push(s);
-                alive = target.alive();
+                alive = ctx.target.alive();
                 if !alive {
                     js.abort_all();
                 }
@@ -368,7 +296,7 @@ async fn soak(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Soak> {
     }
     // Every socket is closed: the server should be back to its own files.
     sleep(Duration::from_secs(2)).await;
-    let fds_after = target.open_fds();
+    let fds_after = ctx.target.open_fds();
     let mut l = ledger.lock().unwrap_or_else(|e| e.into_inner());
     l.finish();
     let tally = l.tally.clone();
@@ -400,80 +328,9 @@ async fn soak(ctx: &Ctx, target: &mut Target, p: &Params) -> Result<Soak> {
         ),
         fds_before,
         fds_after,
-        server_alive: alive && target.alive(),
+        server_alive: alive && ctx.target.alive(),
         tally,
         first_error,
         samples,
     })
-}
-
-fn sample(pids: &[u32], start: Instant, ops: u64) -> Sample {
-    Sample {
-        t_s: round3(start.elapsed().as_secs_f64()),
-        rss_kb: pids.iter().map(|&p| procfs::rss_kb(p)).sum(),
-        open_fds: pids.iter().map(|&p| procfs::open_fds(p)).sum(),
-        server_cpu_s: pids.iter().map(|&p| procfs::cpu_secs(p)).sum(),
-        bench_cpu_s: procfs::self_cpu_secs(),
-        ops,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn samples(rss: impl Fn(f64) -> u64) -> Vec<Sample> {
-        (0..=60)
-            .map(|t| Sample {
-                t_s: t as f64,
-                rss_kb: rss(t as f64),
-                open_fds: 10,
-                server_cpu_s: 0.0,
-                bench_cpu_s: 0.0,
-                ops: 0,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn memory_that_settles_after_the_warm_up_is_flat() {
-        // Grows during the 20 s warm-up, then wobbles by 1 MB.
-        let s = samples(|t| {
-            if t < 20.0 {
-                10_000 + 500 * t as u64
-            } else {
-                20_000 + (t as u64 % 2) * 1024
-            }
-        });
-        let r = Rss::judge(&s, 20.0, 2048, 600.0);
-        assert_eq!(r.warm_kb, 19_000, "mean of 16..=20 s");
-        assert_eq!(r.max_kb, 21_024);
-        assert_eq!(r.growth_kb, 2_024);
-        assert!(r.slope_kb_per_min.abs() < 200.0, "{}", r.slope_kb_per_min);
-        assert!(r.flat);
-    }
-
-    #[test]
-    fn memory_that_keeps_growing_is_not_flat() {
-        // 100 KB/s: 6,000 KB per minute.
-        let s = samples(|t| 10_000 + 100 * t as u64);
-        let r = Rss::judge(&s, 20.0, 8192, 600.0);
-        assert!(
-            (r.slope_kb_per_min - 6000.0).abs() < 1.0,
-            "{}",
-            r.slope_kb_per_min
-        );
-        assert!(r.growth_kb < 8192, "the growth bound alone would pass");
-        assert!(!r.flat);
-        // A step after the warm-up beyond the growth bound is not flat either.
-        let s = samples(|t| if t < 40.0 { 10_000 } else { 30_000 });
-        assert!(!Rss::judge(&s, 20.0, 8192, 1e9).flat);
-    }
-
-    #[test]
-    fn too_few_samples_after_the_warm_up_are_not_flat() {
-        let s = samples(|_| 10_000);
-        assert!(!Rss::judge(&s, 58.0, 8192, 600.0).flat);
-        assert!(Rss::judge(&s, 50.0, 8192, 600.0).flat);
-    }
 }
