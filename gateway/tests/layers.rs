@@ -157,6 +157,46 @@ fn the_graph_sees_the_edges_it_should() {
     }
 }
 
+/// Files are split along responsibilities long before they reach this:
+/// comments, blank lines and test modules are not counted.
+const MAX_CODE_LINES: usize = 450;
+
+#[test]
+fn no_source_file_is_over_450_code_lines() {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for src in ["gateway/src", "client-rs/src", "bench/src"] {
+        rust_files(&workspace.join(src), &mut files);
+    }
+    assert!(files.len() > 100, "found only {} files", files.len());
+    let mut long: Vec<String> = files
+        .iter()
+        .filter_map(|path| {
+            let code = drop_test_modules(&strip(&std::fs::read_to_string(path).unwrap()));
+            let lines = code.lines().filter(|l| !l.trim().is_empty()).count();
+            let shown = path.strip_prefix(&workspace).unwrap_or(path).display();
+            (lines > MAX_CODE_LINES).then(|| format!("{shown}: {lines}"))
+        })
+        .collect();
+    long.sort();
+    assert!(
+        long.is_empty(),
+        "over {MAX_CODE_LINES} code lines:\n{}",
+        long.join("\n")
+    );
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
 /// A path from `start` back to itself, if there is one.
 fn path_back(graph: &BTreeMap<Module, BTreeSet<Module>>, start: &str) -> Option<Vec<String>> {
     let mut stack = vec![(start.to_owned(), vec![start.to_owned()])];
