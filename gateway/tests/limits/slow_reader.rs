@@ -27,8 +27,13 @@ async fn ws_client(gw: &GatewayProcess, user: &str) -> SioClient {
 
 /// A and B in one room, B on the WebSocket transport.
 async fn pair(gw: &GatewayProcess, code: &str) -> (SioClient, SioClient) {
-    let mut a = ws_client(gw, "a").await;
-    let mut b = ws_client(gw, "b").await;
+    pair_of(gw, code, "a", "b").await
+}
+
+/// Users `a` and `b` in room `code`, both on WebSocket.
+async fn pair_of(gw: &GatewayProcess, code: &str, a: &str, b: &str) -> (SioClient, SioClient) {
+    let mut a = ws_client(gw, a).await;
+    let mut b = ws_client(gw, b).await;
     a.emit_with_ack("create:room", json!({ "roomCode": code }))
         .await;
     a.emit_with_ack("join:room", json!({ "roomCode": code }))
@@ -311,17 +316,8 @@ async fn many_slow_readers_together_stay_within_the_node_budget() {
     .await;
     let mut pairs = Vec::new();
     for i in 0..READERS {
-        let mut a = ws_client(&gw, &format!("sender{i}")).await;
-        let mut b = ws_client(&gw, &format!("reader{i}")).await;
-        let code = format!("many-{i}");
-        a.emit_with_ack("create:room", json!({ "roomCode": code }))
-            .await;
-        a.emit_with_ack("join:room", json!({ "roomCode": code }))
-            .await;
-        b.emit_with_ack("join:room", json!({ "roomCode": code }))
-            .await;
-        a.next("peer:joined").await;
-        pairs.push((a, b));
+        let (a, b) = (format!("sender{i}"), format!("reader{i}"));
+        pairs.push(pair_of(&gw, &format!("many-{i}"), &a, &b).await);
     }
     let before = gw.rss();
 
