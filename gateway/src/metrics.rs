@@ -151,7 +151,8 @@ impl Metrics {
     }
 
     /// Counts a refusal by a cap: `connections_per_address`,
-    /// `sockets_per_address`, `sockets_per_user`, `handshake_throttle`.
+    /// `sockets_per_address`, `sockets_per_user`, `handshake_throttle`,
+    /// `polling_unread`.
     pub fn refusal(&self, reason: &'static str) -> Counter {
         self.refused.get_or_create(&ReasonLabel { reason }).clone()
     }

@@ -97,6 +97,7 @@ pub async fn serve(
             tracing::debug!("TCP_NODELAY not set: {e}");
         }
         let meter = Meter::new();
+        meter.on_socket(std::os::fd::AsRawFd::as_raw_fd(&tcp));
         // The slot lives in the stream, so an upgraded WebSocket keeps it.
         let io = TokioIo::new(Metered::new(tcp, meter.clone(), slot));
         let service = PerConnection {

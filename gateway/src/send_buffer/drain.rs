@@ -24,8 +24,9 @@ pub const RELAY_PACKET: &[u8] = b"42[\"webrtc:";
 pub struct Drain {
     relays: AtomicU64,
     cut: AtomicBool,
-    /// The WebSocket connection carrying the session, once it has one.
-    connection: OnceLock<Weak<dyn Connection>>,
+    /// The connections carrying the session's data: its WebSocket once it
+    /// has one, and the polling connections still writing a response.
+    connections: Mutex<Vec<Weak<dyn Connection>>>,
     /// Where the session is listed by id, to leave the list when it ends.
     listed: OnceLock<(String, Weak<IndexInner>)>,
     /// The session's place among its address's sessions.
@@ -42,7 +43,7 @@ impl Drain {
         Arc::new(Self {
             relays: AtomicU64::new(0),
             cut: AtomicBool::new(false),
-            connection: OnceLock::new(),
+            connections: Mutex::new(Vec::new()),
             listed: OnceLock::new(),
             _slot: slot,
         })
@@ -59,17 +60,39 @@ impl Drain {
         }
     }
 
-    /// The session now travels on this WebSocket connection.
+    /// The session's data now travels on this connection too (its
+    /// WebSocket, or a polling connection writing one of its responses).
+    /// Connections gone are dropped from the list, so it stays short:
+    /// Engine.IO serves one polling request of a session at a time.
     pub fn carried_by(&self, connection: Weak<dyn Connection>) {
-        let _ = self.connection.set(connection);
+        let mut list = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|c| c.strong_count() > 0);
+        list.push(connection);
     }
 
-    /// Cuts the session off: its WebSocket connection fails at once; polling
+    /// Cuts the session off: the connections carrying its data fail at once
+    /// (a WebSocket, a polling response the client does not read); polling
     /// requests for it are refused (see [`Drain::is_cut`]), so Engine.IO
     /// closes it when the next heartbeat goes unanswered.
     pub fn cut(&self) {
         self.cut.store(true, Ordering::Release);
-        if let Some(connection) = self.connection.get().and_then(Weak::upgrade) {
+        self.kill_connections();
+    }
+
+    /// Bytes the kernel still has to send on the session's connections other
+    /// than `here`: polling responses written out and never read.
+    pub fn unsent_elsewhere(&self, here: *const ()) -> u64 {
+        let list = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        list.iter()
+            .filter(|c| Weak::as_ptr(c).cast::<()>() != here)
+            .filter_map(Weak::upgrade)
+            .map(|c| c.unsent())
+            .sum()
+    }
+
+    fn kill_connections(&self) {
+        let list = std::mem::take(&mut *self.connections.lock().unwrap_or_else(|p| p.into_inner()));
+        for connection in list.iter().filter_map(Weak::upgrade) {
             connection.kill();
         }
     }
@@ -84,10 +107,15 @@ impl Drain {
 pub trait Connection: Send + Sync {
     /// Fails the connection's reads and writes from now on.
     fn kill(&self);
+    /// Bytes written to the connection that the kernel has not yet sent.
+    fn unsent(&self) -> u64;
 }
 
 impl Drop for Drain {
+    /// The session is over: a connection still writing one of its responses
+    /// to a client that does not read would otherwise stay open for good.
     fn drop(&mut self) {
+        self.kill_connections();
         if let Some((sid, index)) = self.listed.get()
             && let Some(index) = index.upgrade()
         {

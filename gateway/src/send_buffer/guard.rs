@@ -7,7 +7,9 @@
 //! - Each session gets its [`Drain`] the same way, listed by session id
 //!   once the id is known (the polling handshake's open packet), and bound to
 //!   the WebSocket connection that carries it (direct, or the upgrade).
-//! - A polling response counts the relays it carries into the drain.
+//! - A polling response counts the relays it carries into the drain once
+//!   it is written out; a client that leaves more than its budget unread in
+//!   the kernel's buffers of its earlier responses is cut off.
 //! - A session cut off for reading too slowly is refused its requests, so its
 //!   heartbeat goes unanswered and Engine.IO closes it.
 
@@ -34,6 +36,11 @@ pub struct EngineIoGuard {
     /// `TRUSTED_PROXIES`, for the client's address behind them.
     pub trusted: Arc<Vec<ipnet::IpNet>>,
     pub refused: prometheus_client::metrics::counter::Counter,
+    /// `MAX_SEND_BUFFER`: also the most a polling session's client may
+    /// leave unread in the kernel's buffers of its earlier responses.
+    pub max_unread: u64,
+    /// Sessions cut off for leaving that much unread.
+    pub unread_cutoffs: prometheus_client::metrics::counter::Counter,
 }
 
 /// The Engine.IO parameters of a request.
@@ -100,13 +107,24 @@ pub async fn guard(State(guard): State<EngineIoGuard>, mut req: Request, next: N
                 return refuse(StatusCode::BAD_REQUEST, UNKNOWN_SESSION);
             }
             let polling = req.method() == Method::GET && !params.websocket;
+            if polling
+                && let (Some(drain), Some(meter)) = (&drain, &meter)
+                && drain.unsent_elsewhere(Arc::as_ptr(meter).cast()) > guard.max_unread
+            {
+                // A client that reads its responses has none left unsent
+                // before it asks for the next; this one asks on and on.
+                tracing::debug!(%sid, "polling session cut off: earlier responses unread");
+                guard.unread_cutoffs.inc();
+                drain.cut();
+                return refuse(StatusCode::BAD_REQUEST, UNKNOWN_SESSION);
+            }
             let res = next.run(req).await;
             match drain {
                 Some(drain) if params.websocket => {
                     upgraded(&res, meter.as_ref(), &drain);
                     res
                 }
-                Some(drain) if polling => count_relays(res, &drain).await,
+                Some(drain) if polling => count_relays(res, &drain, meter.as_ref()).await,
                 _ => res,
             }
         }
@@ -155,13 +173,19 @@ async fn list_opened(res: Response, drains: &Drains, drain: &Arc<Drain>) -> Resp
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// Counts the relays a polling response carries. Engine.IO builds the
-/// payload whole (it has already left its queue), so reading it costs no wait.
-async fn count_relays(res: Response, drain: &Drain) -> Response {
+/// Counts the relays a polling response carries, as delivered once the
+/// response is written out on `meter`'s connection (at once without one).
+/// Engine.IO builds the payload whole (it has already left its queue), so
+/// reading it costs no wait.
+async fn count_relays(res: Response, drain: &Arc<Drain>, meter: Option<&Arc<Meter>>) -> Response {
     let (parts, body) = res.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {
-            drain.add(relays_in_payload(&bytes));
+            let relays = relays_in_payload(&bytes);
+            match meter {
+                Some(meter) if relays > 0 => meter.owe(drain, relays, bytes.len() as u64),
+                _ => drain.add(relays),
+            }
             Response::from_parts(parts, Body::from(bytes))
         }
         Err(_) => Response::from_parts(parts, Body::empty()),

@@ -6,14 +6,19 @@
 //! kill the connection from outside (a slow reader's writer task is blocked in
 //! a write that will never finish; only failing that write frees it).
 //!
+//! Before an upgrade, the connection carries polling responses: the relays
+//! of one count as delivered once its bytes have been written out
+//! ([`Meter::owe`]), not when Engine.IO built it, so a client that sends its
+//! GETs and never reads them is held to its session's budget.
+//!
 //! Counting costs a few comparisons per frame header: payload bytes are
 //! skipped, except the first few of a text frame.
 
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -24,7 +29,6 @@ use futures_util::task::AtomicWaker;
 use super::drain::{Connection, Drain, RELAY_PACKET};
 
 /// The shared side of one connection.
-#[derive(Default)]
 pub struct Meter {
     /// Set when the response switching to WebSocket is about to be written.
     upgrading: AtomicBool,
@@ -32,11 +36,44 @@ pub struct Meter {
     killed: AtomicBool,
     reader: AtomicWaker,
     writer: AtomicWaker,
+    /// Bytes written before any upgrade (HTTP responses).
+    http_written: AtomicU64,
+    /// Polling responses handed to hyper and not yet written out.
+    owed: Mutex<Vec<Owed>>,
+    owing: AtomicBool,
+    /// The TCP socket while the connection is open (-1 otherwise), for the
+    /// kernel's count of unsent bytes and an abortive close. Cleared before
+    /// the socket closes; a reading racing the close sees at worst another
+    /// socket's count.
+    fd: AtomicI32,
+}
+
+/// One polling response's relays, delivered once `http_written` reaches
+/// `mark` and hyper's buffer is empty.
+struct Owed {
+    mark: u64,
+    drain: Weak<Drain>,
+    relays: u64,
 }
 
 impl Meter {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Arc::new(Self {
+            upgrading: AtomicBool::new(false),
+            drain: OnceLock::new(),
+            killed: AtomicBool::new(false),
+            reader: AtomicWaker::new(),
+            writer: AtomicWaker::new(),
+            http_written: AtomicU64::new(0),
+            owed: Mutex::new(Vec::new()),
+            owing: AtomicBool::new(false),
+            fd: AtomicI32::new(-1),
+        })
+    }
+
+    /// The connection's TCP socket (see [`Connection::unsent`]).
+    pub fn on_socket(&self, fd: std::os::fd::RawFd) {
+        self.fd.store(fd, Ordering::Release);
     }
 
     /// The next response written is `101 Switching Protocols`: WebSocket
@@ -54,6 +91,44 @@ impl Meter {
         }
     }
 
+    /// A polling response of `len` bytes carrying `relays` relays of
+    /// `drain`'s session is about to be written on this connection: they
+    /// count as delivered once it is out, and cutting the session closes the
+    /// connection meanwhile.
+    pub fn owe(self: &Arc<Self>, drain: &Arc<Drain>, relays: u64, len: u64) {
+        let mark = self.http_written.load(Ordering::Acquire) + len;
+        let mut owed = self.owed.lock().unwrap_or_else(|p| p.into_inner());
+        owed.push(Owed {
+            mark,
+            drain: Arc::downgrade(drain),
+            relays,
+        });
+        self.owing.store(true, Ordering::Release);
+        drop(owed);
+        let this: Arc<dyn Connection> = self.clone();
+        drain.carried_by(Arc::downgrade(&this));
+    }
+
+    /// Hyper flushed its buffer (or the connection is gone, `all`): the
+    /// responses written out so far are delivered.
+    fn settle(&self, all: bool) {
+        if !self.owing.load(Ordering::Acquire) {
+            return;
+        }
+        let written = self.http_written.load(Ordering::Acquire);
+        let mut owed = self.owed.lock().unwrap_or_else(|p| p.into_inner());
+        owed.retain(|o| {
+            if !all && o.mark > written {
+                return true;
+            }
+            if let Some(drain) = o.drain.upgrade() {
+                drain.add(o.relays);
+            }
+            false
+        });
+        self.owing.store(!owed.is_empty(), Ordering::Release);
+    }
+
     fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
     }
@@ -65,11 +140,62 @@ impl Meter {
 
 impl Connection for Meter {
     /// Fails every read and write from now on, waking the tasks waiting on
-    /// them.
+    /// them. The socket closes with a reset, so the kernel drops at once what
+    /// a client that does not read left in its buffers.
     fn kill(&self) {
         self.killed.store(true, Ordering::Release);
+        socket::abort_on_close(self.fd.load(Ordering::Acquire));
         self.reader.wake();
         self.writer.wake();
+    }
+
+    fn unsent(&self) -> u64 {
+        socket::unsent(self.fd.load(Ordering::Acquire))
+    }
+}
+
+/// What the kernel knows of a TCP socket, by descriptor (-1: none).
+mod socket {
+    use std::os::fd::RawFd;
+
+    /// Bytes in the socket's send queue (`SIOCOUTQ`): written, not yet
+    /// acknowledged by the peer.
+    #[cfg(target_os = "linux")]
+    pub fn unsent(fd: RawFd) -> u64 {
+        if fd < 0 {
+            return 0;
+        }
+        let mut queued: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ writes one int; a stale descriptor fails (EBADF,
+        // ENOTTY) or reads another socket's count, never memory.
+        let ok = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) } == 0;
+        if ok { queued.max(0) as u64 } else { 0 }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn unsent(_fd: RawFd) -> u64 {
+        0
+    }
+
+    /// `SO_LINGER` 0: closing resets the connection and frees its buffers.
+    pub fn abort_on_close(fd: RawFd) {
+        if fd < 0 {
+            return;
+        }
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a plain setsockopt with a struct of its declared size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
     }
 }
 
@@ -96,6 +222,9 @@ impl<S> Metered<S> {
     fn written(&mut self, mut bytes: &[u8]) {
         if matches!(self.frames, Frames::Http) {
             if !self.meter.upgrading.load(Ordering::Acquire) {
+                self.meter
+                    .http_written
+                    .fetch_add(bytes.len() as u64, Ordering::AcqRel);
                 return;
             }
             self.frames = Frames::Head(0);
@@ -349,11 +478,24 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
             return Poll::Ready(Err(Meter::killed_error()));
         }
         let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = poll {
+            // Hyper flushes its stream only once its own buffer is empty.
+            self.meter.settle(false);
+        }
         self.meter.waiting(&self.meter.writer, cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl<S> Drop for Metered<S> {
+    /// What the connection still owed is no longer held by anyone.
+    fn drop(&mut self) {
+        // Before the socket closes (the fields drop after this).
+        self.meter.fd.store(-1, Ordering::Release);
+        self.meter.settle(true);
     }
 }
 

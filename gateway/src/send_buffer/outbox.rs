@@ -171,6 +171,11 @@ impl Outbox {
         if queue.cut {
             return Err(Refused::Closed);
         }
+        // The guard found the session's client not reading its polling
+        // responses: as over budget, the socket is cut off.
+        if self.0.drain.is_cut() {
+            return Err(Refused::Full);
+        }
         self.catch_up(&mut queue);
         if queue.held + cost > self.0.budget {
             return Err(Refused::Full);

@@ -31,6 +31,8 @@ pub(super) fn build(
         sessions: PerKey::new(config.limits.max_sockets_per_address),
         trusted: Arc::new(config.limits.trusted_proxies.clone()),
         refused: state.metrics.refusal("sockets_per_address"),
+        max_unread: config.limits.max_send_buffer,
+        unread_cutoffs: state.metrics.refusal("polling_unread"),
     };
     let limits = Arc::new(RestLimits::new(&config.limits));
     background::housekeeping(&limits, state);

@@ -377,3 +377,99 @@ async fn many_slow_readers_together_stay_within_the_node_budget() {
         after / MIB
     );
 }
+
+/// Issue 23, case 2: a polling client that sends its GETs, each on a fresh
+/// connection, and never reads the responses. A response has left
+/// Engine.IO's queue but not the process until it is written out, so it
+/// counts against the session's budget until then: past the budget the
+/// session is cut off, and every connection still holding one of its
+/// responses is closed with it.
+#[tokio::test]
+async fn a_polling_peer_that_never_reads_its_responses_is_cut_off_with_its_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const ROUNDS: usize = 100;
+    let gw = GatewayProcess::start(&[]).await;
+    let (mut a, b) = polling_pair(&gw, "unread-poll").await;
+    let before = gw.rss();
+
+    // One GET per round, once the round's offers are queued; it reports
+    // whether its response began with 200.
+    let (go, mut get) = tokio::sync::mpsc::channel::<()>(1);
+    let (began, mut answered) = tokio::sync::mpsc::channel::<bool>(1);
+    let (addr, sid) = (gw.addr, b.sid.clone());
+    let stuck = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while get.recv().await.is_some() {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let request = format!(
+                "GET /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+            );
+            tcp.write_all(request.as_bytes()).await.expect("request");
+            // Peeked, not read: the response stays where it is.
+            let mut status = [0u8; 12];
+            let peeked = tokio::time::timeout(Duration::from_secs(5), tcp.peek(&mut status)).await;
+            let ok = matches!(peeked, Ok(Ok(12))) && &status == b"HTTP/1.1 200";
+            if ok {
+                held.push(tcp);
+            }
+            if began.send(ok).await.is_err() || !ok {
+                break;
+            }
+        }
+        held
+    });
+
+    // About one MAX_PAYLOAD (1 MB) of offers per round: a client that
+    // kept up, were its GETs read.
+    let mut out = Outcome::default();
+    for _ in 0..ROUNDS {
+        let round = send_offers(&mut a, &b.sid, 15).await;
+        out.ok += round.ok;
+        out.peer_not_found += round.peer_not_found;
+        out.peer_left.extend(round.peer_left);
+        if round.peer_not_found > 0 {
+            break;
+        }
+        go.send(()).await.expect("the GETs go on");
+        if !answered.recv().await.unwrap_or(false) {
+            // Refused: the next relay to B finds it cut off.
+            let after = send_offers(&mut a, &b.sid, 3).await;
+            assert_eq!(after.peer_not_found, 3, "{after:?}");
+            out.peer_not_found += after.peer_not_found;
+            out.peer_left.extend(after.peer_left);
+            break;
+        }
+    }
+    drop(go);
+    let held = stuck.await.expect("the GETs");
+    let grown = gw.peak_rss().saturating_sub(before);
+
+    assert!(
+        out.peer_not_found > 0,
+        "B is cut off: {out:?}, {} GETs held",
+        held.len()
+    );
+    // The default budget is 2 MiB; what the kernel's buffers took counts
+    // as written.
+    assert!(held.len() <= 10, "{} GETs held before the cut", held.len());
+    assert!(grown < 24 * MIB, "peak RSS grew by {} MiB", grown / MIB);
+    let left = match out.peer_left.first() {
+        Some(id) => id.clone(),
+        None => a.next("peer:left").await["peerId"].as_str().unwrap().into(),
+    };
+    assert_eq!(left, b.sid);
+    // Every connection still holding a response is closed by the gateway:
+    // reading it ends (after what the kernel had buffered).
+    for mut tcp in held {
+        let mut sink = Vec::new();
+        let end = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut sink)).await;
+        assert!(end.is_ok(), "a connection is left open");
+    }
+    // A well-behaved pair is served meanwhile.
+    let (mut c, mut d) = pair_of(&gw, "after-unread", "c", "d").await;
+    let ok = send_offers(&mut c, &d.sid, 3).await;
+    assert_eq!(ok.ok, 3, "{ok:?}");
+    for _ in 0..3 {
+        d.next("webrtc:offer").await;
+    }
+}
