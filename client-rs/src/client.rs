@@ -141,10 +141,10 @@ impl Client {
         Ok(self.signaling.leave_room().await?)
     }
 
-    /// Our peer id: the socket id from the gateway's CONNECT packet, known
-    /// from the start (before any join). It changes when the client
-    /// reconnects after a dropped connection.
-    pub fn client_id(&self) -> PeerId {
+    /// Our peer id, as the room we joined gives it (`room:joined.peerId`);
+    /// `None` before a join. It changes when the client reconnects after a
+    /// dropped connection.
+    pub fn client_id(&self) -> Option<PeerId> {
         self.signaling.peer_id()
     }
 

@@ -36,8 +36,9 @@ pub enum Notice {
     Disconnected {
         reason: String,
     },
+    /// `peer_id`: our new id in the rejoined room.
     Reconnected {
-        peer_id: PeerId,
+        peer_id: Option<PeerId>,
     },
     /// A chat line from a peer.
     Chat {
@@ -220,9 +221,10 @@ impl Notice {
             Notice::Disconnected { reason } => {
                 format!("! disconnected from the gateway: {reason}")
             }
-            Notice::Reconnected { peer_id } => {
-                format!("* reconnected to the gateway as {peer_id}")
-            }
+            Notice::Reconnected {
+                peer_id: Some(peer_id),
+            } => format!("* reconnected to the gateway as {peer_id}"),
+            Notice::Reconnected { peer_id: None } => "* reconnected to the gateway".into(),
             Notice::Chat { username, text, .. } => format!("[{username}] {text}"),
             Notice::ChatSent { peers: 0, .. } => {
                 return Some(Human::Stderr("(no peer connected yet; not sent)".into()));
@@ -389,7 +391,7 @@ mod tests {
             )
         );
         let back = Notice::Reconnected {
-            peer_id: "me2".into(),
+            peer_id: Some("me2".into()),
         };
         assert_eq!(
             lines(&back),

@@ -1,20 +1,19 @@
 //! [`SignalingClient`]: the connection, its requests, and its reconnection.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
+use super::connection::{Connection, Incoming, Open, Transport};
 use super::credential::Credential;
 use super::error::SignalingError;
-use super::socket::{Incoming, Socket};
 use super::types::{OutgoingSignal, PeerId, RoomCreated, RoomJoined, SignalingEvent};
 
-/// Gateway events waiting to be read (by the peer actor). The socket's reader
-/// waits when it is full, which holds back the socket rather than growing
-/// memory.
+/// Gateway events waiting to be read (by the peer actor). The connection's
+/// reader waits when it is full, which holds back the socket rather than
+/// growing memory.
 pub const EVENT_QUEUE: usize = 1024;
 
 /// Connection options.
@@ -26,8 +25,14 @@ pub struct SignalingOptions {
     /// or a refused handshake), and rejoin the room.
     pub reconnect: bool,
     /// The longest wait between two reconnection attempts (the first waits
-    /// 250 ms, then each twice the last).
+    /// 250 ms, then longer, with jitter).
     pub reconnect_max_delay: Duration,
+    /// Reconnection attempts after one drop before giving up; `None`: no limit.
+    pub reconnect_attempts: Option<u8>,
+    /// Extra headers of the opening request (e.g. `Cookie`, `Authorization`).
+    pub headers: Vec<(String, String)>,
+    /// WebSocket only, long-polling only, or polling upgraded to WebSocket.
+    pub transport: Transport,
 }
 
 impl Default for SignalingOptions {
@@ -36,13 +41,17 @@ impl Default for SignalingOptions {
             timeout: Duration::from_secs(10),
             reconnect: true,
             reconnect_max_delay: Duration::from_secs(5),
+            reconnect_attempts: None,
+            headers: Vec::new(),
+            transport: Transport::default(),
         }
     }
 }
 
-/// The stream of events from the gateway. It ends when the connection is gone
-/// for good (after a final [`SignalingEvent::Disconnected`]). Bounded
-/// ([`EVENT_QUEUE`]): the socket's reader waits while it is full.
+/// The stream of events from the gateway. It ends after
+/// [`SignalingClient::disconnect`] or a refused reconnection (after a final
+/// [`SignalingEvent::Disconnected`]). Bounded ([`EVENT_QUEUE`]): the
+/// connection's reader waits while it is full.
 pub type SignalingEvents = mpsc::Receiver<SignalingEvent>;
 
 /// A connected signaling client. Cheap to clone; every clone drives the same
@@ -53,15 +62,14 @@ pub struct SignalingClient {
 }
 
 struct Inner {
-    url: String,
-    auth: Value,
     options: SignalingOptions,
-    /// The current socket (replaced on reconnection).
-    socket: RwLock<Socket>,
+    conn: Connection,
+    /// Our id in the current room (`room:joined.peerId`).
+    peer_id: Mutex<Option<PeerId>>,
     /// The room to rejoin after a reconnection.
     room: Mutex<Option<String>>,
-    /// Set by `disconnect`: no reconnection.
-    closing: AtomicBool,
+    /// Woken by `disconnect`: the supervisor ends the event stream.
+    closing: Notify,
 }
 
 impl SignalingClient {
@@ -72,141 +80,156 @@ impl SignalingClient {
         credential: &Credential,
         options: SignalingOptions,
     ) -> Result<(SignalingClient, SignalingEvents), SignalingError> {
-        let (incoming_tx, incoming) = mpsc::channel(EVENT_QUEUE);
-        let auth = credential.auth_payload();
-        let socket = Socket::connect(url, &auth, options.timeout, incoming_tx.clone()).await?;
+        let (incoming_tx, mut incoming) = mpsc::channel(EVENT_QUEUE);
+        let open = Open {
+            url,
+            auth: credential.auth_payload(),
+            headers: &options.headers,
+            transport: options.transport,
+            reconnect: options.reconnect,
+            reconnect_delay: (Duration::from_millis(250), options.reconnect_max_delay),
+            reconnect_attempts: options.reconnect_attempts,
+        };
+        let conn = Connection::open(open, incoming_tx).await?;
+        let answer = tokio::time::timeout(options.timeout, async {
+            while let Some(next) = incoming.recv().await {
+                match next {
+                    Incoming::Connected => return Ok(()),
+                    Incoming::Refused { message } => {
+                        return Err(SignalingError::ConnectRefused { message });
+                    }
+                    other => tracing::debug!(?other, "before the namespace connection; ignored"),
+                }
+            }
+            Err(SignalingError::Closed)
+        })
+        .await
+        .unwrap_or(Err(SignalingError::Timeout("the namespace connection")));
+        if let Err(e) = answer {
+            conn.disconnect().await;
+            return Err(e);
+        }
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let client = SignalingClient {
             inner: Arc::new(Inner {
-                url: url.to_owned(),
-                auth,
                 options,
-                socket: RwLock::new(socket),
+                conn,
+                peer_id: Mutex::new(None),
                 room: Mutex::new(None),
-                closing: AtomicBool::new(false),
+                closing: Notify::new(),
             }),
         };
-        tokio::spawn(client.clone().supervise(incoming, incoming_tx, events_tx));
+        tokio::spawn(client.clone().supervise(incoming, events_tx));
         Ok((client, events))
     }
 
-    /// Our peer id: the socket id of the current connection (it changes when
-    /// the client reconnects).
-    pub fn peer_id(&self) -> PeerId {
-        self.socket().sid
-    }
-
-    fn socket(&self) -> Socket {
-        self.inner
-            .socket
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// Our peer id in the room we joined (`room:joined.peerId`); `None`
+    /// before a join. It changes when the client reconnects.
+    pub fn peer_id(&self) -> Option<PeerId> {
+        lock(&self.inner.peer_id).clone()
     }
 
     fn remember_room(&self, code: Option<String>) {
-        *self.inner.room.lock().unwrap_or_else(|p| p.into_inner()) = code;
+        *lock(&self.inner.room) = code;
     }
 
-    /// Hands the sockets' events up, typed; on a dropped connection,
-    /// reconnects and rejoins.
+    /// Hands the connection's events up, typed; after a reconnection, rejoins.
     async fn supervise(
         self,
         mut incoming: mpsc::Receiver<Incoming>,
-        incoming_tx: mpsc::Sender<Incoming>,
         events: mpsc::Sender<SignalingEvent>,
     ) {
-        while let Some(next) = incoming.recv().await {
+        // Connected and not yet told otherwise.
+        let mut up = true;
+        // A rejoin is under way: its `room:joined` is announced as the
+        // reconnection.
+        let mut rejoining = false;
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = self.inner.closing.notified() => None,
+                next = incoming.recv() => next,
+            };
+            let mut out = Vec::new();
             match next {
-                Incoming::Event { name, payload } => {
-                    if events
-                        .send(SignalingEvent::parse(&name, payload))
-                        .await
-                        .is_err()
-                    {
-                        self.socket().disconnect().await;
-                        return;
-                    }
-                }
-                Incoming::Closed { reason } => {
+                None => {
                     let _ = events
                         .send(SignalingEvent::Disconnected {
-                            reason: reason.clone(),
+                            reason: "client disconnect".into(),
                         })
                         .await;
-                    let again =
-                        self.inner.options.reconnect && !self.inner.closing.load(Ordering::Acquire);
-                    if !again || !self.reconnect(&incoming_tx, &events).await {
-                        return;
+                    return;
+                }
+                Some(Incoming::Event { name, payload }) => {
+                    let event = SignalingEvent::parse(&name, payload);
+                    if let SignalingEvent::RoomJoined(j) = &event {
+                        *lock(&self.inner.peer_id) = Some(j.peer_id.clone());
+                        if std::mem::take(&mut rejoining) {
+                            out.push(SignalingEvent::Reconnected {
+                                peer_id: Some(j.peer_id.clone()),
+                            });
+                        }
+                    }
+                    out.push(event);
+                }
+                Some(Incoming::ServerDisconnect) => {
+                    up = false;
+                    out.push(SignalingEvent::Disconnected {
+                        reason: "io server disconnect".into(),
+                    });
+                }
+                Some(Incoming::Connected) => {
+                    // rust_socketio 0.6 reports no transport loss: the new
+                    // CONNECT is the first sign of it.
+                    if std::mem::replace(&mut up, true) {
+                        out.push(SignalingEvent::Disconnected {
+                            reason: "transport close".into(),
+                        });
+                    }
+                    *lock(&self.inner.peer_id) = None;
+                    tracing::info!("reconnected to the gateway");
+                    rejoining = self.rejoin(events.clone());
+                    if !rejoining {
+                        out.push(SignalingEvent::Reconnected { peer_id: None });
                     }
                 }
-            }
-        }
-    }
-
-    /// Tries until connected (true), refused or closed (false).
-    async fn reconnect(
-        &self,
-        incoming_tx: &mpsc::Sender<Incoming>,
-        events: &mpsc::Sender<SignalingEvent>,
-    ) -> bool {
-        let options = &self.inner.options;
-        let mut delay = Duration::from_millis(250);
-        loop {
-            tokio::time::sleep(delay).await;
-            if self.inner.closing.load(Ordering::Acquire) || events.is_closed() {
-                return false;
-            }
-            let attempt = Socket::connect(
-                &self.inner.url,
-                &self.inner.auth,
-                options.timeout,
-                incoming_tx.clone(),
-            )
-            .await;
-            match attempt {
-                Ok(socket) => {
-                    let peer_id = socket.sid.clone();
-                    *self.inner.socket.write().unwrap_or_else(|p| p.into_inner()) = socket;
-                    tracing::info!(%peer_id, "reconnected to the gateway");
-                    let _ = events.send(SignalingEvent::Reconnected { peer_id }).await;
-                    self.rejoin();
-                    return true;
-                }
-                Err(SignalingError::ConnectRefused { message }) => {
+                Some(Incoming::Refused { message }) => {
                     tracing::warn!(%message, "reconnection refused; giving up");
                     let _ = events
                         .send(SignalingEvent::Disconnected {
                             reason: format!("reconnection refused: {message}"),
                         })
                         .await;
-                    return false;
+                    self.inner.conn.disconnect().await;
+                    return;
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, ?delay, "reconnection failed; trying again");
-                    delay = (delay * 2).min(options.reconnect_max_delay);
+            }
+            for event in out {
+                if events.send(event).await.is_err() {
+                    self.inner.conn.disconnect().await;
+                    return;
                 }
             }
         }
     }
 
     /// Joins the remembered room again, off the supervisor (its ack comes
-    /// through the reader the supervisor drains).
-    fn rejoin(&self) {
-        let room = self
-            .inner
-            .room
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let Some(code) = room else { return };
+    /// through the reader the supervisor drains). False when there is no room.
+    fn rejoin(&self, events: mpsc::Sender<SignalingEvent>) -> bool {
+        let Some(code) = lock(&self.inner.room).clone() else {
+            return false;
+        };
         let client = self.clone();
         tokio::spawn(async move {
             if let Err(e) = client.join_room(&code).await {
                 tracing::warn!(room = %code, error = %e, "could not rejoin the room");
                 client.remember_room(None);
+                let _ = events
+                    .send(SignalingEvent::Reconnected { peer_id: None })
+                    .await;
             }
         });
+        true
     }
 
     /// Creates a room (`create:room`); `None` lets the gateway pick a code.
@@ -235,6 +258,7 @@ impl SignalingClient {
             .request("join:room", json!({ "roomCode": room_code }), "join:room")
             .await?;
         let joined: RoomJoined = parse_reply(reply, "join:room")?;
+        *lock(&self.inner.peer_id) = Some(joined.peer_id.clone());
         self.remember_room(Some(room_code.to_owned()));
         Ok(joined)
     }
@@ -242,6 +266,7 @@ impl SignalingClient {
     /// Leaves the current room (`leave:room`); a no-op outside a room.
     pub async fn leave_room(&self) -> Result<(), SignalingError> {
         self.remember_room(None);
+        *lock(&self.inner.peer_id) = None;
         self.request("leave:room", json!({}), "leave:room")
             .await
             .map(|_| ())
@@ -272,18 +297,18 @@ impl SignalingClient {
     /// ack (failures come back as [`SignalingEvent::Error`]).
     pub async fn send_signal(&self, signal: &OutgoingSignal) -> Result<(), SignalingError> {
         let (event, payload) = signal.to_wire();
-        self.socket().emit(event, &payload).await
+        self.inner.conn.emit(event, payload).await
     }
 
     /// Emits any event, without an ack.
     pub async fn emit(&self, event: &str, payload: Value) -> Result<(), SignalingError> {
-        self.socket().emit(event, &payload).await
+        self.inner.conn.emit(event, payload).await
     }
 
     /// Disconnects (for good: no reconnection).
     pub async fn disconnect(&self) -> Result<(), SignalingError> {
-        self.inner.closing.store(true, Ordering::Release);
-        self.socket().disconnect().await;
+        self.inner.closing.notify_one();
+        self.inner.conn.disconnect().await;
         Ok(())
     }
 
@@ -295,18 +320,20 @@ impl SignalingClient {
         payload: Value,
         what: &'static str,
     ) -> Result<Value, SignalingError> {
-        let args = self
-            .socket()
-            .emit_with_ack(event, &payload, self.inner.options.timeout)
+        let mut args = self
+            .inner
+            .conn
+            .emit_with_ack(event, payload, self.inner.options.timeout)
             .await
             .map_err(|e| match e {
                 SignalingError::Timeout(_) => SignalingError::Timeout(what),
                 other => other,
             })?;
         // The ack's arguments: the gateway passes one.
-        let reply = match args {
-            Value::Array(mut args) if !args.is_empty() => args.swap_remove(0),
-            other => other,
+        let reply = if args.is_empty() {
+            Value::Null
+        } else {
+            args.swap_remove(0)
         };
         if let Some(err) = reply.get("error") {
             let (code, message) = crate::wire::error_parts(err);
@@ -324,4 +351,8 @@ fn parse_reply<T: serde::de::DeserializeOwned>(
         event,
         payload: reply.to_string(),
     })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -175,10 +175,11 @@ pub enum SignalingEvent {
     Disconnected {
         reason: String,
     },
-    /// Connected again after a drop, as a new socket: `peer_id` is our new
-    /// id. The room is rejoined next (its `room:joined` follows).
+    /// Connected again after a drop, as a new socket. With a room to rejoin
+    /// it comes right before the rejoin's `room:joined`, and `peer_id` is our
+    /// new id from it; `None` without a room (or when the rejoin failed).
     Reconnected {
-        peer_id: PeerId,
+        peer_id: Option<PeerId>,
     },
 }
 

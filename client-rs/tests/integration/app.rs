@@ -19,6 +19,15 @@ struct Notices(mpsc::UnboundedReceiver<Notice>);
 
 impl Notices {
     /// The first notice `pick` takes, skipping the others.
+    /// Our peer id, from the session's own `joined` notice.
+    async fn joined_as(&mut self) -> PeerId {
+        self.until("joined", |n| match n {
+            Notice::Joined { peer_id, .. } => Some(peer_id.clone()),
+            _ => None,
+        })
+        .await
+    }
+
     async fn until<T>(&mut self, what: &str, mut pick: impl FnMut(&Notice) -> Option<T>) -> T {
         tokio::time::timeout(SOON, async {
             loop {
@@ -85,15 +94,13 @@ fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
 async fn chat_lines_go_to_every_open_peer_and_theirs_come_back() {
     let gw = gateway().await;
     let (bob, carol) = (client(&gw, "bob").await, client(&gw, "carol").await);
-    let (bob_id, carol_id) = (bob.client_id(), carol.client_id());
     let mut bob_inbox = bob.peer_messages().await.expect("inbox");
     let mut carol_inbox = carol.peer_messages().await.expect("inbox");
     bob.create_room(Some("CHAT")).await.expect("create");
-    bob.join_room("CHAT").await.expect("join");
-    carol.join_room("CHAT").await.expect("join");
+    let bob_id = bob.join_room("CHAT").await.expect("join").peer_id;
+    let carol_id = carol.join_room("CHAT").await.expect("join").peer_id;
 
     let alice = client(&gw, "alice").await;
-    let alice_id = alice.client_id();
     let (input, mut typing) = tokio::io::duplex(64 * 1024);
     let (task, mut notices) = session(alice, |alice, tx| async move {
         let mut notify = move |n| {
@@ -103,9 +110,9 @@ async fn chat_lines_go_to_every_open_peer_and_theirs_come_back() {
         let result = app::chat(&alice, &room("CHAT"), input, &mut notify).await;
         (alice, result)
     });
-    let peers = notices
+    let (alice_id, peers) = notices
         .until("joined", |n| match n {
-            Notice::Joined { peers, .. } => Some(peers.clone()),
+            Notice::Joined { peer_id, peers, .. } => Some((peer_id.clone(), peers.clone())),
             _ => None,
         })
         .await;
@@ -257,19 +264,13 @@ async fn a_file_goes_to_the_first_two_peers_and_the_sender_hears_both_verdicts()
 
     // The receivers are in the room first (they offer to the sender).
     let (bob, carol) = (client(&gw, "bob").await, client(&gw, "carol").await);
-    let (bob_id, carol_id) = (bob.client_id(), carol.client_id());
     bob.create_room(Some("FILES")).await.expect("create");
     let (bob_task, mut bob_notices) = receiving(bob, &bob_dir);
     let (carol_task, mut carol_notices) = receiving(carol, &carol_dir);
-    for n in [&mut bob_notices, &mut carol_notices] {
-        n.until("joined", |n| {
-            matches!(n, Notice::Joined { .. }).then_some(())
-        })
-        .await;
-    }
+    let bob_id = bob_notices.joined_as().await;
+    let carol_id = carol_notices.joined_as().await;
 
     let alice = client(&gw, "alice").await;
-    let alice_id = alice.client_id();
     let path = src.clone();
     let (alice_task, mut alice_notices) = session(alice, |alice, tx| async move {
         let mut notify = move |n| {
@@ -278,6 +279,7 @@ async fn a_file_goes_to_the_first_two_peers_and_the_sender_hears_both_verdicts()
         let result = app::send_file(&alice, &room("FILES"), &path, 2, &mut notify).await;
         (alice, result)
     });
+    let alice_id = alice_notices.joined_as().await;
     let size = data.len() as u64;
     received(&mut bob_notices, &alice_id, &bob_dir, size, &digest).await;
     received(&mut carol_notices, &alice_id, &carol_dir, size, &digest).await;
@@ -350,7 +352,6 @@ async fn a_refused_file_is_told_on_both_sides_and_the_send_fails() {
         .await;
 
     let alice = client(&gw, "alice").await;
-    let alice_id = alice.client_id();
     let (alice_task, mut alice_notices) = session(alice, |alice, tx| async move {
         let mut notify = move |n| {
             let _ = tx.send(n);
@@ -358,6 +359,7 @@ async fn a_refused_file_is_told_on_both_sides_and_the_send_fails() {
         let result = app::send_file(&alice, &room("FILES"), &src, 1, &mut notify).await;
         (alice, result)
     });
+    let alice_id = alice_notices.joined_as().await;
     let (from, who, code) = bob_notices
         .until("file_refused", |n| match n {
             Notice::FileRefused { from, who, ack } => Some((
@@ -399,7 +401,6 @@ async fn a_receiver_refuses_a_file_over_its_limit_and_lasts_until_its_input_ends
     let gw = gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let bob = client(&gw, "bob").await;
-    let bob_id = bob.client_id();
     bob.create_room(Some("FILES")).await.expect("create");
     let (input, typing) = tokio::io::duplex(1024);
     let target = Target::Dir(dir.path().to_owned());
@@ -412,11 +413,7 @@ async fn a_receiver_refuses_a_file_over_its_limit_and_lasts_until_its_input_ends
             app::receive_files(&bob, &room("FILES"), target, 0, 10, input, &mut notify).await;
         (bob, result)
     });
-    bob_notices
-        .until("joined", |n| {
-            matches!(n, Notice::Joined { .. }).then_some(())
-        })
-        .await;
+    let bob_id = bob_notices.joined_as().await;
 
     let page = client(&gw, "page").await;
     let mut inbox = page.peer_messages().await.expect("inbox");
@@ -444,7 +441,10 @@ async fn a_receiver_refuses_a_file_over_its_limit_and_lasts_until_its_input_ends
             _ => None,
         })
         .await;
-    assert_eq!((from, code), (page.client_id(), Some(AckCode::TooLarge)));
+    assert_eq!(
+        (from, code),
+        (page.client_id().expect("joined"), Some(AckCode::TooLarge))
+    );
     // Still receiving until the input ends.
     assert!(!bob_task.is_finished());
     drop(typing);

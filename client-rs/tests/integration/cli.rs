@@ -146,7 +146,10 @@ async fn a_peer_speaking_the_documented_protocol_chats_and_swaps_files_with_the_
     let line = cli_chat.until("message").await;
     assert_eq!(
         (&line["text"], &line["from"]),
-        (&json!("hello from the page"), &json!(page.client_id()))
+        (
+            &json!("hello from the page"),
+            &json!(page.client_id().expect("joined"))
+        )
     );
     let stdin = cli_chat.child.stdin.as_mut().expect("stdin");
     stdin
@@ -256,7 +259,7 @@ async fn a_peer_speaking_the_documented_protocol_chats_and_swaps_files_with_the_
     let sent = sender.until("file_sent").await;
     assert_eq!(
         (&sent["ok"], &sent["to"]),
-        (&json!(true), &json!(page.client_id()))
+        (&json!(true), &json!(page.client_id().expect("joined")))
     );
     sender.exits_ok().await;
     let _ = page.close().await;

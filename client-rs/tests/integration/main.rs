@@ -1,5 +1,6 @@
 //! Integration tests: a real gateway in-process, real peers on loopback.
 
+mod acks;
 mod app;
 mod churn;
 mod cli;

@@ -26,7 +26,7 @@ async fn mesh(n: usize) -> (TestGateway, Vec<Member>) {
         let inbox = c.peer_messages().await.expect("inbox");
         let joined = c.join_room(&room.room_code).await.expect("join");
         assert_eq!(joined.peers.len(), members.len(), "peers already there");
-        assert_eq!(c.client_id(), joined.peer_id);
+        assert_eq!(c.client_id(), Some(joined.peer_id.clone()));
         opened.push(sub);
         members.push(Member {
             id: joined.peer_id.clone(),

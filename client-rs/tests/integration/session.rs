@@ -1,5 +1,5 @@
 //! What a room shared with browsers needs of a client's session: its id
-//! before any join, reconnection after a dropped connection, and the room's
+//! from its join, reconnection after a dropped connection, and the room's
 //! ICE servers in the peer connections.
 
 use webrtc_signaling_client::signaling::{IceServer, SignalingEvent};
@@ -14,31 +14,32 @@ async fn ping(from: &Client, to: &Client, to_id: &str, body: &[u8]) {
         .await
         .expect("in time")
         .expect("inbox");
-    assert_eq!((msg.from, &msg.data[..]), (from.client_id(), body));
+    assert_eq!((Some(msg.from), &msg.data[..]), (from.client_id(), body));
 }
 
+/// The id comes from what the contract gives: `room:joined.peerId` (nothing
+/// before a join needs it), and it is the id the other members hear.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_client_id_is_the_socket_id_before_any_join() {
+async fn the_client_id_is_the_peer_id_its_join_gives() {
     let gw = gateway().await;
     let a = client(&gw, "a").await;
     let b = client(&gw, "b").await;
-    let a_id = a.client_id();
-    assert!(!a_id.is_empty());
-    assert_ne!(a_id, b.client_id());
+    assert_eq!((a.client_id(), b.client_id()), (None, None));
     let room = b.create_room(None).await.expect("create");
-    b.join_room(&room.room_code).await.expect("join");
+    let b_id = b.join_room(&room.room_code).await.expect("join").peer_id;
     let mut b_events = b.events().await.expect("events");
-    // The gateway knows a by that id: it is a's peer id in the room, as the
-    // other member hears it and as a's own join says.
     let joined = a.join_room(&room.room_code).await.expect("join");
-    assert_eq!(joined.peer_id, a_id);
+    assert_eq!(a.client_id(), Some(joined.peer_id.clone()));
+    assert_eq!(b.client_id(), Some(b_id.clone()));
+    assert_ne!(joined.peer_id, b_id);
     let heard = next_event(&mut b_events, "peer:joined", |e| match e {
         PeerEvent::Signaling(SignalingEvent::PeerJoined { peer_id, .. }) => Some(peer_id.clone()),
         _ => None,
     })
     .await;
-    assert_eq!(heard, a_id);
-    assert_eq!(a.client_id(), a_id, "unchanged by the join");
+    assert_eq!(heard, joined.peer_id);
+    a.leave_room().await.expect("leave");
+    assert_eq!(a.client_id(), None, "no id outside a room");
     let _ = a.close().await;
     let _ = b.close().await;
 }
@@ -51,11 +52,10 @@ async fn a_dropped_connection_reconnects_rejoins_and_renegotiates() {
     let b = client(&gw, "b").await;
     let room = a.create_room(None).await.expect("create");
     let mut b_open = b.data_channel_opened().await.expect("sub");
-    a.join_room(&room.room_code).await.expect("join a");
-    b.join_room(&room.room_code).await.expect("join b");
-    let old_a = a.client_id();
+    let old_a = a.join_room(&room.room_code).await.expect("join a").peer_id;
+    let b_id = b.join_room(&room.room_code).await.expect("join b").peer_id;
     assert_eq!(opened(&mut b_open, 1).await, vec![old_a.clone()]);
-    ping(&a, &b, &b.client_id(), b"before").await;
+    ping(&a, &b, &b_id, b"before").await;
 
     let mut a_events = a.events().await.expect("events");
     let mut b_events = b.events().await.expect("events");
@@ -71,14 +71,15 @@ async fn a_dropped_connection_reconnects_rejoins_and_renegotiates() {
     let new_a = next_event(&mut a_events, "Reconnected", |e| match e {
         PeerEvent::Signaling(SignalingEvent::Reconnected { peer_id }) => Some(peer_id.clone()),
         PeerEvent::PeerGone(p) => {
-            assert_eq!(*p, b.client_id());
+            assert_eq!(*p, b_id);
             None
         }
         _ => None,
     })
-    .await;
+    .await
+    .expect("the rejoin's peer id");
     assert_ne!(new_a, old_a);
-    assert_eq!(a.client_id(), new_a);
+    assert_eq!(a.client_id(), Some(new_a.clone()));
     let rejoined = next_event(&mut a_events, "room:joined", |e| match e {
         PeerEvent::Signaling(SignalingEvent::RoomJoined(j)) => Some(j.clone()),
         _ => None,
@@ -90,7 +91,7 @@ async fn a_dropped_connection_reconnects_rejoins_and_renegotiates() {
     );
     assert_eq!(
         rejoined.peers.iter().map(|p| &p.id).collect::<Vec<_>>(),
-        [&b.client_id()]
+        [&b_id]
     );
 
     // b: peer:left for the old id, then peer:joined for the new one.
@@ -119,10 +120,10 @@ async fn a_dropped_connection_reconnects_rejoins_and_renegotiates() {
     assert_eq!(reopened, new_a);
     assert_eq!(b.open_peers().await.expect("peers"), vec![new_a.clone()]);
     eventually("a's channel to b is open", || async {
-        a.open_peers().await.expect("peers") == [b.client_id()]
+        a.open_peers().await.expect("peers") == [b_id.clone()]
     })
     .await;
-    ping(&a, &b, &b.client_id(), b"after, a to b").await;
+    ping(&a, &b, &b_id, b"after, a to b").await;
     ping(&b, &a, &new_a, b"after, b to a").await;
     let _ = a.close().await;
     let _ = b.close().await;
@@ -164,11 +165,11 @@ async fn the_rooms_ice_servers_configure_the_peer_connections() {
         async move { pm.ice_servers_of(&peer).await.expect("actor") }
     };
     assert_eq!(
-        configured(&b, a.client_id()).await,
+        configured(&b, a_joined.peer_id.clone()).await,
         Some(b_joined.ice_servers.clone())
     );
     assert_eq!(
-        configured(&a, b.client_id()).await,
+        configured(&a, b_joined.peer_id.clone()).await,
         Some(a_joined.ice_servers.clone())
     );
     assert_eq!(configured(&a, "nobody".into()).await, None);
