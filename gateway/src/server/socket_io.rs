@@ -55,7 +55,9 @@ pub(super) async fn build(
         .ws_max_message_size(payload_cap)
         .ws_max_frame_size(payload_cap)
         // Room for a burst of relays towards one slow reader; the channel
-        // allocates as it fills, so idle sockets do not pay for it.
+        // allocates its 32-slot blocks as it fills (the first one up front,
+        // a few KB per idle socket: issue 21), so the bound itself costs
+        // idle sockets nothing.
         .max_buffer_size(8192)
         // Signaling frames are small; the buffer grows for a large SDP.
         .ws_read_buffer_size(1024)
