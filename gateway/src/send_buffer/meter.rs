@@ -86,8 +86,7 @@ impl Meter {
     /// connection.
     pub fn bind(self: &Arc<Self>, drain: &Arc<Drain>) {
         if self.drain.set(drain.clone()).is_ok() {
-            let this: Arc<dyn Connection> = self.clone();
-            drain.carried_by(Arc::downgrade(&this));
+            self.carries(drain);
         }
     }
 
@@ -105,6 +104,11 @@ impl Meter {
         });
         self.owing.store(true, Ordering::Release);
         drop(owed);
+        self.carries(drain);
+    }
+
+    /// Cutting `drain`'s session kills this connection.
+    fn carries(self: &Arc<Self>, drain: &Drain) {
         let this: Arc<dyn Connection> = self.clone();
         drain.carried_by(Arc::downgrade(&this));
     }
