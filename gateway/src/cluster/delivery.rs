@@ -16,7 +16,7 @@ use socketioxide::socket::Sid;
 
 use super::adapter::NodeAdapter;
 use super::redis::Subscriptions;
-use super::relay::{Arrivals, Dropped, Envelope, Received, RelayLink};
+use super::relay::{Arrivals, Dropped, Envelope, Received, RelayLink, SendError};
 use crate::delivery::local::{HandOver, LocalDelivery, hand_over};
 use crate::delivery::{Delivery, Relay, Undelivered, report};
 use crate::metrics::Metrics;
@@ -66,25 +66,25 @@ impl Delivery for ClusterDelivery {
             Whereabouts::Absent => Err(Undelivered::NotFound),
             // The registry has it here: not found here is gone (leaving).
             Whereabouts::Here => self.local.deliver(from, relay, true),
-            // Published and acknowledged by Redis before the sender's next
-            // relay (its inbox handles them one at a time): they arrive in order.
+            // Queued to the writer of the target's node, in the sender's
+            // order (its inbox handles its relays one at a time): they
+            // arrive in order, batched, without waiting for Redis here.
             Whereabouts::Node(route) => {
                 if relay.target == relay.from {
                     return Err(Undelivered::NotFound);
                 }
-                let heard = self
-                    .link
+                self.link
                     .send(&route, &Envelope(*relay))
-                    .await
-                    .map_err(|e| Undelivered::Link(e.to_string()))?;
-                // No node reads that channel: the target's node died (its
-                // members are reported gone once it is reaped) or is not
-                // subscribed again yet.
-                if heard {
-                    Ok(())
-                } else {
-                    Err(Undelivered::NotFound)
-                }
+                    .map_err(|e| match e {
+                        // No node read that channel: the target's node died (its
+                        // members are reported gone once it is reaped) or is not
+                        // subscribed again yet.
+                        SendError::Unheard(_) => Undelivered::NotFound,
+                        SendError::Full(_) => Undelivered::Busy,
+                        e @ (SendError::Unreachable(_) | SendError::Encode(_)) => {
+                            Undelivered::Link(e.to_string())
+                        }
+                    })
             }
             // A member whose node recorded no route (a node of an older
             // version, during a rolling upgrade): through the adapter to the

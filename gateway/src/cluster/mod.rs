@@ -8,10 +8,12 @@
 
 pub mod adapter;
 pub mod delivery;
+pub mod link;
 pub mod node;
 pub mod redis;
 pub mod relay;
 pub mod setup;
+pub mod wire;
 
 pub use delivery::{ClusterDelivery, RelayArrivals};
 pub use setup::{Cluster, ClusterError};

@@ -89,7 +89,11 @@ impl Cluster {
         )
         .await
         .map_err(RedisError::from)?;
-        let relays = Arc::new(RelayLink::new(rooms.client().clone(), &config.redis_prefix));
+        let relays = Arc::new(RelayLink::new(
+            rooms.client().clone(),
+            &config.redis_prefix,
+            rooms.route(),
+        ));
         let (client, relay_subscriptions) = redis::subscriber(&settings, redis::RELAY_RING).await?;
         // Listening before subscribing, so that nothing sent is missed.
         let messages = client.message_rx();

@@ -1,0 +1,207 @@
+//! The way out to other nodes: one writer task per destination node, fed by a
+//! queue that senders push to without waiting. The writer takes everything
+//! queued (up to [`BATCH_BYTES`]) and publishes it as one batch
+//! ([`wire::batch`]) on the destination's channel, then the next: batches to
+//! one node leave one after another on the one command connection, so Redis
+//! delivers them in the order they were queued, and a sender's relays (queued
+//! in its order by its inbox) arrive in that order. Each batch carries its
+//! number in the pair (this node → that one), so the receiver sees one missed.
+//!
+//! A relay is acked once queued. A writer whose last publish reached no
+//! subscriber (the node is gone, or not subscribed again yet after Redis came
+//! back) or failed (Redis away) makes further sends fail at once, until a
+//! publish (a probe, an empty batch, every [`PROBE_EVERY`]) gets through: the
+//! relays already queued then are lost, as relays in flight to a node that
+//! dies are.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fred::clients::Client;
+use fred::interfaces::PubsubInterface;
+use tokio::sync::mpsc;
+
+use super::wire::{self, Envelope};
+
+/// What one node may queue for another before sends fail (`Full`): a few
+/// hundred milliseconds of a saturated link, or 64 relays of the largest size.
+pub const QUEUE_BYTES: usize = 8 * 1024 * 1024;
+/// Envelopes joined into one publish at most (beyond one envelope).
+pub const BATCH_BYTES: usize = 512 * 1024;
+/// How often an unhealthy writer tries its destination again.
+pub const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// A writer unheard for this long stops (its node is gone for good: routes
+/// are drawn per process); sends to it keep failing.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
+
+/// The node's channel, `<REDIS_PREFIX>-relay:<route>`. Not hash-tagged: in a
+/// Redis Cluster the nodes' channels spread over the shards.
+pub fn channel(prefix: &str, route: &str) -> String {
+    format!("{prefix}-relay:{route}")
+}
+
+/// Why a message for another node was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("relay envelope: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The queue to that node holds [`QUEUE_BYTES`].
+    #[error("the queue to node {0} is full")]
+    Full(String),
+    /// No node read that channel at the last publish.
+    #[error("no node reads the channel of {0}")]
+    Unheard(String),
+    /// The last publish failed.
+    #[error("publishing to node {0} failed: Redis unreachable")]
+    Unreachable(String),
+}
+
+const HEALTHY: u8 = 0;
+const UNHEARD: u8 = 1;
+const UNREACHABLE: u8 = 2;
+
+struct Shared {
+    queued: AtomicUsize,
+    state: AtomicU8,
+}
+
+struct Writer {
+    queue: mpsc::UnboundedSender<Vec<u8>>,
+    shared: Arc<Shared>,
+}
+
+/// Publishes to other nodes' channels (on the registry's command client).
+pub struct RelayLink {
+    client: Client,
+    prefix: String,
+    /// This node's route: who the batches are from.
+    route: String,
+    writers: Mutex<HashMap<String, Writer>>,
+}
+
+impl RelayLink {
+    pub fn new(client: Client, prefix: &str, route: &str) -> Self {
+        Self {
+            client,
+            prefix: prefix.to_owned(),
+            route: route.to_owned(),
+            writers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Queues `envelope` for the node of `route`, without waiting.
+    pub fn send(&self, route: &str, envelope: &Envelope<'_>) -> Result<(), SendError> {
+        self.push(route, envelope.encode()?)
+    }
+
+    /// Queues one encoded envelope for the node of `route`.
+    pub fn push(&self, route: &str, bytes: Vec<u8>) -> Result<(), SendError> {
+        let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = match writers.get(route) {
+            Some(w) => w,
+            None => {
+                let w = self.spawn(route);
+                writers.entry(route.to_owned()).or_insert(w)
+            }
+        };
+        match writer.shared.state.load(Ordering::Acquire) {
+            HEALTHY => {}
+            UNHEARD => return Err(SendError::Unheard(route.to_owned())),
+            _ => return Err(SendError::Unreachable(route.to_owned())),
+        }
+        let len = bytes.len();
+        if writer.shared.queued.fetch_add(len, Ordering::AcqRel) + len > QUEUE_BYTES {
+            writer.shared.queued.fetch_sub(len, Ordering::AcqRel);
+            return Err(SendError::Full(route.to_owned()));
+        }
+        // Closed only once its node was unheard for GIVE_UP_AFTER: refused above.
+        writer
+            .queue
+            .send(bytes)
+            .map_err(|_| SendError::Unheard(route.to_owned()))
+    }
+
+    fn spawn(&self, route: &str) -> Writer {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            queued: AtomicUsize::new(0),
+            state: AtomicU8::new(HEALTHY),
+        });
+        tokio::spawn(write(
+            self.client.clone(),
+            channel(&self.prefix, route),
+            self.route.clone(),
+            rx,
+            shared.clone(),
+        ));
+        Writer { queue, shared }
+    }
+}
+
+/// The writer of one destination: a batch per publish, in queue order.
+async fn write(
+    client: Client,
+    channel: String,
+    from: String,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    shared: Arc<Shared>,
+) {
+    let mut seq = 0u64;
+    let mut msgs: Vec<Vec<u8>> = Vec::new();
+    let mut unhealthy_since: Option<Instant> = None;
+    loop {
+        let first = tokio::select! {
+            first = rx.recv() => match first {
+                Some(m) => Some(m),
+                None => return,
+            },
+            _ = tokio::time::sleep(PROBE_EVERY), if unhealthy_since.is_some() => None,
+        };
+        let mut bytes = 0;
+        if let Some(m) = first {
+            bytes += m.len();
+            msgs.push(m);
+            while bytes < BATCH_BYTES {
+                let Ok(m) = rx.try_recv() else { break };
+                bytes += m.len();
+                msgs.push(m);
+            }
+        }
+        shared.queued.fetch_sub(bytes, Ordering::AcqRel);
+        seq += 1;
+        let payload = wire::batch(&from, seq, &msgs);
+        let count = msgs.len();
+        msgs.clear();
+        let state = match client
+            .spublish::<i64, _, _>(channel.as_str(), payload)
+            .await
+        {
+            Ok(n) if n > 0 => HEALTHY,
+            Ok(_) => UNHEARD,
+            Err(e) => {
+                tracing::debug!(error = %e, channel, "publishing a batch failed");
+                UNREACHABLE
+            }
+        };
+        let was = shared.state.swap(state, Ordering::AcqRel);
+        if state == HEALTHY {
+            unhealthy_since = None;
+            continue;
+        }
+        if was == HEALTHY || count > 0 {
+            tracing::warn!(
+                channel,
+                lost = count,
+                unheard = state == UNHEARD,
+                "a node's channel is not reached: relays to it fail until it is"
+            );
+        }
+        let since = *unhealthy_since.get_or_insert_with(Instant::now);
+        if state == UNHEARD && since.elapsed() >= GIVE_UP_AFTER {
+            tracing::info!(channel, "stopped writing to a node unheard for long");
+            return;
+        }
+    }
+}

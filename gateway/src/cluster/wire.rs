@@ -1,0 +1,186 @@
+//! What travels on a node's channel: batches, each the JSON object
+//! `{"from":<sender route>,"seq":<n>,"msgs":[<envelope>,...]}`, where `seq`
+//! counts the sender's batches to this node (1, 2, ...) so the receiver sees a
+//! gap, and each relay envelope is the JSON array
+//! `["webrtc:offer", fromPeerId, targetPeerId, <offer>]`, the value forwarded
+//! byte for byte.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::ser::{Serialize, SerializeTuple, Serializer};
+use serde_json::value::RawValue;
+
+use crate::delivery::Relay;
+use crate::protocol::RelayKind;
+
+/// One relay between nodes, as published.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a>(pub Relay<'a>);
+
+impl Serialize for Envelope<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let relay = &self.0;
+        let mut t = s.serialize_tuple(4)?;
+        t.serialize_element(relay.kind.event())?;
+        t.serialize_element(relay.from)?;
+        t.serialize_element(relay.target)?;
+        t.serialize_element(relay.body)?;
+        t.end()
+    }
+}
+
+impl Envelope<'_> {
+    pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+}
+
+/// Why a message on the node's channel was dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    #[error("not a relay envelope: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("unknown relay event {0:?}")]
+    Kind(String),
+    #[error("not a byte string")]
+    NotBytes,
+}
+
+/// Joins envelopes already encoded into one batch.
+pub fn batch(from: &str, seq: u64, msgs: &[Vec<u8>]) -> Vec<u8> {
+    let size: usize = msgs.iter().map(|m| m.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + from.len() + 40);
+    out.extend_from_slice(b"{\"from\":");
+    // A route is hex; serialising it keeps any string valid JSON all the same.
+    out.extend_from_slice(serde_json::to_string(from).unwrap_or_default().as_bytes());
+    out.extend_from_slice(format!(",\"seq\":{seq},\"msgs\":[").as_bytes());
+    for (i, m) in msgs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(m);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// A batch as received; its envelopes are decoded one by one.
+#[derive(Deserialize)]
+pub struct Batch<'a> {
+    #[serde(borrow)]
+    pub from: Cow<'a, str>,
+    pub seq: u64,
+    #[serde(borrow)]
+    pub msgs: Vec<&'a RawValue>,
+}
+
+impl<'a> Batch<'a> {
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, Malformed> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+/// An envelope as received: ids are socket ids (no escapes) in practice, but
+/// any JSON string is read.
+pub struct Received<'a> {
+    pub kind: RelayKind,
+    pub from: Cow<'a, str>,
+    pub target: Cow<'a, str>,
+    pub body: &'a RawValue,
+}
+
+impl<'a> Received<'a> {
+    /// Reads an envelope; the body is checked to be one JSON value.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, Malformed> {
+        #[derive(Deserialize)]
+        struct Wire<'a>(
+            #[serde(borrow)] Cow<'a, str>,
+            #[serde(borrow)] Cow<'a, str>,
+            #[serde(borrow)] Cow<'a, str>,
+            #[serde(borrow)] &'a RawValue,
+        );
+        let Wire(event, from, target, body) = serde_json::from_slice(bytes)?;
+        let kind = RelayKind::from_event(&event).ok_or_else(|| Malformed::Kind(event.into()))?;
+        Ok(Self {
+            kind,
+            from,
+            target,
+            body,
+        })
+    }
+}
+
+impl fmt::Debug for Received<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Received")
+            .field("kind", &self.kind)
+            .field("from", &self.from)
+            .field("target", &self.target)
+            .field("bytes", &self.body.get().len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_travels_whole_in_a_batch() {
+        let body =
+            RawValue::from_string(r#"{"type":"offer","sdp":"v=0\r\n","x":[1,{"y":"é"}]}"#.into())
+                .unwrap();
+        let sent = Envelope(Relay {
+            kind: RelayKind::Offer,
+            from: "abc",
+            target: "def",
+            body: &body,
+        });
+        let bytes = sent.encode().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"["webrtc:offer","abc","def",{"type":"offer","sdp":"v=0\r\n","x":[1,{"y":"é"}]}]"#
+        );
+        let batch_bytes = batch("r1", 7, &[bytes.clone(), bytes]);
+        let got = Batch::decode(&batch_bytes).unwrap();
+        assert_eq!((&*got.from, got.seq, got.msgs.len()), ("r1", 7, 2));
+        let got = Received::decode(got.msgs[1].get().as_bytes()).unwrap();
+        assert_eq!(got.kind, RelayKind::Offer);
+        assert_eq!((&*got.from, &*got.target), ("abc", "def"));
+        assert_eq!(got.body.get(), body.get());
+        assert!(matches!(got.from, Cow::Borrowed(_)), "ids are not copied");
+        let empty = batch("r1", 8, &[]);
+        assert_eq!(Batch::decode(&empty).unwrap().msgs.len(), 0);
+    }
+
+    #[test]
+    fn anything_else_is_malformed_not_a_panic() {
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"null",
+            b"[\"webrtc:offer\",\"a\",\"b\"]",
+            b"[\"webrtc:offer\",\"a\",\"b\",{\"x\":]",
+            b"[\"peer:joined\",\"a\",\"b\",{}]",
+            b"[\"webrtc:ice\",1,\"b\",\"c\"]",
+            b"[\"webrtc:ice\",\"a\",\"b\",\"c\",\"extra\"]",
+            b"\xff\xfe",
+        ] {
+            assert!(
+                Received::decode(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{\"from\":\"a\"}",
+            b"{\"from\":1,\"seq\":1,\"msgs\":[]}",
+        ] {
+            assert!(Batch::decode(bad).is_err());
+        }
+    }
+}
