@@ -15,6 +15,7 @@ mod runner;
 mod scen;
 mod server;
 mod stats;
+mod syscalls;
 mod tokens;
 mod ws;
 
@@ -26,7 +27,7 @@ use anyhow::Result;
 use clap::{Parser, ValueEnum};
 
 use runner::Runner;
-use scen::{capacity, cluster, idle, join, relay, smoke, soak};
+use scen::{capacity, cluster, idle, instructions, join, relay, smoke, soak};
 use server::{Kind, Setup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -43,6 +44,9 @@ enum Scenario {
     Soak,
     /// Relay across gateway nodes on one Redis (2 and 3 nodes; gateway only).
     Cluster,
+    /// Instructions per relayed message, the gateway under callgrind (gateway
+    /// only; not part of `all`).
+    Instructions,
     Smoke,
     /// Only regenerate BENCHMARKS.md and the plots from bench/results/*.json.
     Report,
@@ -89,6 +93,8 @@ struct Cli {
     soak: soak::Params,
     #[command(flatten)]
     cluster: cluster::Params,
+    #[command(flatten)]
+    instructions: instructions::Params,
     /// Where JSON results and plots go.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -231,6 +237,9 @@ async fn run(cli: Cli) -> Result<bool> {
     if one(Scenario::Cluster) {
         ok &= runner.run(cluster::Nodes::<2>(cli.cluster.clone())).await?;
         ok &= runner.run(cluster::Nodes::<3>(cli.cluster.clone())).await?;
+    }
+    if cli.scenario == Scenario::Instructions {
+        ok &= runner.run(cli.instructions.clone()).await?;
     }
     if cli.scenario == Scenario::Smoke {
         ok &= runner.run(smoke::Params::default()).await?;

@@ -47,6 +47,25 @@ pub fn self_rss_kb() -> u64 {
     rss_kb(std::process::id())
 }
 
+/// Times the threads of a process went to sleep and were woken up again
+/// (`voluntary_ctxt_switches`, summed over `/proc/PID/task/*`): what a
+/// lightly loaded server pays for beside the work itself.
+pub fn wakeups(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .map(|t| {
+            let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            s.lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,11 +84,22 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_that_sleeps_counts_as_woken_up() {
+        let me = std::process::id();
+        let before = wakeups(me);
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(wakeups(me) >= before + 5);
+    }
+
+    #[test]
     fn a_process_that_does_not_exist_reads_as_zero() {
         // Above the kernel's pid_max (at most 2^22).
         let gone = 1 << 23;
         assert_eq!(rss_kb(gone), 0);
         assert_eq!(cpu_secs(gone), 0.0);
         assert_eq!(open_fds(gone), 0);
+        assert_eq!(wakeups(gone), 0);
     }
 }

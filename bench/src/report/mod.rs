@@ -4,6 +4,7 @@ mod capacity;
 mod cluster;
 mod document;
 mod idle;
+mod instructions;
 mod join;
 mod loaded;
 mod plots;

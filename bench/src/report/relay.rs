@@ -1,7 +1,8 @@
 //! The relay scenario in BENCHMARKS.md.
 
 use super::table::{
-    Fig, Part, both, cell, compared, failures, met, num, phase_rows, ratio, section_head, target,
+    Fig, MaybeFig, Part, both, cell, compared, failures, met, num, phase_rows, ratio, row,
+    section_head, target,
 };
 use crate::results::Doc;
 use crate::scen::relay::{Params, Relay, RelayPhase};
@@ -65,7 +66,7 @@ pub fn section(md: &mut String, d: &D) {
         md,
         "Relay",
         &format!(
-            "{} rooms of 2; both peers send `webrtc:ice` (a ~100-byte candidate carrying a per-sender sequence number and the send time) to each other, without acks. **Fixed rate**: {} msg/s offered in total, evenly paced (after a 1 s unmeasured warm-up). **Saturation**: each sender keeps {} messages in flight (closed loop). Every received message is checked: event name, `fromPeerId` = the partner, `targetPeerId` = me, sequence = previous + 1; after each phase the bench waits until everything sent has arrived (5 s at most); what did not is lost. CPU is utime+stime from `/proc/PID/stat` (all threads) over the {} s window.",
+            "{} rooms of 2; both peers send `webrtc:ice` (a ~100-byte candidate carrying a per-sender sequence number and the send time) to each other, without acks. **Fixed rate**: {} msg/s offered in total, evenly paced (after a 1 s unmeasured warm-up). **Saturation**: each sender keeps {} messages in flight (closed loop). Every received message is checked: event name, `fromPeerId` = the partner, `targetPeerId` = me, sequence = previous + 1; after each phase the bench waits until everything sent has arrived (5 s at most); what did not is lost. CPU is utime+stime from `/proc/PID/stat` (all threads) over the {} s window; wake-ups are the servers' voluntary context switches (`/proc/PID/task/*/status`), system calls the kernel's `raw_syscalls:sys_enter` count (`perf stat`), both over the same window.",
             p.pairs,
             num(p.rate),
             p.window,
@@ -95,6 +96,21 @@ pub fn section(md: &mut String, d: &D) {
         ("lost + misrouted + out of order", false, |p| p.bad() as f64),
     ];
     phase_rows(md, d, &phases, &figs);
+    // Counts, steady where CPU time is noisy; runs from before they were
+    // recorded show none.
+    let counts: [(&str, MaybeFig<RelayPhase>); 2] = [
+        ("server wake-ups per message", |p| p.server_wakeups_per_msg),
+        ("server system calls per message", |p| {
+            p.server_syscalls_per_msg
+        }),
+    ];
+    for (name, part) in &phases {
+        for (label, f) in &counts {
+            row(md, d, &format!("{name}: {label}"), 1.0, true, |r| {
+                f(part(r))
+            });
+        }
+    }
     md.push('\n');
     failures(md, d);
 }

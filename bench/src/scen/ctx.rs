@@ -12,6 +12,7 @@ use tokio::time::{sleep_until, timeout};
 
 use crate::procfs::self_cpu_secs;
 use crate::server::Target;
+use crate::syscalls::SyscallCount;
 use crate::ws::Conn;
 
 /// One run's context: the servers under test and the clients that load them.
@@ -64,10 +65,14 @@ impl Clients {
     }
 }
 
-/// CPU spent over a measurement window, seconds.
+/// What the servers and the generator spent over a measurement window.
 pub struct Spent {
     pub server_cpu_s: f64,
     pub bench_cpu_s: f64,
+    /// The servers' threads woken up from sleep.
+    pub server_wakeups: u64,
+    /// The servers' system calls (`None` without `perf`).
+    pub server_syscalls: Option<u64>,
 }
 
 impl Ctx {
@@ -75,12 +80,28 @@ impl Ctx {
     /// the generator spent between the two (the phase's tasks run meanwhile).
     pub async fn window(&self, start: Instant, end: Instant) -> Spent {
         sleep_until(start.into()).await;
-        let (c0, b0) = (self.target.cpu_secs(), self_cpu_secs());
+        let pids: Vec<u32> = self.target.servers().map(|p| p.pid).collect();
+        let syscalls = SyscallCount::start(&pids, end.saturating_duration_since(start));
+        let (c0, b0, w0) = (
+            self.target.cpu_secs(),
+            self_cpu_secs(),
+            self.target.wakeups(),
+        );
         sleep_until(end.into()).await;
-        let (c1, b1) = (self.target.cpu_secs(), self_cpu_secs());
+        let (c1, b1, w1) = (
+            self.target.cpu_secs(),
+            self_cpu_secs(),
+            self.target.wakeups(),
+        );
+        let server_syscalls = match syscalls {
+            Some(count) => count.finish().await,
+            None => None,
+        };
         Spent {
             server_cpu_s: c1 - c0,
             bench_cpu_s: b1 - b0,
+            server_wakeups: w1.saturating_sub(w0),
+            server_syscalls,
         }
     }
 }

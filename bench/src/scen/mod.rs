@@ -14,6 +14,7 @@ pub mod capacity;
 pub mod cluster;
 mod ctx;
 pub mod idle;
+pub mod instructions;
 pub mod join;
 pub mod relay;
 mod scenario;

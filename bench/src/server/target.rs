@@ -50,6 +50,10 @@ impl Target {
         self.servers().map(|p| procfs::cpu_secs(p.pid)).sum()
     }
 
+    pub fn wakeups(&self) -> u64 {
+        self.servers().map(|p| procfs::wakeups(p.pid)).sum()
+    }
+
     pub fn open_fds(&self) -> u64 {
         self.servers().map(|p| procfs::open_fds(p.pid)).sum()
     }

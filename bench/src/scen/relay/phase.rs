@@ -52,6 +52,12 @@ pub struct RelayPhase {
     pub msgs_per_server_cpu_s: f64,
     pub bench_cpu_s: f64,
     pub bench_cpu_us_per_msg: f64,
+    /// The servers' threads woken up from sleep, per delivered message.
+    #[serde(default)]
+    pub server_wakeups_per_msg: Option<f64>,
+    /// The servers' system calls per delivered message (`perf stat`).
+    #[serde(default)]
+    pub server_syscalls_per_msg: Option<f64>,
     pub ok: bool,
 }
 
@@ -112,6 +118,7 @@ pub async fn relay(
         && rx.errors == 0
         && alive;
     let per_msg = |cpu: f64| round3(cpu * 1e6 / rx.in_window.max(1) as f64);
+    let per_msg_count = |n: u64| round3(n as f64 / rx.in_window.max(1) as f64);
     let phase = RelayPhase {
         mode: match mode {
             RelayMode::Rate(r) => format!("rate {r}/s"),
@@ -151,6 +158,8 @@ pub async fn relay(
         },
         bench_cpu_s: round3(bench_cpu),
         bench_cpu_us_per_msg: per_msg(bench_cpu),
+        server_wakeups_per_msg: Some(per_msg_count(spent.server_wakeups)),
+        server_syscalls_per_msg: spent.server_syscalls.map(per_msg_count),
         ok,
     };
     Ok((phase, out))

@@ -1,0 +1,241 @@
+//! Instructions per relayed message: the relay scenario's two phases against
+//! the gateway running under valgrind's callgrind, which counts the
+//! instructions the gateway executes (its own code, the libraries, not the
+//! kernel). Unlike CPU time, the count hardly moves with the noise of a
+//! shared machine, so it shows what one change does. Gateway only: the
+//! reference's JavaScript is compiled as it runs, which callgrind counts too.
+//!
+//! Callgrind starts with its instrumentation off (start-up and the sockets'
+//! set-up run at valgrind's lighter speed), switches it on after the pairs are
+//! made, zeroes the counters before each phase and dumps them after its
+//! drain: each dump holds one phase, wake-ups included.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use tokio::time::sleep;
+
+use super::relay::{Pair, RelayMode, RelayPhase, make_pairs, relay};
+use super::{Ctx, Scenario};
+use crate::results::Outcome;
+use crate::server::{Kind, Setup, Spec};
+
+#[derive(Clone, Debug, clap::Args, Serialize, Deserialize)]
+#[group(id = "instructions")]
+#[command(next_help_heading = "Instructions")]
+pub struct Params {
+    #[arg(id = "instr_pairs", long = "instr-pairs", default_value_t = 100)]
+    pub pairs: usize,
+    /// Offered rate of the fixed-rate phase (under callgrind the gateway runs
+    /// some 50× slower, so this stays well below the relay scenario's).
+    #[arg(id = "instr_rate", long = "instr-rate", default_value_t = 1_000.0)]
+    pub rate: f64,
+    /// Messages in flight per sender in the saturation phase.
+    #[arg(id = "instr_window", long = "instr-window", default_value_t = 16)]
+    pub window: u64,
+    #[arg(id = "instr_secs", long = "instr-secs", default_value_t = 5.0)]
+    pub secs: f64,
+}
+
+/// One phase and what the gateway executed over it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Counted {
+    pub phase: RelayPhase,
+    /// Instructions from the counters' reset to their dump.
+    pub instructions: u64,
+    pub instructions_per_msg: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Instructions {
+    pub fixed: Counted,
+    pub saturation: Counted,
+}
+
+impl Outcome for Instructions {
+    fn ok(&self) -> bool {
+        self.fixed.phase.ok && self.saturation.phase.ok
+    }
+}
+
+impl Scenario for Params {
+    const NAME: &'static str = "instructions";
+    type Outcome = Instructions;
+
+    fn tokens(&self) -> usize {
+        2 * self.pairs
+    }
+
+    fn processes(&self, setup: &Setup, kind: Kind) -> Result<Vec<Spec>> {
+        Ok(match kind {
+            Kind::Gateway => vec![under_callgrind(setup.server(kind), &setup.log_dir)],
+            Kind::Reference => vec![],
+        })
+    }
+
+    async fn run(&self, ctx: &mut Ctx) -> Result<Instructions> {
+        let server = ctx.target.servers().next().context("no gateway started")?;
+        let (pid, dir) = (server.pid, server.log.parent().map(Path::to_path_buf));
+        let dir = dir.context("the gateway's log has no directory")?;
+        let pairs = make_pairs(&ctx.clients, 0, self.pairs, "instr").await?;
+        control(pid, &["--instr=on"])?;
+        let dur = Duration::from_secs_f64(self.secs);
+        let rate = RelayMode::Rate(self.rate);
+        // Unmeasured: the code paths' first translation by valgrind.
+        let (_, pairs) = relay(ctx, pairs, rate, Duration::from_secs(1)).await?;
+        let (fixed, pairs) = counted(ctx, (pid, &dir), pairs, rate, dur).await?;
+        sleep(Duration::from_millis(300)).await;
+        let window = RelayMode::Window(self.window);
+        let (saturation, _) = counted(ctx, (pid, &dir), pairs, window, dur).await?;
+        Ok(Instructions { fixed, saturation })
+    }
+
+    fn time_limit(&self) -> Duration {
+        Duration::from_secs(300)
+    }
+}
+
+/// The gateway's command under callgrind, its dumps in the logs directory.
+fn under_callgrind(mut spec: Spec, log_dir: &Path) -> Spec {
+    let out = log_dir.join("callgrind.out.%p");
+    let mut args = vec![
+        "--tool=callgrind".into(),
+        "--instr-atstart=no".into(),
+        format!("--callgrind-out-file={}", out.display()).into(),
+        spec.program,
+    ];
+    args.append(&mut spec.args);
+    spec.program = "valgrind".into();
+    spec.args = args;
+    spec
+}
+
+/// One phase between a reset of the counters and their dump; `gateway`:
+/// its pid and the directory of its dumps.
+async fn counted(
+    ctx: &mut Ctx,
+    (pid, dir): (u32, &Path),
+    pairs: Vec<Pair>,
+    mode: RelayMode,
+    dur: Duration,
+) -> Result<(Counted, Vec<Pair>)> {
+    control(pid, &["--zero"])?;
+    let (phase, pairs) = relay(ctx, pairs, mode, dur).await?;
+    let instructions = dump(pid, dir).await?;
+    let per_msg = instructions as f64 / phase.delivered.max(1) as f64;
+    Ok((
+        Counted {
+            phase,
+            instructions,
+            instructions_per_msg: per_msg.round(),
+        },
+        pairs,
+    ))
+}
+
+/// `callgrind_control <args> <pid>`.
+fn control(pid: u32, args: &[&str]) -> Result<()> {
+    // valgrind names the pipes it is controlled through after `HOST`, which
+    // the gateway is started with (its listen address): the same here.
+    let out = Command::new("callgrind_control")
+        .env("HOST", "127.0.0.1")
+        .args(args)
+        .arg(pid.to_string())
+        .output()
+        .context("running callgrind_control (valgrind installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "callgrind_control {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Dumps the counters and reads the instructions of the newest dump.
+async fn dump(pid: u32, dir: &Path) -> Result<u64> {
+    let before = dumps(pid, dir);
+    control(pid, &["--dump"])?;
+    for _ in 0..100 {
+        let now = dumps(pid, dir);
+        if let Some(newest) = now.iter().find(|p| !before.contains(p)) {
+            // The file is written while we look: wait for its totals.
+            if let Some(n) = totals(&std::fs::read_to_string(newest).unwrap_or_default()) {
+                return Ok(n);
+            }
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    bail!("no callgrind dump appeared in {}", dir.display())
+}
+
+/// The dump files of `pid`: `callgrind.out.<pid>.<n>`.
+fn dumps(pid: u32, dir: &Path) -> Vec<PathBuf> {
+    let prefix = format!("callgrind.out.{pid}.");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&prefix))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `totals:` line of a callgrind dump (its only event is `Ir`).
+fn totals(dump: &str) -> Option<u64> {
+    dump.lines()
+        .find_map(|l| l.strip_prefix("totals:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dump_gives_its_total_instructions() {
+        let dump = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 142401202\nfl=(1) x\n0 3\ntotals: 142401211\n";
+        assert_eq!(totals(dump), Some(142401211));
+        assert_eq!(totals("events: Ir\nsummary: 5\n"), None);
+    }
+
+    #[test]
+    fn the_gateway_runs_under_callgrind_with_its_own_arguments() {
+        let setup = Setup {
+            root: PathBuf::from("/r"),
+            gateway_bin: PathBuf::from("/r/gw"),
+            port: 4000,
+            secret: "s".into(),
+            log_dir: PathBuf::from("/logs"),
+        };
+        let spec = Params {
+            pairs: 1,
+            rate: 1.0,
+            window: 1,
+            secs: 1.0,
+        }
+        .processes(&setup, Kind::Gateway)
+        .unwrap()
+        .remove(0);
+        assert_eq!(spec.program, "valgrind");
+        assert_eq!(
+            spec.args,
+            [
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                "--callgrind-out-file=/logs/callgrind.out.%p",
+                "/r/gw"
+            ]
+        );
+        assert_eq!(spec.kind, Some(Kind::Gateway));
+    }
+}
