@@ -21,9 +21,13 @@ use std::time::{Duration, Instant};
 
 use fred::clients::Client;
 use fred::interfaces::PubsubInterface;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Told what became of the batch an envelope went in.
+type Done = oneshot::Sender<u8>;
 
 use super::wire::{self, Envelope};
+use crate::rooms::redis::View;
 
 /// What one node may queue for another before sends fail (`Full`): a few
 /// hundred milliseconds of a saturated link, or 64 relays of the largest size.
@@ -68,7 +72,7 @@ struct Shared {
 }
 
 struct Writer {
-    queue: mpsc::UnboundedSender<Vec<u8>>,
+    queue: mpsc::UnboundedSender<(Vec<u8>, Option<Done>)>,
     shared: Arc<Shared>,
 }
 
@@ -79,11 +83,14 @@ pub struct RelayLink {
     /// This node's route: who the batches are from.
     route: String,
     writers: Mutex<HashMap<String, Writer>>,
+    /// The node's view of its rooms (`ClusterDelivery` reaches it here).
+    view: Arc<View>,
 }
 
 impl RelayLink {
-    pub fn new(client: Client, prefix: &str, route: &str) -> Self {
+    pub fn new(client: Client, prefix: &str, route: &str, view: Arc<View>) -> Self {
         Self {
+            view,
             client,
             prefix: prefix.to_owned(),
             route: route.to_owned(),
@@ -91,13 +98,29 @@ impl RelayLink {
         }
     }
 
-    /// Queues `envelope` for the node of `route`, without waiting.
-    pub fn send(&self, route: &str, envelope: &Envelope<'_>) -> Result<(), SendError> {
-        self.push(route, envelope.encode()?)
+    pub fn view(&self) -> &View {
+        &self.view
     }
 
-    /// Queues one encoded envelope for the node of `route`.
+    /// Queues `envelope` for the node of `route` and waits for the publish
+    /// of the batch it went in: `Ok` once Redis handed it to that node's
+    /// subscriber. Relays of other senders queued meanwhile share that publish.
+    pub async fn send(&self, route: &str, envelope: &Envelope<'_>) -> Result<(), SendError> {
+        let (done, published) = oneshot::channel();
+        self.queue(route, envelope.encode()?, Some(done))?;
+        match published.await {
+            Ok(HEALTHY) => Ok(()),
+            Ok(UNHEARD) | Err(_) => Err(SendError::Unheard(route.to_owned())),
+            Ok(_) => Err(SendError::Unreachable(route.to_owned())),
+        }
+    }
+
+    /// Queues one encoded envelope for the node of `route`, without waiting.
     pub fn push(&self, route: &str, bytes: Vec<u8>) -> Result<(), SendError> {
+        self.queue(route, bytes, None)
+    }
+
+    fn queue(&self, route: &str, bytes: Vec<u8>, done: Option<Done>) -> Result<(), SendError> {
         let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
         let writer = match writers.get(route) {
             Some(w) => w,
@@ -119,7 +142,7 @@ impl RelayLink {
         // Closed only once its node was unheard for GIVE_UP_AFTER: refused above.
         writer
             .queue
-            .send(bytes)
+            .send((bytes, done))
             .map_err(|_| SendError::Unheard(route.to_owned()))
     }
 
@@ -145,11 +168,12 @@ async fn write(
     client: Client,
     channel: String,
     from: String,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut rx: mpsc::UnboundedReceiver<(Vec<u8>, Option<Done>)>,
     shared: Arc<Shared>,
 ) {
     let mut seq = 0u64;
     let mut msgs: Vec<Vec<u8>> = Vec::new();
+    let mut waiting: Vec<Done> = Vec::new();
     let mut unhealthy_since: Option<Instant> = None;
     loop {
         let first = tokio::select! {
@@ -160,13 +184,13 @@ async fn write(
             _ = tokio::time::sleep(PROBE_EVERY), if unhealthy_since.is_some() => None,
         };
         let mut bytes = 0;
-        if let Some(m) = first {
+        let mut next = first;
+        while let Some((m, done)) = next.take() {
             bytes += m.len();
             msgs.push(m);
-            while bytes < BATCH_BYTES {
-                let Ok(m) = rx.try_recv() else { break };
-                bytes += m.len();
-                msgs.push(m);
+            waiting.extend(done);
+            if bytes < BATCH_BYTES {
+                next = rx.try_recv().ok();
             }
         }
         shared.queued.fetch_sub(bytes, Ordering::AcqRel);
@@ -185,6 +209,9 @@ async fn write(
                 UNREACHABLE
             }
         };
+        for done in waiting.drain(..) {
+            let _ = done.send(state);
+        }
         let was = shared.state.swap(state, Ordering::AcqRel);
         if state == HEALTHY {
             unhealthy_since = None;

@@ -18,6 +18,7 @@
 //! connections.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use fred::clients::SubscriberClient;
 use fred::types::Message;
@@ -25,13 +26,18 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 pub use super::link::{RelayLink, SendError, channel};
-pub use super::wire::{Batch, Envelope, Malformed, Received};
+pub use super::wire::{Batch, Envelope, Item, Malformed, News, Received, ReceivedNews};
+use crate::protocol::event;
+use crate::rooms::redis::View;
 
 /// What the rest of the gateway does with relays that arrive from other nodes.
 pub trait Arrivals: Send + Sync + 'static {
     /// A relay for a socket of this node, in its sender's order. Runs on the
     /// channel's one reader: it must not wait.
     fn arrived(&self, relay: Received<'_>);
+    /// A room event for members of this node, in its place among the relays
+    /// (the view already updated). Must not wait either.
+    fn news(&self, news: ReceivedNews<'_>);
     /// Messages dropped before they could be handed over: `lagged` of them
     /// because the reader fell behind, or one that was not a relay.
     fn dropped(&self, reason: Dropped, count: u64);
@@ -62,6 +68,8 @@ pub struct Inbound {
     pub client: SubscriberClient,
     pub channel: String,
     pub messages: broadcast::Receiver<Message>,
+    /// Kept current by the room events that arrive.
+    pub view: Arc<View>,
 }
 
 /// Hands every relay on this node's channel over, as it comes, until `stop`.
@@ -117,8 +125,18 @@ pub async fn listen(mut inbound: Inbound, arrivals: impl Arrivals, stop: Cancell
                     arrivals.dropped(Dropped::Gap, missed);
                 }
                 for msg in &batch.msgs {
-                    match Received::decode(msg.get().as_bytes()) {
-                        Ok(relay) => arrivals.arrived(relay),
+                    match Item::decode(msg.get().as_bytes()) {
+                        Ok(Item::Relay(relay)) => arrivals.arrived(relay),
+                        Ok(Item::News(news)) => {
+                            match &*news.event {
+                                event::PEER_JOINED => {
+                                    inbound.view.add(&news.room, &news.peer, &batch.from)
+                                }
+                                event::PEER_LEFT => inbound.view.remove(&news.room, &news.peer),
+                                _ => {}
+                            }
+                            arrivals.news(news);
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "dropped a message on the relay channel");
                             arrivals.dropped(Dropped::Malformed, 1);

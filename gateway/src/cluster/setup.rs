@@ -93,6 +93,7 @@ impl Cluster {
             rooms.client().clone(),
             &config.redis_prefix,
             rooms.route(),
+            rooms.view().clone(),
         ));
         let (client, relay_subscriptions) = redis::subscriber(&settings, redis::RELAY_RING).await?;
         // Listening before subscribing, so that nothing sent is missed.
@@ -103,6 +104,7 @@ impl Cluster {
             .ssubscribe(channel.as_str())
             .await
             .map_err(RedisError::from)?;
+        let view = rooms.view().clone();
         Ok(Self {
             rooms: Arc::new(rooms),
             adapter,
@@ -111,6 +113,7 @@ impl Cluster {
                 client,
                 channel,
                 messages,
+                view,
             },
             subscriptions: subscriptions.and(relay_subscriptions),
             node,

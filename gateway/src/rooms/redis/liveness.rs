@@ -73,6 +73,7 @@ impl RedisRooms {
             let mut local = self.local();
             local.node_id = new_node_id();
             local.members.clear();
+            self.view.clear();
             // The reaper reported every member of the old identity.
             local.departed.clear();
             local.unsettled = false;

@@ -10,5 +10,7 @@
 pub mod liveness;
 pub mod registry;
 pub mod store;
+pub mod view;
 
 pub use store::{Heartbeat, Liveness, RedisRooms};
+pub use view::{Seen, View};
