@@ -78,3 +78,66 @@ async fn a_newcomers_relays_come_after_its_join_and_before_its_leave() {
         wrong.len()
     );
 }
+
+/// The view follows Redis (issue 20, item 1): a member that went while Redis
+/// was away leaves the other nodes' views once Redis is back (its peers hear
+/// `peer:left` from the node that settles it; the views catch up within
+/// `RESYNC_EVERY`), so relays to it are `PEER_NOT_FOUND` instead of acked
+/// and dropped on its node.
+#[tokio::test]
+async fn a_member_gone_during_a_redis_outage_leaves_every_view() {
+    /// `cluster::relay::RESYNC_EVERY`, plus the settling after Redis is back
+    /// (a whole node timeout) and slack for a busy machine.
+    const BOUND: Duration = Duration::from_secs(9);
+    let mut cluster = TestCluster::start(2, &[]).await;
+    let mut a = client(&cluster.nodes[0], 1).await;
+    let mut b = client(&cluster.nodes[1], 2).await;
+    let mut d = client(&cluster.nodes[1], 4).await;
+    let ack = a
+        .call("create:room", json!({ "roomCode": "views", "maxPeers": 5 }))
+        .await;
+    assert_eq!(ack["roomCode"], "views", "{ack}");
+    for c in [&mut a, &mut b, &mut d] {
+        let ack = c.call("join:room", json!({ "roomCode": "views" })).await;
+        assert_eq!(ack["peerId"], c.sid, "{ack}");
+    }
+    let gone = d.sid.clone();
+    // Redis comes back with its data: the member is in it until its node
+    // settles the leave it could not write.
+    cluster.redis.save();
+    cluster.redis.kill();
+    drop(d);
+    tokio::time::sleep(support::cluster::TIMEOUT).await;
+    cluster.redis.restart(true);
+    let started = std::time::Instant::now();
+    assert_eq!(a.next("peer:left").await["peerId"], gone);
+    let offer =
+        |to: &str| json!({ "targetPeerId": to, "offer": { "type": "offer", "sdp": "v=0" } });
+    let mut acked_ok = 0;
+    loop {
+        let ack = a.call("webrtc:offer", offer(&gone)).await;
+        if ack["error"]["code"] == "PEER_NOT_FOUND" {
+            break;
+        }
+        assert!(
+            ack == json!({ "ok": true }) || ack["error"]["code"] == "INTERNAL_ERROR",
+            "{ack}"
+        );
+        acked_ok += usize::from(ack["ok"] == true);
+        assert!(
+            started.elapsed() < BOUND,
+            "still routed to the gone member after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "the gone member left node 0's view {:?} after Redis came back ({acked_ok} relays acked meanwhile)",
+        started.elapsed()
+    );
+    assert_eq!(
+        a.call("webrtc:offer", offer(&b.sid)).await,
+        json!({ "ok": true })
+    );
+    assert_eq!(b.next("webrtc:offer").await["fromPeerId"], a.sid);
+}

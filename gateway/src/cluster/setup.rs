@@ -79,6 +79,7 @@ impl Cluster {
             },
         );
         rooms.reconcile().await?;
+        let rooms = Arc::new(rooms);
         let (subscriber, subscriptions) = redis::subscriber(&settings, redis::PUBSUB_RING).await?;
         let adapter = RedisAdapterCtr::new_with_fred_config(
             subscriber,
@@ -104,16 +105,15 @@ impl Cluster {
             .ssubscribe(channel.as_str())
             .await
             .map_err(RedisError::from)?;
-        let view = rooms.view().clone();
         Ok(Self {
-            rooms: Arc::new(rooms),
+            rooms: rooms.clone(),
             adapter,
             relays,
             inbound: Inbound {
                 client,
                 channel,
                 messages,
-                view,
+                rooms,
             },
             subscriptions: subscriptions.and(relay_subscriptions),
             node,

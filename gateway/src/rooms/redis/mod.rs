@@ -12,5 +12,6 @@ pub mod registry;
 pub mod store;
 pub mod view;
 
+pub use liveness::ViewChange;
 pub use store::{Heartbeat, Liveness, RedisRooms};
 pub use view::{Seen, View};

@@ -46,6 +46,7 @@ pub(super) struct Scripts {
     pub(super) heartbeat: Script,
     pub(super) reconcile: Script,
     pub(super) reap: Script,
+    pub(super) routes: Script,
 }
 
 impl Scripts {
@@ -62,6 +63,7 @@ impl Scripts {
             heartbeat: script(include_str!("heartbeat.lua")),
             reconcile: script(include_str!("reconcile.lua")),
             reap: script(include_str!("reap.lua")),
+            routes: script(include_str!("routes.lua")),
         }
     }
 }

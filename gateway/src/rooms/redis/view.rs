@@ -118,6 +118,57 @@ impl View {
             .map(|(room, _)| room.clone())
     }
 
+    /// This node's members of `room`.
+    pub fn here(&self, room: &str) -> Vec<String> {
+        self.inner()
+            .rooms
+            .get(room)
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, r)| **r == self.route)
+                    .map(|(p, _)| p.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The rooms held.
+    pub fn rooms(&self) -> Vec<String> {
+        self.inner().rooms.keys().cloned().collect()
+    }
+
+    /// Makes `room` (if still held) Redis's `members` again, this node's own
+    /// members kept as they are here; returns the peers of other nodes that
+    /// were gone from the view and the ones new to it.
+    pub fn resync(&self, room: &str, members: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+        let mut inner = self.inner();
+        let Some(held) = inner.rooms.get_mut(room) else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut fresh: HashMap<String, String> = held
+            .iter()
+            .filter(|(_, r)| **r == self.route)
+            .map(|(p, r)| (p.clone(), r.clone()))
+            .collect();
+        for (peer, route) in members {
+            if *route != self.route {
+                fresh.insert(peer.clone(), route.clone());
+            }
+        }
+        let left = held
+            .keys()
+            .filter(|p| !fresh.contains_key(*p))
+            .cloned()
+            .collect();
+        let joined = fresh
+            .keys()
+            .filter(|p| !held.contains_key(*p))
+            .cloned()
+            .collect();
+        *held = fresh;
+        (left, joined)
+    }
+
     /// This node was evicted: its members are gone.
     pub fn clear(&self) {
         self.inner().rooms.clear();
@@ -146,5 +197,19 @@ mod tests {
         assert_eq!(view.other_nodes("r"), ["third"]);
         view.remove("r", "a");
         assert_eq!(view.locate("r", "d"), Seen::Unknown);
+    }
+
+    #[test]
+    fn a_resync_takes_redis_for_other_nodes_and_keeps_this_ones() {
+        let view = View::new("me");
+        let s = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        view.joined("r", [s("a", "me"), s("b", "other"), s("c", "other")]);
+        // Redis lost `a` (restarted empty, not reconciled yet), `b` left, `d` came.
+        let (left, joined) = view.resync("r", &[s("c", "other"), s("d", "third")]);
+        assert_eq!((left, joined), (vec!["b".to_owned()], vec!["d".to_owned()]));
+        assert_eq!(view.locate("r", "a"), Seen::Member("me".into()));
+        assert_eq!(view.here("r"), ["a"]);
+        assert_eq!(view.resync("gone", &[s("x", "y")]), (vec![], vec![]));
+        assert_eq!(view.rooms(), ["r"]);
     }
 }
