@@ -141,3 +141,71 @@ async fn a_member_gone_during_a_redis_outage_leaves_every_view() {
     );
     assert_eq!(b.next("webrtc:offer").await["fromPeerId"], a.sid);
 }
+
+/// No silent loss to a frozen node (issue 20, item 4): once a node missed its
+/// heartbeats (its liveness key expired, within `NODE_TIMEOUT` of the freeze,
+/// seen by the other nodes within a sweep), relays to its members are
+/// `PEER_NOT_FOUND`, never acked; resumed, it is evicted and its member is
+/// gone for good, its peers told `peer:left` once.
+#[tokio::test]
+async fn relays_to_a_frozen_node_fail_after_the_bound() {
+    use support::cluster::{SWEEP, TIMEOUT};
+    // The README's bound (NODE_TIMEOUT + a sweep), plus slack for a busy
+    // 2-core machine.
+    let bound = TIMEOUT + SWEEP + Duration::from_millis(500);
+    let cluster = TestCluster::start(2, &[]).await;
+    let (n0, n1) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut a = client(n0, 1).await;
+    let mut b = client(n1, 2).await;
+    let ack = a
+        .call(
+            "create:room",
+            json!({ "roomCode": "frozen", "maxPeers": 2 }),
+        )
+        .await;
+    assert_eq!(ack["roomCode"], "frozen", "{ack}");
+    for c in [&mut a, &mut b] {
+        let ack = c.call("join:room", json!({ "roomCode": "frozen" })).await;
+        assert_eq!(ack["peerId"], c.sid, "{ack}");
+    }
+    let offer = json!({ "targetPeerId": b.sid, "offer": { "type": "offer", "sdp": "v=0" } });
+    assert_eq!(
+        a.call("webrtc:offer", offer.clone()).await,
+        json!({ "ok": true })
+    );
+    n1.freeze();
+    let frozen = std::time::Instant::now();
+    let (mut ok_before, mut ok_after, mut refused) = (0, 0, 0);
+    let mut first_refusal = None;
+    while frozen.elapsed() < bound + Duration::from_secs(1) {
+        let ack = a.call("webrtc:offer", offer.clone()).await;
+        if ack == json!({ "ok": true }) {
+            if frozen.elapsed() < bound {
+                ok_before += 1
+            } else {
+                ok_after += 1
+            }
+        } else {
+            assert_eq!(ack["error"]["code"], "PEER_NOT_FOUND", "{ack}");
+            refused += 1;
+            first_refusal.get_or_insert(frozen.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "frozen node: {ok_before} relays acked before the bound ({bound:?}), {ok_after} after, {refused} refused, the first {first_refusal:?} after the freeze"
+    );
+    n1.resume();
+    assert_eq!(ok_after, 0, "relays acked after the bound");
+    assert!(refused > 0);
+    // Reaped meanwhile: its member's peer heard it once; resumed, it is evicted.
+    assert_eq!(a.next("peer:left").await["peerId"], b.sid);
+    assert!(
+        b.closed_within(Duration::from_secs(5)).await,
+        "the evicted node closes its sockets"
+    );
+    assert_eq!(
+        a.call("webrtc:offer", offer).await["error"]["code"],
+        "PEER_NOT_FOUND"
+    );
+}

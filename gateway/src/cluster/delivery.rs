@@ -87,7 +87,7 @@ impl Delivery for ClusterDelivery {
                         // No node read that channel: the target's node died (its
                         // members are reported gone once it is reaped) or is not
                         // subscribed again yet.
-                        SendError::Unheard(_) => Undelivered::NotFound,
+                        SendError::Unheard(_) | SendError::Dead(_) => Undelivered::NotFound,
                         SendError::Full(_) => Undelivered::Busy,
                         e @ (SendError::Unreachable(_) | SendError::Encode(_)) => {
                             Undelivered::Link(e.to_string())

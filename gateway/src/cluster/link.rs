@@ -15,12 +15,12 @@
 //! dies are.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use fred::clients::Client;
-use fred::interfaces::PubsubInterface;
+use fred::interfaces::{KeysInterface, PubsubInterface};
 use tokio::sync::{mpsc, oneshot};
 
 /// Told what became of the batch an envelope went in.
@@ -57,6 +57,10 @@ pub enum SendError {
     /// No node read that channel at the last publish.
     #[error("no node reads the channel of {0}")]
     Unheard(String),
+    /// That node's liveness key expired: it missed its heartbeats (frozen,
+    /// cut off, or dead and not reaped yet).
+    #[error("node {0} missed its heartbeats")]
+    Dead(String),
     /// The last publish failed.
     #[error("publishing to node {0} failed: Redis unreachable")]
     Unreachable(String),
@@ -69,6 +73,10 @@ const UNREACHABLE: u8 = 2;
 struct Shared {
     queued: AtomicUsize,
     state: AtomicU8,
+    /// The node's liveness key was seen (a node of an older version sets none).
+    seen: AtomicBool,
+    /// The node's liveness key expired since: it missed its heartbeats.
+    dead: AtomicBool,
 }
 
 struct Writer {
@@ -82,19 +90,33 @@ pub struct RelayLink {
     prefix: String,
     /// This node's route: who the batches are from.
     route: String,
-    writers: Mutex<HashMap<String, Writer>>,
+    writers: Arc<Mutex<HashMap<String, Writer>>>,
     /// The node's view of its rooms (`ClusterDelivery` reaches it here).
     view: Arc<View>,
 }
 
 impl RelayLink {
-    pub fn new(client: Client, prefix: &str, route: &str, view: Arc<View>) -> Self {
+    /// `check_every`: how often the destinations' liveness keys are read.
+    pub fn new(
+        client: Client,
+        prefix: &str,
+        route: &str,
+        view: Arc<View>,
+        check_every: Duration,
+    ) -> Self {
+        let writers = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(watch(
+            client.clone(),
+            format!("{{{prefix}}}:alive:"),
+            Arc::downgrade(&writers),
+            check_every,
+        ));
         Self {
             view,
             client,
             prefix: prefix.to_owned(),
             route: route.to_owned(),
-            writers: Mutex::new(HashMap::new()),
+            writers,
         }
     }
 
@@ -129,6 +151,9 @@ impl RelayLink {
                 writers.entry(route.to_owned()).or_insert(w)
             }
         };
+        if writer.shared.dead.load(Ordering::Acquire) {
+            return Err(SendError::Dead(route.to_owned()));
+        }
         match writer.shared.state.load(Ordering::Acquire) {
             HEALTHY => {}
             UNHEARD => return Err(SendError::Unheard(route.to_owned())),
@@ -151,6 +176,8 @@ impl RelayLink {
         let shared = Arc::new(Shared {
             queued: AtomicUsize::new(0),
             state: AtomicU8::new(HEALTHY),
+            seen: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
         });
         tokio::spawn(write(
             self.client.clone(),
@@ -229,6 +256,48 @@ async fn write(
         if state == UNHEARD && since.elapsed() >= GIVE_UP_AFTER {
             tracing::info!(channel, "stopped writing to a node unheard for long");
             return;
+        }
+    }
+}
+
+/// Reads the liveness key of every destination every `every`: a node whose
+/// key was seen and is gone missed its heartbeats, and sends to it fail
+/// until it beats again. Redis away: nothing changes.
+async fn watch(
+    client: Client,
+    key_prefix: String,
+    writers: Weak<Mutex<HashMap<String, Writer>>>,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(writers) = writers.upgrade() else {
+            return;
+        };
+        let (keys, shared): (Vec<String>, Vec<Arc<Shared>>) = writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(route, w)| (format!("{key_prefix}{route}"), w.shared.clone()))
+            .unzip();
+        drop(writers);
+        if keys.is_empty() {
+            continue;
+        }
+        let Ok(alive) = client.mget::<Vec<Option<String>>, _>(keys).await else {
+            continue;
+        };
+        for (shared, alive) in shared.iter().zip(alive) {
+            if alive.is_some() {
+                shared.seen.store(true, Ordering::Release);
+                shared.dead.store(false, Ordering::Release);
+            } else if shared.seen.load(Ordering::Acquire)
+                && !shared.dead.swap(true, Ordering::AcqRel)
+            {
+                tracing::warn!(
+                    "a node missed its heartbeats: relays to its members fail until it is back"
+                );
+            }
         }
     }
 }

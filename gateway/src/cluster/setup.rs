@@ -95,6 +95,7 @@ impl Cluster {
             &config.redis_prefix,
             rooms.route(),
             rooms.view().clone(),
+            super::node::sweep_every(node.heartbeat),
         ));
         let (client, relay_subscriptions) = redis::subscriber(&settings, redis::RELAY_RING).await?;
         // Listening before subscribing, so that nothing sent is missed.

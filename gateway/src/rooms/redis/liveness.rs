@@ -15,7 +15,7 @@ impl RedisRooms {
         let answer: String = self
             .run(
                 &self.scripts.heartbeat,
-                vec![node_id, millis(self.liveness.timeout)],
+                vec![node_id, millis(self.liveness.timeout), self.route.clone()],
             )
             .await?;
         match answer.as_str() {
