@@ -109,6 +109,7 @@ impl RelayLink {
             client.clone(),
             format!("{{{prefix}}}:alive:"),
             Arc::downgrade(&writers),
+            view.clone(),
             check_every,
         ));
         Self {
@@ -267,6 +268,7 @@ async fn watch(
     client: Client,
     key_prefix: String,
     writers: Weak<Mutex<HashMap<String, Writer>>>,
+    view: Arc<View>,
     every: Duration,
 ) {
     loop {
@@ -274,12 +276,13 @@ async fn watch(
         let Some(writers) = writers.upgrade() else {
             return;
         };
-        let (keys, shared): (Vec<String>, Vec<Arc<Shared>>) = writers
+        let (routes, shared): (Vec<String>, Vec<Arc<Shared>>) = writers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(route, w)| (format!("{key_prefix}{route}"), w.shared.clone()))
+            .map(|(route, w)| (route.clone(), w.shared.clone()))
             .unzip();
+        let keys: Vec<String> = routes.iter().map(|r| format!("{key_prefix}{r}")).collect();
         drop(writers);
         if keys.is_empty() {
             continue;
@@ -287,7 +290,7 @@ async fn watch(
         let Ok(alive) = client.mget::<Vec<Option<String>>, _>(keys).await else {
             continue;
         };
-        for (shared, alive) in shared.iter().zip(alive) {
+        for ((route, shared), alive) in routes.iter().zip(&shared).zip(alive) {
             if alive.is_some() {
                 shared.seen.store(true, Ordering::Release);
                 shared.dead.store(false, Ordering::Release);
@@ -295,8 +298,12 @@ async fn watch(
                 && !shared.dead.swap(true, Ordering::AcqRel)
             {
                 tracing::warn!(
+                    route,
                     "a node missed its heartbeats: relays to its members fail until it is back"
                 );
+                // Its members leave the view: should it resume (evicted), its
+                // old members are not routed to.
+                view.forget_route(route);
             }
         }
     }

@@ -169,6 +169,14 @@ impl View {
         (left, joined)
     }
 
+    /// A node missed its heartbeats: its members are as good as gone (the
+    /// reaper tells their rooms; a resync puts back any that stayed).
+    pub fn forget_route(&self, route: &str) {
+        for members in self.inner().rooms.values_mut() {
+            members.retain(|_, r| r != route);
+        }
+    }
+
     /// This node was evicted: its members are gone.
     pub fn clear(&self) {
         self.inner().rooms.clear();
@@ -211,5 +219,8 @@ mod tests {
         assert_eq!(view.here("r"), ["a"]);
         assert_eq!(view.resync("gone", &[s("x", "y")]), (vec![], vec![]));
         assert_eq!(view.rooms(), ["r"]);
+        view.forget_route("third");
+        assert_eq!(view.locate("r", "d"), Seen::Absent);
+        assert_eq!(view.locate("r", "c"), Seen::Member("other".into()));
     }
 }
