@@ -150,8 +150,10 @@ async fn create_join_and_snapshot_behave_as_in_memory() {
     assert_eq!(r.count().await, Ok(2));
 }
 
-/// The relay check answers where the target is: here, or the route of the
-/// node it is connected to, kept through leaves, reaps and Redis restarts.
+/// Redis answers where a member is: here, or the route of the node it is
+/// connected to, kept through leaves, reaps and Redis restarts. (A relay's
+/// check reads the node's view first, which the join fills from the same
+/// routes: checked at the end.)
 #[tokio::test]
 async fn members_are_located_by_their_nodes_route() {
     let mut redis = RedisServer::start();
@@ -163,7 +165,7 @@ async fn members_are_located_by_their_nodes_route() {
     b.join(&code("r"), member("b1")).await.unwrap();
     let at = |rooms: &Arc<RedisRooms>, pid: &'static str| {
         let rooms = rooms.clone();
-        async move { rooms.locate("room_r", pid).await }
+        async move { rooms.locate_in_redis("room_r", pid).await }
     };
     assert_eq!(at(a, "a1").await, Ok(Whereabouts::Here));
     assert_eq!(at(a, "b1").await, Ok(Whereabouts::Node(b.route().into())));
@@ -189,6 +191,24 @@ async fn members_are_located_by_their_nodes_route() {
     assert_eq!(at(a, "b2").await, Ok(Whereabouts::Node(b.route().into())));
     assert_eq!(at(b, "a1").await, Ok(Whereabouts::Node(a.route().into())));
     assert_eq!(at(b, "b2").await, Ok(Whereabouts::Here));
+
+    // The view: a join holds Redis's members with their routes; later joins
+    // elsewhere reach it through the node's channel (not here), so the check
+    // says absent rather than asking Redis for a room it holds.
+    b.join(&code("r"), member("b3")).await.unwrap();
+    assert_eq!(
+        b.locate("room_r", "a1").await,
+        Ok(Whereabouts::Node(a.route().into()))
+    );
+    assert_eq!(b.locate("room_r", "b3").await, Ok(Whereabouts::Here));
+    assert_eq!(a.locate("room_r", "b3").await, Ok(Whereabouts::Absent));
+    // A room with no member here: Redis answers.
+    a.create(code("other"), None, "creator").await.unwrap();
+    b.join(&code("other"), member("b4")).await.unwrap();
+    assert_eq!(
+        a.locate("room_other", "b4").await,
+        Ok(Whereabouts::Node(b.route().into()))
+    );
 }
 
 #[tokio::test]
@@ -354,7 +374,7 @@ async fn a_dead_nodes_members_are_reaped_once_and_never_come_back() {
     assert_eq!(peers_of(a, "r1").await.unwrap(), ["a1", "b1", "d9"]);
     // Its route is the process's, the same as before the eviction.
     assert_eq!(
-        a.locate("room_r1", "d9").await,
+        a.locate_in_redis("room_r1", "d9").await,
         Ok(Whereabouts::Node(dead.route().into()))
     );
 }

@@ -15,15 +15,19 @@
 //! dies are.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use fred::clients::Client;
-use fred::interfaces::PubsubInterface;
-use tokio::sync::mpsc;
+use fred::interfaces::{KeysInterface, PubsubInterface};
+use tokio::sync::{mpsc, oneshot};
+
+/// Told what became of the batch an envelope went in.
+type Done = oneshot::Sender<u8>;
 
 use super::wire::{self, Envelope};
+use crate::rooms::redis::View;
 
 /// What one node may queue for another before sends fail (`Full`): a few
 /// hundred milliseconds of a saturated link, or 64 relays of the largest size.
@@ -53,6 +57,10 @@ pub enum SendError {
     /// No node read that channel at the last publish.
     #[error("no node reads the channel of {0}")]
     Unheard(String),
+    /// That node's liveness key expired: it missed its heartbeats (frozen,
+    /// cut off, or dead and not reaped yet).
+    #[error("node {0} missed its heartbeats")]
+    Dead(String),
     /// The last publish failed.
     #[error("publishing to node {0} failed: Redis unreachable")]
     Unreachable(String),
@@ -65,10 +73,14 @@ const UNREACHABLE: u8 = 2;
 struct Shared {
     queued: AtomicUsize,
     state: AtomicU8,
+    /// The node's liveness key was seen (a node of an older version sets none).
+    seen: AtomicBool,
+    /// The node's liveness key expired since: it missed its heartbeats.
+    dead: AtomicBool,
 }
 
 struct Writer {
-    queue: mpsc::UnboundedSender<Vec<u8>>,
+    queue: mpsc::UnboundedSender<(Vec<u8>, Option<Done>)>,
     shared: Arc<Shared>,
 }
 
@@ -78,26 +90,60 @@ pub struct RelayLink {
     prefix: String,
     /// This node's route: who the batches are from.
     route: String,
-    writers: Mutex<HashMap<String, Writer>>,
+    writers: Arc<Mutex<HashMap<String, Writer>>>,
+    /// The node's view of its rooms (`ClusterDelivery` reaches it here).
+    view: Arc<View>,
 }
 
 impl RelayLink {
-    pub fn new(client: Client, prefix: &str, route: &str) -> Self {
+    /// `check_every`: how often the destinations' liveness keys are read.
+    pub fn new(
+        client: Client,
+        prefix: &str,
+        route: &str,
+        view: Arc<View>,
+        check_every: Duration,
+    ) -> Self {
+        let writers = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(watch(
+            client.clone(),
+            format!("{{{prefix}}}:alive:"),
+            Arc::downgrade(&writers),
+            view.clone(),
+            check_every,
+        ));
         Self {
+            view,
             client,
             prefix: prefix.to_owned(),
             route: route.to_owned(),
-            writers: Mutex::new(HashMap::new()),
+            writers,
         }
     }
 
-    /// Queues `envelope` for the node of `route`, without waiting.
-    pub fn send(&self, route: &str, envelope: &Envelope<'_>) -> Result<(), SendError> {
-        self.push(route, envelope.encode()?)
+    pub fn view(&self) -> &View {
+        &self.view
     }
 
-    /// Queues one encoded envelope for the node of `route`.
+    /// Queues `envelope` for the node of `route` and waits for the publish
+    /// of the batch it went in: `Ok` once Redis handed it to that node's
+    /// subscriber. Relays of other senders queued meanwhile share that publish.
+    pub async fn send(&self, route: &str, envelope: &Envelope<'_>) -> Result<(), SendError> {
+        let (done, published) = oneshot::channel();
+        self.queue(route, envelope.encode()?, Some(done))?;
+        match published.await {
+            Ok(HEALTHY) => Ok(()),
+            Ok(UNHEARD) | Err(_) => Err(SendError::Unheard(route.to_owned())),
+            Ok(_) => Err(SendError::Unreachable(route.to_owned())),
+        }
+    }
+
+    /// Queues one encoded envelope for the node of `route`, without waiting.
     pub fn push(&self, route: &str, bytes: Vec<u8>) -> Result<(), SendError> {
+        self.queue(route, bytes, None)
+    }
+
+    fn queue(&self, route: &str, bytes: Vec<u8>, done: Option<Done>) -> Result<(), SendError> {
         let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
         let writer = match writers.get(route) {
             Some(w) => w,
@@ -106,6 +152,9 @@ impl RelayLink {
                 writers.entry(route.to_owned()).or_insert(w)
             }
         };
+        if writer.shared.dead.load(Ordering::Acquire) {
+            return Err(SendError::Dead(route.to_owned()));
+        }
         match writer.shared.state.load(Ordering::Acquire) {
             HEALTHY => {}
             UNHEARD => return Err(SendError::Unheard(route.to_owned())),
@@ -119,7 +168,7 @@ impl RelayLink {
         // Closed only once its node was unheard for GIVE_UP_AFTER: refused above.
         writer
             .queue
-            .send(bytes)
+            .send((bytes, done))
             .map_err(|_| SendError::Unheard(route.to_owned()))
     }
 
@@ -128,6 +177,8 @@ impl RelayLink {
         let shared = Arc::new(Shared {
             queued: AtomicUsize::new(0),
             state: AtomicU8::new(HEALTHY),
+            seen: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
         });
         tokio::spawn(write(
             self.client.clone(),
@@ -145,11 +196,12 @@ async fn write(
     client: Client,
     channel: String,
     from: String,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut rx: mpsc::UnboundedReceiver<(Vec<u8>, Option<Done>)>,
     shared: Arc<Shared>,
 ) {
     let mut seq = 0u64;
     let mut msgs: Vec<Vec<u8>> = Vec::new();
+    let mut waiting: Vec<Done> = Vec::new();
     let mut unhealthy_since: Option<Instant> = None;
     loop {
         let first = tokio::select! {
@@ -160,13 +212,13 @@ async fn write(
             _ = tokio::time::sleep(PROBE_EVERY), if unhealthy_since.is_some() => None,
         };
         let mut bytes = 0;
-        if let Some(m) = first {
+        let mut next = first;
+        while let Some((m, done)) = next.take() {
             bytes += m.len();
             msgs.push(m);
-            while bytes < BATCH_BYTES {
-                let Ok(m) = rx.try_recv() else { break };
-                bytes += m.len();
-                msgs.push(m);
+            waiting.extend(done);
+            if bytes < BATCH_BYTES {
+                next = rx.try_recv().ok();
             }
         }
         shared.queued.fetch_sub(bytes, Ordering::AcqRel);
@@ -185,6 +237,9 @@ async fn write(
                 UNREACHABLE
             }
         };
+        for done in waiting.drain(..) {
+            let _ = done.send(state);
+        }
         let was = shared.state.swap(state, Ordering::AcqRel);
         if state == HEALTHY {
             unhealthy_since = None;
@@ -202,6 +257,54 @@ async fn write(
         if state == UNHEARD && since.elapsed() >= GIVE_UP_AFTER {
             tracing::info!(channel, "stopped writing to a node unheard for long");
             return;
+        }
+    }
+}
+
+/// Reads the liveness key of every destination every `every`: a node whose
+/// key was seen and is gone missed its heartbeats, and sends to it fail
+/// until it beats again. Redis away: nothing changes.
+async fn watch(
+    client: Client,
+    key_prefix: String,
+    writers: Weak<Mutex<HashMap<String, Writer>>>,
+    view: Arc<View>,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(writers) = writers.upgrade() else {
+            return;
+        };
+        let (routes, shared): (Vec<String>, Vec<Arc<Shared>>) = writers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(route, w)| (route.clone(), w.shared.clone()))
+            .unzip();
+        let keys: Vec<String> = routes.iter().map(|r| format!("{key_prefix}{r}")).collect();
+        drop(writers);
+        if keys.is_empty() {
+            continue;
+        }
+        let Ok(alive) = client.mget::<Vec<Option<String>>, _>(keys).await else {
+            continue;
+        };
+        for ((route, shared), alive) in routes.iter().zip(&shared).zip(alive) {
+            if alive.is_some() {
+                shared.seen.store(true, Ordering::Release);
+                shared.dead.store(false, Ordering::Release);
+            } else if shared.seen.load(Ordering::Acquire)
+                && !shared.dead.swap(true, Ordering::AcqRel)
+            {
+                tracing::warn!(
+                    route,
+                    "a node missed its heartbeats: relays to its members fail until it is back"
+                );
+                // Its members leave the view: should it resume (evicted), its
+                // old members are not routed to.
+                view.forget_route(route);
+            }
         }
     }
 }

@@ -18,6 +18,11 @@
 //! connections.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fred::interfaces::EventInterface;
 
 use fred::clients::SubscriberClient;
 use fred::types::Message;
@@ -25,13 +30,18 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 pub use super::link::{RelayLink, SendError, channel};
-pub use super::wire::{Batch, Envelope, Malformed, Received};
+pub use super::wire::{Batch, Envelope, Item, Malformed, News, Received, ReceivedNews};
+use crate::protocol::event;
+use crate::rooms::redis::{RedisRooms, ViewChange};
 
 /// What the rest of the gateway does with relays that arrive from other nodes.
 pub trait Arrivals: Send + Sync + 'static {
     /// A relay for a socket of this node, in its sender's order. Runs on the
     /// channel's one reader: it must not wait.
     fn arrived(&self, relay: Received<'_>);
+    /// A room event for members of this node, in its place among the relays
+    /// (the view already updated). Must not wait either.
+    fn news(&self, news: ReceivedNews<'_>);
     /// Messages dropped before they could be handed over: `lagged` of them
     /// because the reader fell behind, or one that was not a relay.
     fn dropped(&self, reason: Dropped, count: u64);
@@ -62,6 +72,9 @@ pub struct Inbound {
     pub client: SubscriberClient,
     pub channel: String,
     pub messages: broadcast::Receiver<Message>,
+    /// Its view is kept current by the room events that arrive, and made
+    /// Redis's again ([`RESYNC_EVERY`], after a reconnection or a loss).
+    pub rooms: Arc<RedisRooms>,
 }
 
 /// Hands every relay on this node's channel over, as it comes, until `stop`.
@@ -74,12 +87,30 @@ pub struct Inbound {
 /// acked, as for a relay lost with a dead node), counted as `lagged` and
 /// logged; the ones after them still arrive in order.
 pub async fn listen(mut inbound: Inbound, arrivals: impl Arrivals, stop: CancellationToken) {
+    let arrivals = Arc::new(arrivals);
     // The last batch number seen from each sending node.
     let mut last: HashMap<String, u64> = HashMap::new();
+    let mut every = tokio::time::interval(RESYNC_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reconnects = inbound.client.reconnect_rx();
+    let resync = Resync::default();
     loop {
         let message = tokio::select! {
             _ = stop.cancelled() => return,
             message = inbound.messages.recv() => message,
+            _ = every.tick() => {
+                resync.start(&inbound.rooms, &arrivals, false);
+                continue;
+            }
+            event = reconnects.recv() => {
+                if let Err(RecvError::Closed) = event {
+                    reconnects = broadcast::channel(1).1;
+                }
+                // Whatever was lost meanwhile shows as a gap once batches
+                // flow again; this catches up on what the view holds.
+                resync.start(&inbound.rooms, &arrivals, false);
+                continue;
+            }
         };
         match message {
             Ok(message) => {
@@ -115,10 +146,26 @@ pub async fn listen(mut inbound: Inbound, arrivals: impl Arrivals, stop: Cancell
                 if missed > 0 {
                     tracing::warn!(from = %batch.from, missed, "batches from a node were missed");
                     arrivals.dropped(Dropped::Gap, missed);
+                    resync.start(&inbound.rooms, &arrivals, true);
                 }
                 for msg in &batch.msgs {
-                    match Received::decode(msg.get().as_bytes()) {
-                        Ok(relay) => arrivals.arrived(relay),
+                    match Item::decode(msg.get().as_bytes()) {
+                        Ok(Item::Relay(relay)) => arrivals.arrived(relay),
+                        Ok(Item::News(news)) => {
+                            match &*news.event {
+                                event::PEER_JOINED => {
+                                    inbound
+                                        .rooms
+                                        .view()
+                                        .add(&news.room, &news.peer, &batch.from)
+                                }
+                                event::PEER_LEFT => {
+                                    inbound.rooms.view().remove(&news.room, &news.peer)
+                                }
+                                _ => {}
+                            }
+                            arrivals.news(news);
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "dropped a message on the relay channel");
                             arrivals.dropped(Dropped::Malformed, 1);
@@ -132,8 +179,74 @@ pub async fn listen(mut inbound: Inbound, arrivals: impl Arrivals, stop: Cancell
                     "batches from other nodes lagged: the oldest were dropped"
                 );
                 arrivals.dropped(Dropped::Lagged, n);
+                resync.start(&inbound.rooms, &arrivals, true);
             }
             Err(RecvError::Closed) => return,
         }
+    }
+}
+
+/// How often a node makes its view Redis's again when nothing else made it:
+/// what reaches a room only through the adapter (the `peer:left` of a dead
+/// node's members, told by its reaper) leaves the view within this.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(5);
+
+/// At most one resynchronisation at a time of each kind: a quiet one (the
+/// view alone) and one that also tells the members here what changed.
+#[derive(Default)]
+struct Resync {
+    quiet: Arc<AtomicBool>,
+    telling: Arc<AtomicBool>,
+}
+
+impl Resync {
+    fn start<A: Arrivals>(&self, rooms: &Arc<RedisRooms>, arrivals: &Arc<A>, tell: bool) {
+        let busy = if tell { &self.telling } else { &self.quiet };
+        if busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (busy, rooms, arrivals) = (busy.clone(), rooms.clone(), arrivals.clone());
+        tokio::spawn(async move {
+            match rooms.resync_view().await {
+                Ok(changes) if tell => changes.iter().for_each(|c| announce(&*arrivals, c)),
+                Ok(changes) if !changes.is_empty() => {
+                    tracing::debug!(rooms = changes.len(), "view resynchronised with Redis");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "resynchronising the view must wait"),
+            }
+            busy.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// Tells the members here of a room what they missed.
+fn announce(arrivals: &impl Arrivals, change: &ViewChange) {
+    for peer in &change.left {
+        let payload = serde_json::json!({ "peerId": peer });
+        let Ok(payload) = serde_json::value::to_raw_value(&payload) else {
+            continue;
+        };
+        arrivals.news(ReceivedNews {
+            event: event::PEER_LEFT.into(),
+            room: change.room_id.as_str().into(),
+            peer: peer.as_str().into(),
+            to: None,
+            payload: &payload,
+        });
+    }
+    for (peer, info) in &change.joined {
+        let info = serde_json::from_str::<serde_json::Value>(info).unwrap_or_default();
+        let payload = serde_json::json!({ "peerId": peer, "userInfo": info });
+        let Ok(payload) = serde_json::value::to_raw_value(&payload) else {
+            continue;
+        };
+        arrivals.news(ReceivedNews {
+            event: event::PEER_JOINED.into(),
+            room: change.room_id.as_str().into(),
+            peer: peer.as_str().into(),
+            to: Some(change.here.clone()),
+            payload: &payload,
+        });
     }
 }

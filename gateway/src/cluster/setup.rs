@@ -79,6 +79,7 @@ impl Cluster {
             },
         );
         rooms.reconcile().await?;
+        let rooms = Arc::new(rooms);
         let (subscriber, subscriptions) = redis::subscriber(&settings, redis::PUBSUB_RING).await?;
         let adapter = RedisAdapterCtr::new_with_fred_config(
             subscriber,
@@ -93,6 +94,8 @@ impl Cluster {
             rooms.client().clone(),
             &config.redis_prefix,
             rooms.route(),
+            rooms.view().clone(),
+            super::node::sweep_every(node.heartbeat),
         ));
         let (client, relay_subscriptions) = redis::subscriber(&settings, redis::RELAY_RING).await?;
         // Listening before subscribing, so that nothing sent is missed.
@@ -104,13 +107,14 @@ impl Cluster {
             .await
             .map_err(RedisError::from)?;
         Ok(Self {
-            rooms: Arc::new(rooms),
+            rooms: rooms.clone(),
             adapter,
             relays,
             inbound: Inbound {
                 client,
                 channel,
                 messages,
+                rooms,
             },
             subscriptions: subscriptions.and(relay_subscriptions),
             node,

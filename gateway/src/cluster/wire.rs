@@ -37,6 +37,109 @@ impl Envelope<'_> {
     }
 }
 
+/// A room event for the members of another node, in the same channel as
+/// relays so that it keeps its place among them:
+/// `["@peers", event, roomId, peerId, [ids], payload]` for exactly the
+/// sockets `ids`, `["@room", event, roomId, peerId, payload]` for every member
+/// there. `peerId` is whom the news is about (`peer:joined`, `peer:left` update
+/// the receiver's view with it).
+#[derive(Debug, Clone, Copy)]
+pub struct News<'a> {
+    pub event: &'a str,
+    pub room: &'a str,
+    pub peer: &'a str,
+    /// `None`: the whole room.
+    pub to: Option<&'a [String]>,
+    pub payload: &'a RawValue,
+}
+
+impl News<'_> {
+    pub fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        match self.to {
+            Some(ids) => serde_json::to_vec(&(
+                "@peers",
+                self.event,
+                self.room,
+                self.peer,
+                ids,
+                self.payload,
+            )),
+            None => serde_json::to_vec(&("@room", self.event, self.room, self.peer, self.payload)),
+        }
+    }
+}
+
+/// A room event as received.
+#[derive(Debug)]
+pub struct ReceivedNews<'a> {
+    pub event: Cow<'a, str>,
+    pub room: Cow<'a, str>,
+    pub peer: Cow<'a, str>,
+    pub to: Option<Vec<String>>,
+    pub payload: &'a RawValue,
+}
+
+impl<'a> ReceivedNews<'a> {
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, Malformed> {
+        #[derive(Deserialize)]
+        struct Peers<'a>(
+            serde::de::IgnoredAny,
+            #[serde(borrow)] Cow<'a, str>,
+            #[serde(borrow)] Cow<'a, str>,
+            #[serde(borrow)] Cow<'a, str>,
+            Vec<String>,
+            #[serde(borrow)] &'a RawValue,
+        );
+        #[derive(Deserialize)]
+        struct Room<'a>(
+            #[serde(borrow)] Cow<'a, str>,
+            #[serde(borrow)] Cow<'a, str>,
+            #[serde(borrow)] Cow<'a, str>,
+            #[serde(borrow)] Cow<'a, str>,
+            #[serde(borrow)] &'a RawValue,
+        );
+        if bytes.starts_with(b"[\"@peers\"") {
+            let Peers(_, event, room, peer, to, payload) = serde_json::from_slice(bytes)?;
+            Ok(Self {
+                event,
+                room,
+                peer,
+                to: Some(to),
+                payload,
+            })
+        } else {
+            let Room(tag, event, room, peer, payload) = serde_json::from_slice(bytes)?;
+            if tag != "@room" {
+                return Err(Malformed::Kind(tag.into_owned()));
+            }
+            Ok(Self {
+                event,
+                room,
+                peer,
+                to: None,
+                payload,
+            })
+        }
+    }
+}
+
+/// One envelope of a batch.
+#[derive(Debug)]
+pub enum Item<'a> {
+    Relay(Received<'a>),
+    News(ReceivedNews<'a>),
+}
+
+impl<'a> Item<'a> {
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, Malformed> {
+        if bytes.starts_with(b"[\"@") {
+            ReceivedNews::decode(bytes).map(Item::News)
+        } else {
+            Received::decode(bytes).map(Item::Relay)
+        }
+    }
+}
+
 /// Why a message on the node's channel was dropped.
 #[derive(Debug, thiserror::Error)]
 pub enum Malformed {
@@ -151,6 +254,28 @@ mod tests {
         assert_eq!((&*got.from, &*got.target), ("abc", "def"));
         assert_eq!(got.body.get(), body.get());
         assert!(matches!(got.from, Cow::Borrowed(_)), "ids are not copied");
+        let payload = RawValue::from_string(r#"{"peerId":"p"}"#.into()).unwrap();
+        let ids = ["x".to_owned()];
+        for to in [Some(&ids[..]), None] {
+            let news = News {
+                event: "peer:joined",
+                room: "r",
+                peer: "p",
+                to,
+                payload: &payload,
+            };
+            let bytes = news.encode().unwrap();
+            let Ok(Item::News(got)) = Item::decode(&bytes) else {
+                panic!("{bytes:?}")
+            };
+            assert_eq!(
+                (&*got.event, &*got.room, &*got.peer),
+                ("peer:joined", "r", "p")
+            );
+            assert_eq!(got.to.as_deref(), to);
+            assert_eq!(got.payload.get(), payload.get());
+        }
+        assert!(Item::decode(b"[\"@other\",\"e\",\"r\",\"p\",{}]").is_err());
         let empty = batch("r1", 8, &[]);
         assert_eq!(Batch::decode(&empty).unwrap().msgs.len(), 0);
     }

@@ -15,6 +15,9 @@ local function route_key(rid) return P .. ':route:' .. rid end
 local function node_key(nid) return P .. ':node:' .. nid end
 local function dead_key(nid) return P .. ':dead:' .. nid end
 local function peers_key(nid) return P .. ':nodepeers:' .. nid end
+-- Set with the node's key, by route: other nodes stop relaying to a route
+-- whose key expired (`cluster::link`).
+local function alive_key(route) return P .. ':alive:' .. route end
 
 local function now_ms()
   local t = redis.call('TIME')

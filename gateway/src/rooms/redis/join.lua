@@ -1,5 +1,5 @@
 -- join(rid, code, pid, info, nid, auto_create, default_max, ttl, user_id, route)
---   -> {'ok', code, max, creator, rejoined, pid, info, ...} | {'not_found'} | {'full'} | {'node_gone'}
+--   -> {'ok', code, max, creator, rejoined, pid, info, ..., '', route of each member in order, me, my route} | {'not_found'} | {'full'} | {'node_gone'}
 -- The size check and the insert are one step, whichever node asks. An
 -- auto-created room's creator is its first joiner's user.
 local rid, code, pid, info, nid = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -21,4 +21,12 @@ else
   if redis.call('ZCARD', members_key(rid)) >= tonumber(room[2]) then return {'full'} end
   add(rid, pid, info, nid, route)
 end
-return members(rid, pid, {'ok', room[1], room[2], room[3] or '', rejoined})
+local out = members(rid, pid, {'ok', room[1], room[2], room[3] or '', rejoined})
+-- The routes, for the joining node's view (an empty one: a member joined
+-- through a node of an older version), after an empty separator.
+table.insert(out, '')
+for _, p in ipairs(redis.call('ZRANGE', members_key(rid), 0, -1)) do
+  table.insert(out, p)
+  table.insert(out, redis.call('HGET', route_key(rid), p) or '')
+end
+return out

@@ -15,7 +15,7 @@ impl RedisRooms {
         let answer: String = self
             .run(
                 &self.scripts.heartbeat,
-                vec![node_id, millis(self.liveness.timeout)],
+                vec![node_id, millis(self.liveness.timeout), self.route.clone()],
             )
             .await?;
         match answer.as_str() {
@@ -73,6 +73,7 @@ impl RedisRooms {
             let mut local = self.local();
             local.node_id = new_node_id();
             local.members.clear();
+            self.view.clear();
             // The reaper reported every member of the old identity.
             local.departed.clear();
             local.unsettled = false;
@@ -133,5 +134,60 @@ impl RedisRooms {
                 peer_id: pair[1].clone(),
             })
             .collect())
+    }
+}
+
+/// What a resynchronisation of the view found changed in one room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewChange {
+    pub room_id: String,
+    /// Members of other nodes gone meanwhile.
+    pub left: Vec<String>,
+    /// Members of other nodes new to the view, with their user info (JSON).
+    pub joined: Vec<(String, String)>,
+    /// This node's members of the room, who should hear of it.
+    pub here: Vec<String>,
+}
+
+impl RedisRooms {
+    /// Makes the view of every room held Redis's members again (after a
+    /// reconnection, a missed batch, or periodically): one script for all.
+    pub async fn resync_view(&self) -> Result<Vec<ViewChange>, RoomError> {
+        let rooms = self.view.rooms();
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flat: Vec<String> = self.run(&self.scripts.routes, rooms).await?;
+        let mut changes = Vec::new();
+        let mut rest = &flat[..];
+        while let [room_id, n, tail @ ..] = rest {
+            let n: usize = n.parse().unwrap_or(0);
+            let Some(members) = tail.get(..n * 3) else {
+                break;
+            };
+            rest = &tail[n * 3..];
+            let routes: Vec<(String, String)> = members
+                .chunks_exact(3)
+                .map(|m| (m[0].clone(), m[1].clone()))
+                .collect();
+            let (left, joined) = self.view.resync(room_id, &routes);
+            if left.is_empty() && joined.is_empty() {
+                continue;
+            }
+            let joined = joined
+                .into_iter()
+                .filter_map(|p| {
+                    let info = members.chunks_exact(3).find(|m| m[0] == p)?[2].clone();
+                    Some((p, info))
+                })
+                .collect();
+            changes.push(ViewChange {
+                room_id: room_id.clone(),
+                left,
+                joined,
+                here: self.view.here(room_id),
+            });
+        }
+        Ok(changes)
     }
 }

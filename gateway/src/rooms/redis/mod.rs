@@ -10,5 +10,8 @@
 pub mod liveness;
 pub mod registry;
 pub mod store;
+pub mod view;
 
+pub use liveness::ViewChange;
 pub use store::{Heartbeat, Liveness, RedisRooms};
+pub use view::{Seen, View};

@@ -6,6 +6,7 @@ local nid, timeout, ttl, route = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 if redis.call('EXISTS', dead_key(nid)) == 1 then return 'evicted' end
 local now = now_ms()
 redis.call('SET', node_key(nid), '1', 'PX', timeout)
+redis.call('SET', alive_key(route), '1', 'PX', timeout)
 redis.call('SADD', NODES, nid)
 local want = {}
 for i = 6, #ARGV, 6 do want[ARGV[i] .. ' ' .. ARGV[i + 4]] = true end

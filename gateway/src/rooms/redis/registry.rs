@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::store::{RedisRooms, members, room_info, unavailable, unexpected};
+use super::view::Seen;
 use crate::rooms::Departed;
 use crate::rooms::{
     Joined, Member, RoomCode, RoomError, RoomInfo, RoomRegistry, RoomSnapshot, Whereabouts,
@@ -65,6 +66,13 @@ impl RoomRegistry for RedisRooms {
             Some("ok") if answer.len() >= 5 => {
                 let room = room_info(room_id.clone(), &answer[1..4]);
                 let rejoined = answer[4] == "1";
+                let rest = &answer[5..];
+                // Members (pid, info), then '' and every member's route.
+                let split = (0..rest.len())
+                    .step_by(2)
+                    .find(|&i| rest[i].is_empty())
+                    .unwrap_or(rest.len());
+                let routes = rest.get(split + 1..).unwrap_or_default();
                 let mut local = self.local();
                 // An eviction in between made this join void: the node's new
                 // identity does not hold it.
@@ -75,10 +83,14 @@ impl RoomRegistry for RedisRooms {
                         .members
                         .entry((room_id, member.id.clone()))
                         .or_insert((seq, room.clone(), member));
+                    self.view.joined(
+                        &room.room_id,
+                        routes.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())),
+                    );
                 }
                 Ok(Joined {
                     room,
-                    peers: members(&answer[5..]),
+                    peers: members(&rest[..split]),
                     rejoined,
                 })
             }
@@ -113,33 +125,32 @@ impl RoomRegistry for RedisRooms {
             });
             local.unsettled = true;
         }
-        Ok(left? == 1)
+        let left = left? == 1;
+        if !left {
+            // A member leaving tells its room first (`cluster::delivery`
+            // forgets it then); one that was not is forgotten here.
+            self.view.remove(room_id, peer_id);
+        }
+        Ok(left)
     }
 
+    /// Asks Redis (`media:state`, rare): it fails while Redis is away, as
+    /// the news it checks for would not get through.
     async fn is_member(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError> {
-        Ok(self.locate(room_id, peer_id).await? != Whereabouts::Absent)
+        Ok(self.locate_in_redis(room_id, peer_id).await? != Whereabouts::Absent)
     }
 
+    /// A relay's check: the view answers, without a round trip.
     async fn locate(&self, room_id: &str, peer_id: &str) -> Result<Whereabouts, RoomError> {
-        let answer: String = self
-            .run(
-                &self.scripts.member,
-                vec![room_id.to_owned(), peer_id.to_owned(), self.node_id()],
-            )
-            .await?;
-        Ok(match answer.as_str() {
-            "-1" => {
-                return Err(RoomError::Unavailable(
-                    "this node was evicted from the cluster".into(),
-                ));
-            }
-            "0" => Whereabouts::Absent,
-            "1" => Whereabouts::Unrouted,
-            route if route == self.route => Whereabouts::Here,
-            route => Whereabouts::Node(route.to_owned()),
+        Ok(match self.view.locate(room_id, peer_id) {
+            Seen::Absent => Whereabouts::Absent,
+            Seen::Member(route) if route == self.route => Whereabouts::Here,
+            Seen::Member(route) if route.is_empty() => Whereabouts::Unrouted,
+            Seen::Member(route) => Whereabouts::Node(route),
+            // No member of this node in that room: Redis answers.
+            Seen::Unknown => self.locate_in_redis(room_id, peer_id).await?,
         })
     }
-
     async fn snapshot(&self, code: &RoomCode) -> Result<Option<RoomSnapshot>, RoomError> {
         let room_id = code.room_id();
         let answer: Vec<String> = self
@@ -157,5 +168,32 @@ impl RoomRegistry for RedisRooms {
     async fn count(&self) -> Result<usize, RoomError> {
         let n: i64 = self.run(&self.scripts.count, vec![]).await?;
         Ok(usize::try_from(n).unwrap_or(0))
+    }
+}
+
+impl RedisRooms {
+    /// Where Redis has the member (`member.lua`), whatever the view says.
+    pub async fn locate_in_redis(
+        &self,
+        room_id: &str,
+        peer_id: &str,
+    ) -> Result<Whereabouts, RoomError> {
+        let answer: String = self
+            .run(
+                &self.scripts.member,
+                vec![room_id.to_owned(), peer_id.to_owned(), self.node_id()],
+            )
+            .await?;
+        Ok(match answer.as_str() {
+            "-1" => {
+                return Err(RoomError::Unavailable(
+                    "this node was evicted from the cluster".into(),
+                ));
+            }
+            "0" => Whereabouts::Absent,
+            "1" => Whereabouts::Unrouted,
+            route if route == self.route => Whereabouts::Here,
+            route => Whereabouts::Node(route.to_owned()),
+        })
     }
 }

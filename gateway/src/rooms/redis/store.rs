@@ -4,12 +4,13 @@
 //! snapshot, see `liveness`).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use fred::clients::Client;
 use fred::types::scripts::Script;
 
+use super::view::View;
 use crate::auth::Identity;
 use crate::rooms::{Departed, Member, RoomError, RoomInfo, RoomPolicy};
 
@@ -45,6 +46,7 @@ pub(super) struct Scripts {
     pub(super) heartbeat: Script,
     pub(super) reconcile: Script,
     pub(super) reap: Script,
+    pub(super) routes: Script,
 }
 
 impl Scripts {
@@ -61,6 +63,7 @@ impl Scripts {
             heartbeat: script(include_str!("heartbeat.lua")),
             reconcile: script(include_str!("reconcile.lua")),
             reap: script(include_str!("reap.lua")),
+            routes: script(include_str!("routes.lua")),
         }
     }
 }
@@ -93,6 +96,8 @@ pub struct RedisRooms {
     /// members (`cluster::relay` names the channel after it). Drawn once per
     /// process; unlike the node id it survives an eviction.
     pub(super) route: String,
+    /// The members of the rooms this node's sockets are in.
+    pub(super) view: Arc<View>,
 }
 
 pub(super) fn unavailable(e: impl std::fmt::Display) -> RoomError {
@@ -112,14 +117,16 @@ impl RedisRooms {
     /// serving: it registers the node.
     pub fn new(client: Client, prefix: &str, policy: RoomPolicy, liveness: Liveness) -> Self {
         let tag = format!("{{{prefix}}}");
+        let route = new_node_id();
         Self {
+            view: Arc::new(View::new(&route)),
             client,
             policy,
             liveness,
             index: format!("{tag}:rooms"),
             tag,
             scripts: Scripts::new(),
-            route: new_node_id(),
+            route,
             local: Mutex::new(Local {
                 node_id: new_node_id(),
                 members: HashMap::new(),
@@ -142,6 +149,11 @@ impl RedisRooms {
     /// The route recorded with this node's members.
     pub fn route(&self) -> &str {
         &self.route
+    }
+
+    /// This node's view of its rooms' members.
+    pub fn view(&self) -> &Arc<View> {
+        &self.view
     }
 
     /// The client, for readiness checks.
