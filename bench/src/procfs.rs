@@ -15,20 +15,32 @@ pub fn rss_kb(pid: u32) -> u64 {
     status_kb(pid, "VmRSS:")
 }
 
-/// utime + stime (all threads) of a `/proc/.../stat` file, in seconds.
-fn stat_cpu_secs(path: &str) -> f64 {
+/// (utime, stime) (all threads) of a `/proc/.../stat` file, in seconds.
+fn stat_cpu(path: &str) -> (f64, f64) {
     let s = std::fs::read_to_string(path).unwrap_or_default();
     // The command name (field 2) may hold spaces; the fields after it do not.
-    let Some(p) = s.rfind(')') else { return 0.0 };
+    let Some(p) = s.rfind(')') else {
+        return (0.0, 0.0);
+    };
     let f: Vec<&str> = s[p + 1..].split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let ticks = |i: usize| -> u64 { f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0) };
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    ticks as f64 / hz
+    (ticks(11) as f64 / hz, ticks(12) as f64 / hz)
+}
+
+fn stat_cpu_secs(path: &str) -> f64 {
+    let (user, system) = stat_cpu(path);
+    user + system
 }
 
 pub fn cpu_secs(pid: u32) -> f64 {
     stat_cpu_secs(&format!("/proc/{pid}/stat"))
+}
+
+/// The part of [`cpu_secs`] spent in the kernel (system calls, the network
+/// stack, scheduling).
+pub fn system_cpu_secs(pid: u32) -> f64 {
+    stat_cpu(&format!("/proc/{pid}/stat")).1
 }
 
 /// Open file descriptors (sockets included) of a process.
@@ -81,6 +93,7 @@ mod tests {
             x = x.wrapping_add(1);
         }
         assert!(x > 0);
+        assert!(system_cpu_secs(me) <= self_cpu_secs());
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn section(md: &mut String, d: &D) {
         md,
         "Relay",
         &format!(
-            "{} rooms of 2; both peers send `webrtc:ice` (a ~100-byte candidate carrying a per-sender sequence number and the send time) to each other, without acks. **Fixed rate**: {} msg/s offered in total, evenly paced (after a 1 s unmeasured warm-up). **Saturation**: each sender keeps {} messages in flight (closed loop). Every received message is checked: event name, `fromPeerId` = the partner, `targetPeerId` = me, sequence = previous + 1; after each phase the bench waits until everything sent has arrived (5 s at most); what did not is lost. CPU is utime+stime from `/proc/PID/stat` (all threads) over the {} s window; wake-ups are the servers' voluntary context switches (`/proc/PID/task/*/status`), system calls the kernel's `raw_syscalls:sys_enter` count (`perf stat`), both over the same window.",
+            "{} rooms of 2; both peers send `webrtc:ice` (a ~100-byte candidate carrying a per-sender sequence number and the send time) to each other, without acks. **Fixed rate**: {} msg/s offered in total, evenly paced (after a 1 s unmeasured warm-up). **Saturation**: each sender keeps {} messages in flight (closed loop). Every received message is checked: event name, `fromPeerId` = the partner, `targetPeerId` = me, sequence = previous + 1; after each phase the bench waits until everything sent has arrived (5 s at most); what did not is lost. CPU is utime+stime from `/proc/PID/stat` (all threads) over the {} s window; wake-ups are the servers' voluntary context switches (`/proc/PID/task/*/status`), system calls the kernel's `raw_syscalls:sys_enter` count (`perf stat`), both over the same window; the kernel's part of the CPU is stime.",
             p.pairs,
             num(p.rate),
             p.window,
@@ -98,7 +98,10 @@ pub fn section(md: &mut String, d: &D) {
     phase_rows(md, d, &phases, &figs);
     // Counts, steady where CPU time is noisy; runs from before they were
     // recorded show none.
-    let counts: [(&str, MaybeFig<RelayPhase>); 2] = [
+    let counts: [(&str, MaybeFig<RelayPhase>); 3] = [
+        ("of which in the kernel, µs", |p| {
+            p.server_system_cpu_us_per_msg
+        }),
         ("server wake-ups per message", |p| p.server_wakeups_per_msg),
         ("server system calls per message", |p| {
             p.server_syscalls_per_msg

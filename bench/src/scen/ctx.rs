@@ -68,6 +68,8 @@ impl Clients {
 /// What the servers and the generator spent over a measurement window.
 pub struct Spent {
     pub server_cpu_s: f64,
+    /// The part of `server_cpu_s` spent in the kernel.
+    pub server_system_cpu_s: f64,
     pub bench_cpu_s: f64,
     /// The servers' threads woken up from sleep.
     pub server_wakeups: u64,
@@ -87,18 +89,21 @@ impl Ctx {
             self_cpu_secs(),
             self.target.wakeups(),
         );
+        let k0 = self.target.system_cpu_secs();
         sleep_until(end.into()).await;
         let (c1, b1, w1) = (
             self.target.cpu_secs(),
             self_cpu_secs(),
             self.target.wakeups(),
         );
+        let k1 = self.target.system_cpu_secs();
         let server_syscalls = match syscalls {
             Some(count) => count.finish().await,
             None => None,
         };
         Spent {
             server_cpu_s: c1 - c0,
+            server_system_cpu_s: k1 - k0,
             bench_cpu_s: b1 - b0,
             server_wakeups: w1.saturating_sub(w0),
             server_syscalls,

@@ -50,6 +50,10 @@ impl Target {
         self.servers().map(|p| procfs::cpu_secs(p.pid)).sum()
     }
 
+    pub fn system_cpu_secs(&self) -> f64 {
+        self.servers().map(|p| procfs::system_cpu_secs(p.pid)).sum()
+    }
+
     pub fn wakeups(&self) -> u64 {
         self.servers().map(|p| procfs::wakeups(p.pid)).sum()
     }

@@ -52,6 +52,10 @@ pub struct RelayPhase {
     pub msgs_per_server_cpu_s: f64,
     pub bench_cpu_s: f64,
     pub bench_cpu_us_per_msg: f64,
+    /// The kernel's part of `server_cpu_us_per_msg` (system calls, the
+    /// network stack, scheduling).
+    #[serde(default)]
+    pub server_system_cpu_us_per_msg: Option<f64>,
     /// The servers' threads woken up from sleep, per delivered message.
     #[serde(default)]
     pub server_wakeups_per_msg: Option<f64>,
@@ -158,6 +162,7 @@ pub async fn relay(
         },
         bench_cpu_s: round3(bench_cpu),
         bench_cpu_us_per_msg: per_msg(bench_cpu),
+        server_system_cpu_us_per_msg: Some(per_msg(spent.server_system_cpu_s)),
         server_wakeups_per_msg: Some(per_msg_count(spent.server_wakeups)),
         server_syscalls_per_msg: spent.server_syscalls.map(per_msg_count),
         ok,
