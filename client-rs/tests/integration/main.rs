@@ -2,6 +2,7 @@
 
 mod acks;
 mod app;
+mod backoff;
 mod churn;
 mod cli;
 mod common;

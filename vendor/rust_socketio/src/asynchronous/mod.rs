@@ -4,7 +4,8 @@ mod socket;
 
 #[cfg(feature = "async")]
 pub use client::builder::ClientBuilder;
-pub use client::client::{Client, ReconnectSettings};
+// PATCH(reconnect-backoff): `ReconnectBackoff` exported for its test.
+pub use client::client::{Client, ReconnectBackoff, ReconnectSettings};
 
 // re-export the macro
 pub use crate::{async_any_callback, async_callback};

@@ -7,7 +7,7 @@ use std::{
     },
 };
 
-use backoff::{backoff::Backoff, ExponentialBackoffBuilder};
+use backoff::{backoff::Backoff, ExponentialBackoff, ExponentialBackoffBuilder};
 use futures_util::{future::BoxFuture, stream, Stream, StreamExt};
 use log::trace;
 use serde_json::Value;
@@ -30,6 +30,37 @@ use crate::{
 
 /// PATCH(ack-ids): the next ack id (unique among the acks in flight).
 static NEXT_ACK_ID: AtomicI32 = AtomicI32::new(0);
+
+/// PATCH(reconnect-backoff): the waits between reconnection attempts, public
+/// (hidden) so that a test can show them. The released loop kept backoff's
+/// default `max_elapsed_time` (15 minutes), after which `next_backoff()` is
+/// `None` and it retried at once, forever; and its jitter (±50 %) waited up
+/// to 1.5 × `reconnect_delay_max`.
+#[doc(hidden)]
+pub struct ReconnectBackoff {
+    /// The exponential backoff (public so that a test can age it).
+    pub backoff: ExponentialBackoff,
+    max: Duration,
+}
+
+impl ReconnectBackoff {
+    /// Waits growing from `min` to `max`, with backoff's jitter.
+    pub fn new(min: Duration, max: Duration) -> Self {
+        let backoff = ExponentialBackoffBuilder::new()
+            .with_initial_interval(min)
+            .with_max_interval(max)
+            // Attempts are bounded by `max_reconnect_attempts`, not by time.
+            .with_max_elapsed_time(None)
+            .build();
+        Self { backoff, max }
+    }
+
+    /// The wait before the next attempt: at most `max`, as socket.io-client
+    /// caps `reconnectionDelayMax` after its jitter.
+    pub fn next_delay(&mut self) -> Duration {
+        self.backoff.next_backoff().unwrap_or(self.max).min(self.max)
+    }
+}
 
 #[derive(Default)]
 enum DisconnectReason {
@@ -178,10 +209,11 @@ impl Client {
 
                 if should_reconnect {
                     let mut reconnect_attempts = 0;
-                    let mut backoff = ExponentialBackoffBuilder::new()
-                        .with_initial_interval(Duration::from_millis(reconnect_delay_min))
-                        .with_max_interval(Duration::from_millis(reconnect_delay_max))
-                        .build();
+                    // PATCH(reconnect-backoff): built by `ReconnectBackoff`.
+                    let mut backoff = ReconnectBackoff::new(
+                        Duration::from_millis(reconnect_delay_min),
+                        Duration::from_millis(reconnect_delay_max),
+                    );
 
                     loop {
                         if let Some(max_reconnect_attempts) = max_reconnect_attempts {
@@ -198,11 +230,10 @@ impl Client {
                             }
                             Err(e) => {
                                 trace!("Failed to reconnect: {e:?}");
-                                if let Some(delay) = backoff.next_backoff() {
-                                    let delay_ms = delay.as_millis();
-                                    trace!("Waiting for {delay_ms}ms before reconnecting");
-                                    sleep(delay).await;
-                                }
+                                let delay = backoff.next_delay();
+                                let delay_ms = delay.as_millis();
+                                trace!("Waiting for {delay_ms}ms before reconnecting");
+                                sleep(delay).await;
                             }
                         }
                     }
