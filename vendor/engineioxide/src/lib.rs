@@ -24,4 +24,6 @@ pub mod sid {
 mod body;
 mod engine;
 mod errors;
+// PATCH(queue): one lazily allocated outgoing queue per socket.
+mod queue;
 mod transport;
