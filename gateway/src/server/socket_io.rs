@@ -50,6 +50,9 @@ pub(super) async fn build(
         }) => (AdapterChoice::Redis(adapter), Some((rooms, node, inbound))),
         None => (AdapterChoice::Local, None),
     };
+    // Process-wide in the vendored engineioxide (vendor/PATCHES.md,
+    // `pre-connect`): socketioxide's builder has no way to pass it.
+    engineioxide::set_max_pre_connect_payload(limits.max_pre_connect_payload);
     let (layer, io) = SocketIo::builder()
         .max_payload(limits.max_payload)
         .ws_max_message_size(payload_cap)

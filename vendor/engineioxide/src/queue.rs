@@ -11,11 +11,14 @@
 use std::{
     collections::VecDeque,
     future::poll_fn,
-    sync::{Mutex, MutexGuard},
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll, Waker},
 };
 
-use engineioxide_core::PacketBuf;
+use engineioxide_core::{Packet, PacketBuf};
 use tokio::sync::{Notify, mpsc::error::TrySendError};
 
 /// A drained buffer larger than this is freed rather than kept for reuse.
@@ -37,9 +40,12 @@ pub(crate) struct Queue {
     state: Mutex<State>,
     cap: usize,
     closed: Notify,
+    /// PATCH(pre-connect): Socket.IO's CONNECT (`0...`) was queued for the client.
+    connect_sent: AtomicBool,
 }
 
 /// A reserved slot in the [`Queue`]; released when dropped unsent.
+#[derive(Debug)]
 pub(crate) struct QueuePermit<'a> {
     queue: &'a Queue,
 }
@@ -49,6 +55,7 @@ impl QueuePermit<'_> {
         let queue = self.queue;
         // The slot is handed over to the packet: skip the release in Drop.
         std::mem::forget(self);
+        queue.note(&packets);
         let mut st = queue.lock();
         st.reserved -= 1;
         if st.closed {
@@ -78,7 +85,22 @@ impl Queue {
             // tokio's mpsc panics on 0; keep one slot so a socket can still send.
             cap: cap.max(1),
             closed: Notify::new(),
+            connect_sent: AtomicBool::new(false),
         }
+    }
+
+    /// PATCH(pre-connect): a text message starting with `0` from the server
+    /// is Socket.IO's CONNECT: the client was accepted.
+    fn note(&self, packets: &PacketBuf) {
+        if let Some(Packet::Message(m)) = packets.first()
+            && m.as_bytes().first() == Some(&b'0')
+        {
+            self.connect_sent.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn connect_sent(&self) -> bool {
+        self.connect_sent.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -103,6 +125,7 @@ impl Queue {
             Err(TrySendError::Full(())) => return Err(TrySendError::Full(packets)),
             Ok(()) => {}
         }
+        self.note(&packets);
         st.buf.push_back(packets);
         wake(&mut st);
         Ok(())
@@ -209,7 +232,6 @@ fn pop(st: &mut State) -> Option<PacketBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engineioxide_core::Packet;
     use futures_util::FutureExt;
     use smallvec::smallvec;
 

@@ -176,7 +176,11 @@ where
 
     let (parts, body) = req.into_parts();
     let content_type = parts.headers.get(CONTENT_TYPE);
-    let packets = payload::decoder(body, content_type, protocol, engine.config.max_payload);
+    // PATCH(pre-connect): a smaller body until the socket is accepted.
+    let max_payload = crate::pre_connect::limit(&socket).map_or(engine.config.max_payload, |max| {
+        engine.config.max_payload.min(max as u64)
+    });
+    let packets = payload::decoder(body, content_type, protocol, max_payload);
     futures_util::pin_mut!(packets);
 
     while let Some(packet) = packets.next().await {

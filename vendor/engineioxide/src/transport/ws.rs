@@ -27,7 +27,8 @@ use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
-    errors::Error, handler::EngineIoHandler, transport::make_open_packet,
+    errors::Error, handler::EngineIoHandler, pre_connect::PreConnectIo,
+    transport::make_open_packet,
 };
 
 /// Create a response for websocket upgrade
@@ -122,15 +123,19 @@ where
         .max_message_size(Some(engine.config.ws_max_message_size))
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
-    let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
+    // PATCH(pre-connect): what the socket reads is counted until it is accepted.
+    let ws_init = move |socket: &Arc<Socket<H::Data>>| {
+        let conn = PreConnectIo::new(conn, socket.clone());
+        WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config))
+    };
     let (socket, ws) = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
             Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
             Some(socket) => {
-                let mut ws = ws_init().await;
+                let mut ws = ws_init(&socket).await;
 
-                let upgrade_fut = upgrade_handshake::<H, S>(&socket, &mut ws);
+                let upgrade_fut = upgrade_handshake::<H, _>(&socket, &mut ws);
                 match tokio::time::timeout(engine.config.upgrade_timeout, upgrade_fut)
                     .with_cancellation_token(&socket.cancellation_token)
                     .await
@@ -157,7 +162,7 @@ where
         #[cfg(feature = "tracing")]
         tracing::debug!("new websocket connection");
 
-        let mut ws = ws_init().await;
+        let mut ws = ws_init(&socket).await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
         socket
             .clone()
@@ -167,7 +172,7 @@ where
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+    tokio::spawn(forward_to_socket::<H, _>(socket.clone(), tx));
 
     // pipe between internal socket channel and websocket
     match forward_to_handler(&engine, rx, &socket)
