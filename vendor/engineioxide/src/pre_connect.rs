@@ -81,8 +81,7 @@ impl Frames {
                 127 => (8, h[1] & 0x80 != 0),
                 _ => (0, h[1] & 0x80 != 0),
             };
-            let len = 2 + ext + if masked { 4 } else { 0 };
-            if h.len() < len {
+            if h.len() < 2 + ext {
                 continue;
             }
             let payload = match ext {
@@ -90,8 +89,12 @@ impl Frames {
                 2 => u64::from(u16::from_be_bytes([h[2], h[3]])),
                 _ => u64::from_be_bytes([h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]]),
             };
+            // Refused as soon as the length is known, before the mask key.
             if payload > max as u64 {
                 return false;
+            }
+            if h.len() < 2 + ext + if masked { 4 } else { 0 } {
+                continue;
             }
             self.skip = payload;
             self.header_len = 0;
