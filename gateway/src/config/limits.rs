@@ -33,6 +33,11 @@ pub struct LimitsConfig {
     #[arg(long, env = "MAX_NODE_SEND_BUFFER", default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
     pub max_node_send_buffer: u64,
 
+    /// Bytes a connection may send before its Socket.IO CONNECT is accepted
+    /// (its CONNECT included); more closes it.
+    #[arg(long, env = "MAX_PRE_CONNECT_PAYLOAD", default_value_t = 16 * 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1024 * 1024))]
+    pub max_pre_connect_payload: usize,
+
     /// Time a new Engine.IO session has to send Socket.IO's CONNECT, and a
     /// packet with binary attachments to arrive whole.
     #[arg(long, env = "HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]

@@ -101,6 +101,12 @@ pub const BOUNDS: &[Bound] = &[
         "the sockets holding the most are disconnected (their rooms see peer:left) until the relay fits",
     ),
     set(
+        "MAX_PRE_CONNECT_PAYLOAD",
+        "16384",
+        "memory held by connections that have not been admitted (a partial message each)",
+        "the connection is closed",
+    ),
+    set(
         "HANDSHAKE_TIMEOUT",
         "10s",
         "sessions that never send CONNECT, or a binary attachment that never comes",

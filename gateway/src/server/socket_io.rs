@@ -50,14 +50,16 @@ pub(super) async fn build(
         }) => (AdapterChoice::Redis(adapter), Some((rooms, node, inbound))),
         None => (AdapterChoice::Local, None),
     };
+    // Process-wide in the vendored engineioxide (vendor/PATCHES.md,
+    // `pre-connect`): socketioxide's builder has no way to pass it.
+    engineioxide::set_max_pre_connect_payload(limits.max_pre_connect_payload);
     let (layer, io) = SocketIo::builder()
         .max_payload(limits.max_payload)
         .ws_max_message_size(payload_cap)
         .ws_max_frame_size(payload_cap)
-        // Room for a burst of relays towards one slow reader; the channel
-        // allocates its 32-slot blocks as it fills (the first one up front,
-        // a few KB per idle socket: issue 21), so the bound itself costs
-        // idle sockets nothing.
+        // Room for a burst of relays towards one slow reader; the vendored
+        // engineioxide's queue (vendor/PATCHES.md, `queue`) allocates only
+        // as packets are queued, so the bound costs idle sockets nothing.
         .max_buffer_size(8192)
         // Signaling frames are small; the buffer grows for a large SDP.
         .ws_read_buffer_size(1024)

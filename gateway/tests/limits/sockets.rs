@@ -300,3 +300,123 @@ async fn create_room_with_an_unreadable_payload_is_invalid_and_creates_nothing()
     let ack = ack_of(&mut client, &[r#"420["create:room"]"#], None).await;
     assert_eq!(ack["roomCode"].as_str().map(str::len), Some(12), "{ack}");
 }
+
+/// A raw WebSocket Engine.IO session from `local` that never sends CONNECT:
+/// the handshake's answer is read, nothing after it.
+async fn raw_engine_ws(addr: std::net::SocketAddr, local: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(local.parse().unwrap(), 0))
+        .unwrap();
+    let mut tcp = socket.connect(addr).await.expect("connect");
+    let req = format!(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes())
+        .await
+        .expect("upgrade request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tcp.read(&mut byte).await.expect("upgrade answer");
+        assert_eq!(n, 1, "closed during the upgrade: {head:?}");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    tcp
+}
+
+/// Issue 23, case 3: 400 connections that never send CONNECT, each sending
+/// 900 KB of a 990 KB text frame and holding the rest back. Before the
+/// pre-CONNECT cap each partial message was held until HANDSHAKE_TIMEOUT
+/// (RSS +477 MiB for ~12 s); now each is closed once past
+/// MAX_PRE_CONNECT_PAYLOAD, and a client on another address is served.
+#[tokio::test]
+async fn partial_messages_before_connect_are_cut_off_and_hold_little() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CONNECTIONS: usize = 400;
+    const FRAME: usize = 990_000;
+    const SENT: usize = 900_000;
+    let gw = GatewayProcess::start(&[]).await;
+    let mut a = SioClient::connect_from(
+        gw.addr,
+        local("127.0.0.2").unwrap(),
+        json!({ "token": token("a", "a") }),
+    )
+    .await
+    .expect("a");
+    let mut b = SioClient::connect_from(
+        gw.addr,
+        local("127.0.0.2").unwrap(),
+        json!({ "token": token("b", "b") }),
+    )
+    .await
+    .expect("b");
+    a.emit_with_ack("create:room", json!({ "roomCode": "pre1" }))
+        .await;
+    a.emit_with_ack("join:room", json!({ "roomCode": "pre1" }))
+        .await;
+    b.emit_with_ack("join:room", json!({ "roomCode": "pre1" }))
+        .await;
+    a.next("peer:joined").await;
+    let before = gw.rss();
+    // A masked text frame (FIN, opcode 1) of FRAME bytes, SENT of them sent.
+    let mut frame = vec![0x81u8, 0x80 | 127];
+    frame.extend_from_slice(&(FRAME as u64).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend(std::iter::repeat_n(b'4' ^ 1, SENT));
+    let frame = std::sync::Arc::new(frame);
+    let t0 = std::time::Instant::now();
+    let mut holders = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (addr, frame) = (gw.addr, frame.clone());
+        holders.push(tokio::spawn(async move {
+            let mut tcp = raw_engine_ws(addr, "127.0.0.1").await;
+            // The server may close before taking it all.
+            let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(&frame)).await;
+            // Closed by the server: end of stream or a reset, well before
+            // HANDSHAKE_TIMEOUT (10 s).
+            let mut buf = vec![0u8; 4096];
+            tokio::time::timeout(Duration::from_secs(8), async {
+                loop {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await
+            .is_ok()
+        }));
+    }
+    // Served meanwhile: a ping round trip and a relay, from another address.
+    let pong = tokio::time::timeout(Duration::from_secs(5), b.emit_with_ack("ping", json!({})))
+        .await
+        .expect("ping answered in time");
+    assert!(pong["timestamp"].is_string(), "{pong}");
+    let mut closed = 0;
+    for h in holders {
+        closed += usize::from(h.await.unwrap());
+    }
+    let took = t0.elapsed();
+    let grown = gw.peak_rss().saturating_sub(before);
+    let shown = format!(
+        "{closed} of {CONNECTIONS} closed in {took:?}, peak RSS +{} MiB",
+        grown / MIB
+    );
+    eprintln!("{shown}");
+    assert_eq!(closed, CONNECTIONS, "{shown}");
+    assert!(took < Duration::from_secs(8), "{shown}");
+    assert!(grown < 48 * MIB, "{shown}");
+    let ack = b
+        .emit_with_ack(
+            "webrtc:offer",
+            json!({ "targetPeerId": a.sid, "offer": { "type": "offer", "sdp": "v=0" } }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "ok": true }));
+    assert_eq!(a.next("webrtc:offer").await["offer"]["sdp"], "v=0");
+}

@@ -99,7 +99,12 @@ impl<H: EngineIoHandler> EngineIo<H> {
             // channel so that `Socket::closed` resolves and no more packets can be buffered.
             // When no transport holds the lock (e.g. polling between requests) this resolves
             // immediately.
-            socket.internal_rx.lock().await.buffered_rx.close();
+            // PATCH(queue): the queue closes itself; the lock is still taken so that no
+            // transport is receiving when it closes, and dropped before the handler runs.
+            {
+                let _rx = socket.internal_rx.lock().await;
+                socket.internal_tx.close();
+            }
 
             #[cfg(feature = "tracing")]
             tracing::debug!(sid = %socket.id, "session closed, notifying handler");

@@ -24,4 +24,9 @@ pub mod sid {
 mod body;
 mod engine;
 mod errors;
+// PATCH(queue): one lazily allocated outgoing queue per socket.
+mod queue;
+// PATCH(pre-connect): a cap on what is read before Socket.IO's CONNECT.
+mod pre_connect;
+pub use pre_connect::set_max_pre_connect_payload;
 mod transport;

@@ -27,7 +27,8 @@ use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
-    errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
+    errors::Error, handler::EngineIoHandler, pre_connect::PreConnectIo,
+    transport::make_open_packet,
 };
 
 /// Create a response for websocket upgrade
@@ -122,15 +123,19 @@ where
         .max_message_size(Some(engine.config.ws_max_message_size))
         .max_frame_size(Some(engine.config.ws_max_frame_size));
 
-    let ws_init = move || WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config));
+    // PATCH(pre-connect): what the socket reads is counted until it is accepted.
+    let ws_init = move |socket: &Arc<Socket<H::Data>>| {
+        let conn = PreConnectIo::new(conn, socket.clone());
+        WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config))
+    };
     let (socket, ws) = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
             Some(socket) if socket.is_ws() => return Err(Error::MultipleWebsocketRequests),
             Some(socket) => {
-                let mut ws = ws_init().await;
+                let mut ws = ws_init(&socket).await;
 
-                let upgrade_fut = upgrade_handshake::<H, S>(&socket, &mut ws);
+                let upgrade_fut = upgrade_handshake::<H, _>(&socket, &mut ws);
                 match tokio::time::timeout(engine.config.upgrade_timeout, upgrade_fut)
                     .with_cancellation_token(&socket.cancellation_token)
                     .await
@@ -157,7 +162,7 @@ where
         #[cfg(feature = "tracing")]
         tracing::debug!("new websocket connection");
 
-        let mut ws = ws_init().await;
+        let mut ws = ws_init(&socket).await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
         socket
             .clone()
@@ -167,7 +172,7 @@ where
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+    tokio::spawn(forward_to_socket::<H, _>(socket.clone(), tx));
 
     // pipe between internal socket channel and websocket
     match forward_to_handler(&engine, rx, &socket)
@@ -215,7 +220,8 @@ where
                 }
                 Packet::Pong | Packet::Ping => {
                     // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    // PATCH(queue): a Notify instead of a one-slot channel.
+                    socket.heartbeat_tx.notify_one();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
@@ -259,7 +265,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
 {
     // A polling request that was in progress during the upgrade may still hold the lock.
     let lock = socket.internal_rx.lock();
-    let Some(mut internal_rx) = lock
+    let Some(_internal_rx) = lock
         .with_cancellation_token(&socket.cancellation_token)
         .await
     else {
@@ -267,11 +273,8 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    // PATCH(queue): buffered and volatile packets come from one queue.
+    let queue = &socket.internal_tx;
 
     // map a packet to a websocket message
     // It is declared as a macro rather than a closure to avoid ownership issues
@@ -310,13 +313,14 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     loop {
         tokio::select! {
             biased;
-            items = buffered_rx.recv() => {
+            // Buffered packets come first, then the volatile slot (as the watch branch was last).
+            items = queue.recv() => {
                 match items {
                     Some(packets) => {
                         for item in packets {
                             map_fn!(item);
                         }
-                        while let Ok(packets) = buffered_rx.try_recv() {
+                        while let Some(packets) = queue.try_recv() {
                             for item in packets {
                                 map_fn!(item);
                             }
@@ -326,16 +330,6 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 }
             }
             _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => {
-                let val = volatile_rx.borrow_and_update().clone();
-                if let Some(packets) = val {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
-                        map_fn!(item);
-                    }
-                }
-            },
         }
 
         #[cfg(feature = "tracing")]
@@ -408,8 +402,8 @@ where
     // We send a last Noop request to close a potential waiting polling request.
     socket
         .internal_tx
-        .send(smallvec![Packet::Noop])
-        .await
+        // PATCH(queue): one NOOP past the bound rather than waiting for room.
+        .push_unbounded(smallvec![Packet::Noop])
         .map_err(|_| Error::Upgrade)?;
 
     // wait for any current polling connection to finish by waiting for the socket to be unlocked
