@@ -109,6 +109,9 @@ pub fn section(md: &mut String, d: &D) {
     ];
     for (name, part) in &phases {
         for (label, f) in &counts {
+            if both(d, |r| f(part(r))) == (None, None) {
+                continue;
+            }
             row(md, d, &format!("{name}: {label}"), 1.0, true, |r| {
                 f(part(r))
             });
