@@ -168,6 +168,9 @@ async fn relays_to_a_frozen_node_fail_after_the_bound() {
         let ack = c.call("join:room", json!({ "roomCode": "frozen" })).await;
         assert_eq!(ack["peerId"], c.sid, "{ack}");
     }
+    // As a client does: b is a target once a heard of it (node 0's view
+    // learns of b from the same message).
+    assert_eq!(a.next("peer:joined").await["peerId"], b.sid);
     let offer = json!({ "targetPeerId": b.sid, "offer": { "type": "offer", "sdp": "v=0" } });
     assert_eq!(
         a.call("webrtc:offer", offer.clone()).await,
