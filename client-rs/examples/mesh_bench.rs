@@ -1,7 +1,9 @@
 //! Benchmarks of the native client on loopback, against an in-process gateway:
 //!
 //! 1. mesh set-up: four clients join one room at once; time from the joins to
-//!    every data channel open at both ends (12 channel ends), over several runs;
+//!    every data channel open at both ends (12 channel ends), then a 64 KiB
+//!    message over each of them, over several runs (a stall or a lost or
+//!    damaged message stops it with an error);
 //! 2. data-channel throughput: one peer sends N MiB to another in 256 KiB
 //!    messages; time until the receiver has every byte.
 //!
@@ -31,6 +33,12 @@ async fn client(url: &str, name: &str) -> Result<Client, Box<dyn std::error::Err
     Ok(Client::connect_with(cfg).await?)
 }
 
+/// The nearest-rank percentile `p` (0-100) of sorted `v`.
+fn percentile(v: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
 fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     let median = if v.len() % 2 == 1 {
@@ -56,6 +64,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = gateway::Config::defaults();
     cfg.auth.jwt_secret = Some(SECRET.into());
     cfg.auth.data_dir = dir.path().into();
+    // Every run creates a room as bench0 and empty rooms live until they
+    // expire: the default 20 per user stopped a 200-run bench at run 20.
+    cfg.rooms.max_rooms_per_user = 100_000;
     let gw = gateway::Gateway::build(&cfg).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -71,13 +82,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let room = clients[0].create_room(None).await?;
         let mut subs = Vec::new();
+        let mut inboxes = Vec::new();
         for c in &clients {
             subs.push(c.data_channel_opened().await?);
+            inboxes.push(c.peer_messages().await?);
         }
         let started = Instant::now();
         let joins = clients.iter().map(|c| c.join_room(&room.room_code));
+        let mut ids = Vec::new();
         for joined in futures_util::future::join_all(joins).await {
-            joined?;
+            ids.push(joined?.peer_id);
         }
         for sub in &mut subs {
             let mut seen = std::collections::HashSet::new();
@@ -89,15 +103,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         let secs = started.elapsed().as_secs_f64();
-        println!("mesh run {run}: {:.0} ms", secs * 1000.0);
+        // A transfer over every channel end: each peer sends 64 KiB to each
+        // other one, and each must receive all three, intact.
+        let payload = vec![run as u8; 64 * 1024];
+        for (i, c) in clients.iter().enumerate() {
+            for (j, id) in ids.iter().enumerate() {
+                if i != j {
+                    c.send_to_peer(id, payload.clone()).await?;
+                }
+            }
+        }
+        for inbox in &mut inboxes {
+            for _ in 0..3 {
+                let m = tokio::time::timeout(Duration::from_secs(10), inbox.recv())
+                    .await?
+                    .ok_or("closed")?;
+                if m.data[..] != payload[..] {
+                    return Err(
+                        format!("run {run}: a transfer from {} arrived damaged", m.from).into(),
+                    );
+                }
+            }
+        }
+        println!("mesh run {run}: {:.0} ms, 12 transfers", secs * 1000.0);
         times.push(secs * 1000.0);
         for c in clients {
             c.close().await?;
         }
     }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&sorted, 50.0), percentile(&sorted, 99.0));
     let (min, median, max) = stats(times);
     println!(
-        "4-peer mesh, joins to all 12 channel ends open: min {min:.0} ms, median {median:.0} ms, max {max:.0} ms ({runs} runs)"
+        "4-peer mesh, joins to all 12 channel ends open: min {min:.0} ms, median {median:.0} ms, p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms ({runs} runs, 0 stalls, {} transfers)",
+        runs * 12
     );
 
     // 2. Throughput between two peers.

@@ -221,7 +221,7 @@ impl SignalingClient {
         };
         let client = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = client.join_room(&code).await {
+            if let Err(e) = client.rejoin_or_recreate(&code).await {
                 tracing::warn!(room = %code, error = %e, "could not rejoin the room");
                 client.remember_room(None);
                 let _ = events
@@ -230,6 +230,25 @@ impl SignalingClient {
             }
         });
         true
+    }
+
+    /// Joins `code` again; a room the gateway no longer has (a restarted
+    /// single node keeps rooms in memory) is created again under the same
+    /// code first (with the gateway's default `maxPeers`). Members racing to
+    /// recreate it see `ROOM_EXISTS`, and join the one another created.
+    async fn rejoin_or_recreate(&self, code: &str) -> Result<RoomJoined, SignalingError> {
+        match self.join_room(code).await {
+            Err(SignalingError::Server { code: c, .. }) if c == "ROOM_NOT_FOUND" => {
+                match self.create_room(Some(code), None).await {
+                    Ok(_) => {}
+                    Err(SignalingError::Server { code: c, .. }) if c == "ROOM_EXISTS" => {}
+                    Err(e) => return Err(e),
+                }
+                tracing::info!(room = %code, "the room was gone after the reconnection; recreated it");
+                self.join_room(code).await
+            }
+            other => other,
+        }
     }
 
     /// Creates a room (`create:room`); `None` lets the gateway pick a code.

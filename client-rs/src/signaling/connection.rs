@@ -279,6 +279,9 @@ mod tests {
     /// here rather than turning `Unauthorized` into a transport error.
     #[test]
     fn a_refusal_is_read_from_rust_socketios_error_text() {
+        // Literally as vendor/rust_socketio's client.rs formats it (and
+        // `churn::signaling_errors_are_typed` sees it from a real refusal).
+        assert_eq!(REFUSAL_PREFIX, "Received an ConnectError frame: ");
         let text = format!("{REFUSAL_PREFIX}{}", r#"{"message":"Unauthorized"}"#);
         let seen = on_error(Payload::from(text));
         assert!(

@@ -14,7 +14,47 @@ pub const SOON: Duration = Duration::from_secs(20);
 pub struct TestGateway {
     pub url: String,
     stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
+    addr: std::net::SocketAddr,
+    cfg: gateway::Config,
     _dir: tempfile::TempDir,
+}
+
+impl TestGateway {
+    /// Stops the gateway (its rooms, kept in memory, go with it) and starts
+    /// a new one with the same configuration on the same port, as a
+    /// restarted process would be.
+    pub async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            tokio::time::timeout(SOON, served)
+                .await
+                .expect("the gateway stops in time")
+                .expect("the gateway's task");
+        }
+        let (stop, served) = serve(&self.cfg, self.addr).await;
+        self.stop = Some(stop);
+        self.served = Some(served);
+    }
+}
+
+async fn serve(
+    cfg: &gateway::Config,
+    addr: std::net::SocketAddr,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let gw = gateway::Gateway::build(cfg).await.expect("gateway builds");
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let served = tokio::spawn(async move {
+        let _ = gw
+            .serve(listener, async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+    });
+    (stop, served)
 }
 
 impl Drop for TestGateway {
@@ -38,18 +78,17 @@ pub async fn gateway_with(tweak: impl FnOnce(&mut gateway::Config)) -> TestGatew
     cfg.auth.jwt_secret = Some(SECRET.into());
     cfg.auth.data_dir = dir.path().into();
     cfg.http.shutdown_grace = Duration::from_millis(200);
-    let gw = gateway::Gateway::build(&cfg).await.expect("gateway builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stop_rx) = oneshot::channel::<()>();
-    tokio::spawn(gw.serve(listener, async move {
-        let _ = stop_rx.await;
-    }));
+    // A free port, kept across restarts.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let (stop, served) = serve(&cfg, addr).await;
     TestGateway {
         url: format!("http://{addr}"),
         stop: Some(stop),
+        served: Some(served),
+        addr,
+        cfg,
         _dir: dir,
     }
 }

@@ -9,4 +9,5 @@ mod common;
 mod mesh;
 mod negotiation;
 mod rest;
+mod restart;
 mod session;
