@@ -4,7 +4,7 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::{
     SinkExt, StreamExt, TryStreamExt,
@@ -128,6 +128,8 @@ where
         let conn = PreConnectIo::new(conn, socket.clone());
         WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config))
     };
+    // An upgraded polling session keeps the heartbeat task it has.
+    let mut heartbeat = None;
     let (socket, ws) = if let Some(sid) = sid {
         match engine.get_socket(sid) {
             None => return Err(Error::UnknownSessionID(sid)),
@@ -164,15 +166,14 @@ where
 
         let mut ws = ws_init(&socket).await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
+        // PATCH(heartbeat): run by the writer task below, not a task of its own.
+        heartbeat = Some((engine.config.ping_interval, engine.config.ping_timeout));
         (socket, ws)
     };
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, _>(socket.clone(), tx));
+    tokio::spawn(forward_to_socket::<H, _>(socket.clone(), tx, heartbeat));
 
     // pipe between internal socket channel and websocket
     match forward_to_handler(&engine, rx, &socket)
@@ -260,6 +261,7 @@ where
 async fn forward_to_socket<H: EngineIoHandler, S>(
     socket: Arc<Socket<H::Data>>,
     mut tx: SplitSink<WebSocketStream<S>, Message>,
+    heartbeat: Option<(Duration, Duration)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -275,6 +277,16 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     };
     // PATCH(queue): buffered and volatile packets come from one queue.
     let queue = &socket.internal_tx;
+    // PATCH(heartbeat): the heartbeat as a branch of this task's select (one
+    // task less per socket); it only ends on a timeout.
+    let hb = async {
+        match heartbeat {
+            Some((interval, timeout)) => socket.heartbeat_job(interval, timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(hb);
+    let mut hb_done = false;
 
     // map a packet to a websocket message
     // It is declared as a macro rather than a closure to avoid ownership issues
@@ -330,6 +342,16 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 }
             }
             _ = socket.cancellation_token.cancelled() => break,
+            res = &mut hb, if !hb_done => {
+                hb_done = true;
+                if let Err(_e) = res {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(sid = %socket.id, "heartbeat error: {_e}");
+                    // Queues the close packet and closes the session, whose
+                    // cancellation ends this loop.
+                    socket.close(DisconnectReason::HeartbeatTimeout);
+                }
+            }
         }
 
         #[cfg(feature = "tracing")]
@@ -507,7 +529,11 @@ mod tests {
         let (tx, _rx) = server.split();
 
         let polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
+            socket.clone(),
+            tx,
+            None,
+        ));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!writer.is_finished(), "the writer should wait for the lock");
 
@@ -528,7 +554,11 @@ mod tests {
         let (tx, _rx) = server.split();
 
         let _polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(socket.clone(), tx));
+        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
+            socket.clone(),
+            tx,
+            None,
+        ));
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         socket.cancellation_token.cancel();
