@@ -19,6 +19,12 @@ use super::source::{AppRoom, AppUser, LookupError, RoomSource, SetupError, UserS
 /// and answers are cached: a few connections serve many sockets.
 const MAX_CONNECTIONS: u32 = 8;
 
+/// How long the start-up checks (the first connection, preparing the queries)
+/// may take at least: a lookup's `APP_LOOKUP_TIMEOUT` is about answering a
+/// client in time, and a busy host or a cold database can take longer to
+/// open its first connections without anything being wrong.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A pool on the app's database, separate from the account store's.
 pub async fn connect(url: &str, timeout: Duration) -> Result<PgPool, SetupError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -31,9 +37,10 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<PgPool, SetupError>
         .map_err(|e| SetupError::Invalid(format!("APP_DATABASE_URL: {e}")))?;
     // One direct connection first: the pool would only say that it timed out,
     // this says why (refused, unknown database, authentication).
-    let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&options))
+    let startup = timeout.max(STARTUP_TIMEOUT);
+    let probe = tokio::time::timeout(startup, PgConnection::connect_with(&options))
         .await
-        .map_err(|_| SetupError::Connect(format!("no answer within {timeout:?}")))?
+        .map_err(|_| SetupError::Connect(format!("no answer within {startup:?}")))?
         .map_err(|e| SetupError::Connect(e.to_string()))?;
     let _ = probe.close().await;
     Ok(PgPoolOptions::new()
@@ -273,10 +280,15 @@ impl Prepared {
         sql: &str,
         params: std::ops::RangeInclusive<usize>,
     ) -> Result<Self, SetupError> {
-        let mut conn = pool
-            .acquire()
-            .await
-            .map_err(|e| SetupError::Connect(e.to_string()))?;
+        // The pool gives up after a lookup's timeout; start-up may wait longer.
+        let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+        let mut conn = loop {
+            match pool.acquire().await {
+                Ok(conn) => break conn,
+                Err(sqlx::Error::PoolTimedOut) if tokio::time::Instant::now() < deadline => {}
+                Err(e) => return Err(SetupError::Connect(e.to_string())),
+            }
+        };
         let statement = conn
             .prepare_with(sql, &[])
             .await
