@@ -2,7 +2,7 @@
 
 use super::table::{cell, failures, num, raw};
 use crate::results::Doc;
-use crate::scen::cluster::{Cluster, ClusterPhase, Params, Summary};
+use crate::scen::cluster::{BASELINE, Cluster, ClusterPhase, Params, Summary};
 use crate::scen::relay::{self, RelayPhase};
 use crate::server::Kind;
 use crate::stats::Stat;
@@ -75,10 +75,15 @@ pub fn section(md: &mut String, docs: &[&D], one_node: Option<&Doc<relay::Params
                 };
                 let [t, p50, p99, cpu, gen_cpu] =
                     relay_cells(|f| d.stat(Kind::Gateway, |c| Some(f(&part(c).relay))));
-                let redis = cell(
-                    d.stat(Kind::Gateway, |c| Some(part(c).redis_cpu_us_per_msg)),
-                    1.0,
-                );
+                // The baseline has no Redis: a dash, not a measured 0.
+                let redis = if name == BASELINE {
+                    "–".to_owned()
+                } else {
+                    cell(
+                        d.stat(Kind::Gateway, |c| Some(part(c).redis_cpu_us_per_msg)),
+                        1.0,
+                    )
+                };
                 let bad = d.total(Kind::Gateway, |c| part(c).relay.bad() as f64);
                 md.push_str(&format!(
                     "| {nodes} | {name} | {phase} | {t} | {p50} | {p99} | {cpu} | {redis} | {gen_cpu} | {} |\n",
