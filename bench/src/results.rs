@@ -24,6 +24,11 @@ pub trait Outcome: Serialize + DeserializeOwned {
     fn failure(&self) -> Option<String> {
         None
     }
+    /// A top-level `summary` of the file's runs (of one server), where the
+    /// scenario has headline figures to check against targets.
+    fn summary_of(_runs: &[&Self]) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -35,6 +40,10 @@ pub struct Doc<P, R> {
     pub generator: String,
     pub unix_time: u64,
     pub runs: Vec<Run<R>>,
+    /// [`Outcome::summary_of`] the gateway's runs; absent in older files and
+    /// for scenarios without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -327,6 +336,7 @@ mod tests {
                     )
                 },
             ],
+            summary: None,
         };
         let s = doc.stat(Kind::Gateway, |f| Some(f.msgs as f64)).unwrap();
         assert_eq!((s.min, s.med, s.max, s.n), (1.0, 2.0, 3.0, 2));
@@ -338,5 +348,26 @@ mod tests {
                 "gateway rep 1: \"gone\""
             ]
         );
+    }
+
+    #[test]
+    fn a_summary_is_written_only_when_there_is_one_and_older_files_still_load() {
+        let doc = |summary| Doc {
+            scenario: "smoke".to_owned(),
+            params: 1u32,
+            machine: Machine::capture(Path::new(".")),
+            generator: "g".to_owned(),
+            unix_time: 0,
+            runs: vec![run(None, Some("boom"))],
+            summary,
+        };
+        let old = serde_json::to_value(doc(None)).unwrap();
+        assert!(old.get("summary").is_none());
+        let back: Doc<u32, Figures> = serde_json::from_value(old).unwrap();
+        assert!(back.summary.is_none());
+        let with = serde_json::to_value(doc(Some(serde_json::json!({ "x": 1 })))).unwrap();
+        assert_eq!(with["summary"], serde_json::json!({ "x": 1 }));
+        let back: Doc<u32, Figures> = serde_json::from_value(with).unwrap();
+        assert_eq!(back.summary, Some(serde_json::json!({ "x": 1 })));
     }
 }

@@ -50,6 +50,12 @@ impl Runner {
             }
         }
         let all_ok = runs.iter().all(|r| r.ok);
+        let gateway: Vec<&S::Outcome> = runs
+            .iter()
+            .filter(|r| r.server == Kind::Gateway)
+            .filter_map(|r| r.result.as_ref())
+            .collect();
+        let summary = S::Outcome::summary_of(&gateway);
         let doc = Doc {
             scenario: S::NAME.to_owned(),
             params: p,
@@ -62,6 +68,7 @@ impl Runner {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             runs,
+            summary,
         };
         let path = self.out.join(format!("{}.json", S::NAME));
         std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;

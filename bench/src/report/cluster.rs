@@ -2,7 +2,7 @@
 
 use super::table::{cell, failures, num, raw};
 use crate::results::Doc;
-use crate::scen::cluster::{Cluster, ClusterPhase, Params};
+use crate::scen::cluster::{BASELINE, Cluster, ClusterPhase, Params, Summary};
 use crate::scen::relay::{self, RelayPhase};
 use crate::server::Kind;
 use crate::stats::Stat;
@@ -27,7 +27,7 @@ pub fn section(md: &mut String, docs: &[&D], one_node: Option<&Doc<relay::Params
     };
     let p = &first.params;
     md.push_str(&format!(
-        "## Cluster relay\n\nThe relay scenario across gateway nodes sharing one `redis-server` (`REDIS_URL`): {} rooms of 2, both peers sending `webrtc:ice` to each other, checked on arrival as in the relay scenario. **Fixed rate**: {} msg/s offered in total; **saturation**: {} messages in flight per sender; {} s each. Each node runs with `WORKER_THREADS=1`; the gateway CPU column is every node's together, per delivered message; Redis's CPU is measured apart (from the senders' start to the end of the drain, a little more than the window). \"one node\": both peers of a room on the same node of a 2-node cluster (the membership check still goes through Redis; the relay stays on the node); \"across nodes\": each room's peers on two different nodes (the relay goes on the target node's own Redis channel). The 1-node row without Redis is the relay scenario's.\n\n{HEAD}",
+        "## Cluster relay\n\nThe relay scenario across gateway nodes sharing one `redis-server` (`REDIS_URL`): {} rooms of 2, both peers sending `webrtc:ice` to each other, checked on arrival as in the relay scenario. **Fixed rate**: {} msg/s offered in total; **saturation**: {} messages in flight per sender; {} s each. Each node runs with `WORKER_THREADS=1`; the gateway CPU column is every node's together, per delivered message; Redis's CPU is measured apart (from the senders' start to the end of the drain, a little more than the window). \"baseline: 1 node, no Redis\": a separate gateway without `REDIS_URL`, measured first in the same 2-node run on the same pairs, rate and window (only that gateway's CPU counts meanwhile); \"one node\": both peers of a room on the same node of a 2-node cluster (the membership check still goes through Redis; the relay stays on the node); \"across nodes\": each room's peers on two different nodes (the relay goes on the target node's own Redis channel). The first row (no Redis) is the relay scenario's, from its own run.\n\n{HEAD}",
         p.pairs,
         num(p.rate),
         p.window,
@@ -75,10 +75,15 @@ pub fn section(md: &mut String, docs: &[&D], one_node: Option<&Doc<relay::Params
                 };
                 let [t, p50, p99, cpu, gen_cpu] =
                     relay_cells(|f| d.stat(Kind::Gateway, |c| Some(f(&part(c).relay))));
-                let redis = cell(
-                    d.stat(Kind::Gateway, |c| Some(part(c).redis_cpu_us_per_msg)),
-                    1.0,
-                );
+                // The baseline has no Redis: a dash, not a measured 0.
+                let redis = if name == BASELINE {
+                    "–".to_owned()
+                } else {
+                    cell(
+                        d.stat(Kind::Gateway, |c| Some(part(c).redis_cpu_us_per_msg)),
+                        1.0,
+                    )
+                };
                 let bad = d.total(Kind::Gateway, |c| part(c).relay.bad() as f64);
                 md.push_str(&format!(
                     "| {nodes} | {name} | {phase} | {t} | {p50} | {p99} | {cpu} | {redis} | {gen_cpu} | {} |\n",
@@ -89,6 +94,58 @@ pub fn section(md: &mut String, docs: &[&D], one_node: Option<&Doc<relay::Params
     }
     md.push_str("\nMedian [min–max] over the repetitions.\n\n");
     for d in docs {
+        if let Some(s) = d
+            .summary
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+        {
+            targets(md, &s);
+        }
+    }
+    for d in docs {
         failures(md, d);
+    }
+}
+
+/// Issue 20's targets against `cluster2.json`'s `summary` (gateway CPU of
+/// all nodes + Redis CPU, µs per delivered message, medians).
+fn targets(md: &mut String, s: &Summary) {
+    let verdict = |ok: bool| if ok { "met" } else { "**not met**" };
+    md.push_str("### Cluster targets (issue 20)\n\nFrom `cluster2.json`'s `summary`: gateway CPU of all nodes + Redis CPU per delivered message, in µs, the baseline being a separate gateway without Redis measured in the same run on the same pairs, rate and window.\n\n| target | measured | bound | verdict |\n|---|---|---|---|\n");
+    let rows = [
+        (
+            "across nodes, saturation ≤ 2× baseline",
+            s.across_saturation_us,
+            2.0 * s.baseline_saturation_us,
+        ),
+        (
+            "across nodes, fixed rate ≤ 2× baseline",
+            s.across_fixed_us,
+            2.0 * s.baseline_fixed_us,
+        ),
+        (
+            "both peers on one node, saturation ≤ 1.2× baseline",
+            s.local_saturation_us,
+            1.2 * s.baseline_saturation_us,
+        ),
+    ];
+    for (what, got, bound) in rows {
+        md.push_str(&format!(
+            "| {what} | {got:.1} | {bound:.1} | {} |\n",
+            verdict(got <= bound)
+        ));
+    }
+    md.push_str(&format!(
+        "\nBaseline: {:.1} µs/msg at saturation, {:.1} µs/msg at the fixed rate. ",
+        s.baseline_saturation_us, s.baseline_fixed_us
+    ));
+    if s.freeze_measured {
+        md.push_str(&format!(
+            "Relays acked `{{ok:true}}` and then lost while a node was frozen: {} ({}).\n\n",
+            s.acked_then_lost,
+            verdict(s.acked_then_lost == 0)
+        ));
+    } else {
+        md.push_str("Acked then lost while a node is frozen: not measured yet (no freeze phase in this run; `acked_then_lost` is written as 0).\n\n");
     }
 }

@@ -1,10 +1,12 @@
 //! Cluster relay: the relay scenario's rooms of 2 with their peers on
 //! different gateway nodes sharing one `redis-server` (`REDIS_URL`), so every
-//! message crosses Redis pub/sub. `cluster2` runs 2 nodes, first with both
-//! peers of a room on one node (what Redis costs without crossing nodes),
-//! then across the nodes; `cluster3` runs 3 nodes, each room across two of
-//! them. CPU is summed over every node; Redis's is reported apart. Gateway
-//! only: the reference has no cluster mode here.
+//! message crosses Redis pub/sub. `cluster2` first measures the baseline (a
+//! separate gateway without Redis, same pairs, rate and window, so both sides
+//! share one run's machine state), then the 2 nodes with both peers of a room
+//! on one node (what the cluster costs without crossing nodes), then across
+//! the nodes; `cluster3` runs 3 nodes, each room across two of them. CPU is
+//! summed over every node; Redis's is reported apart. Gateway only: the
+//! reference has no cluster mode here.
 
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::relay::{Measured, Pair, RelayPhase, Sequence, fixed_then_saturation, into_rooms};
 use super::{Clients, Ctx, Scenario};
 use crate::results::Outcome;
-use crate::server::{Kind, Setup, Spec, free_port};
+use crate::server::{Kind, Setup, Spec, Target, free_port};
 use crate::stats::round3;
 
 #[derive(Clone, Debug, clap::Args, Serialize, Deserialize)]
@@ -65,6 +67,55 @@ impl Outcome for Cluster {
             .iter()
             .all(|p| p.fixed.relay.ok && p.saturation.relay.ok)
     }
+
+    fn summary_of(runs: &[&Cluster]) -> Option<serde_json::Value> {
+        Summary::of(runs).and_then(|s| serde_json::to_value(s).ok())
+    }
+}
+
+/// `cluster2`'s headline figures against issue 20's targets: gateway (all
+/// nodes) + Redis CPU µs per delivered message, medians over the runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub baseline_saturation_us: f64,
+    pub across_saturation_us: f64,
+    pub local_saturation_us: f64,
+    pub baseline_fixed_us: f64,
+    pub across_fixed_us: f64,
+    /// Relays acked `{ok:true}` and never delivered while a node was frozen.
+    pub acked_then_lost: u64,
+    /// Whether a freeze phase counted `acked_then_lost` (it is 0 otherwise).
+    pub freeze_measured: bool,
+}
+
+impl Summary {
+    /// `None` unless every run has the three placements (only `cluster2`).
+    pub fn of(runs: &[&Cluster]) -> Option<Summary> {
+        let us = |name: &str, saturation: bool| -> Option<f64> {
+            let v: Vec<f64> = runs
+                .iter()
+                .map(|c| {
+                    let pl = c.placements.iter().find(|p| p.placement == name)?;
+                    let ph = if saturation {
+                        &pl.saturation
+                    } else {
+                        &pl.fixed
+                    };
+                    Some(ph.relay.server_cpu_us_per_msg + ph.redis_cpu_us_per_msg)
+                })
+                .collect::<Option<_>>()?;
+            crate::stats::Stat::of(v).map(|s| round3(s.med))
+        };
+        Some(Summary {
+            baseline_saturation_us: us(BASELINE, true)?,
+            across_saturation_us: us(ACROSS, true)?,
+            local_saturation_us: us(LOCAL, true)?,
+            baseline_fixed_us: us(BASELINE, false)?,
+            across_fixed_us: us(ACROSS, false)?,
+            acked_then_lost: 0,
+            freeze_measured: false,
+        })
+    }
 }
 
 impl From<Measured> for ClusterPhase {
@@ -77,6 +128,14 @@ impl From<Measured> for ClusterPhase {
         }
     }
 }
+
+/// The placement names, as in the results files.
+pub const BASELINE: &str = "baseline: 1 node, no Redis";
+pub const LOCAL: &str = "one node";
+pub const ACROSS: &str = "across nodes";
+
+/// The process name of `cluster2`'s baseline gateway.
+const BASELINE_PROC: &str = "baseline";
 
 /// `N` gateway nodes (2 or 3) on one Redis; its results file records the
 /// options as they are.
@@ -121,6 +180,15 @@ impl<const N: usize> Scenario for Nodes<N> {
         };
         let url = format!("redis://127.0.0.1:{port}");
         let mut specs = vec![redis];
+        if N == 2 {
+            // A helper (kind `None`) while the cluster is measured, so its
+            // idle CPU is not summed into the nodes'; see [`baseline`].
+            let mut base = setup
+                .server_on(Kind::Gateway, BASELINE_PROC, free_port()?)
+                .without("REDIS_URL");
+            base.kind = None;
+            specs.push(base);
+        }
         for i in 0..N {
             let (name, port) = match i {
                 0 => ("gateway".to_owned(), setup.port),
@@ -146,16 +214,17 @@ impl<const N: usize> Scenario for Nodes<N> {
             .target
             .procs
             .iter()
-            .find(|p| p.kind.is_none())
+            .find(|p| p.name == "redis")
             .map(|p| p.pid)
             .ok_or_else(|| anyhow!("no redis-server"))?;
         let mut placements = Vec::new();
         if N == 2 {
+            placements.push(baseline(ctx, p).await?);
             let pairs = pairs_on(&nodes, p.pairs, |_| (0, 0), "same").await?;
-            placements.push(measure(ctx, redis_pid, pairs, p, "one node").await?);
+            placements.push(measure(ctx, Some(redis_pid), pairs, p, LOCAL).await?);
         }
         let pairs = pairs_on(&nodes, p.pairs, |i| (i % N, (i + 1) % N), "across").await?;
-        placements.push(measure(ctx, redis_pid, pairs, p, "across nodes").await?);
+        placements.push(measure(ctx, Some(redis_pid), pairs, p, ACROSS).await?);
         Ok(Cluster {
             nodes: N,
             placements,
@@ -163,11 +232,37 @@ impl<const N: usize> Scenario for Nodes<N> {
     }
 }
 
+/// The baseline gateway (started idle beside the cluster) measured alone:
+/// it becomes the only server under test for its phases, then stops, so the
+/// cluster's nodes are neither counted nor loaded meanwhile.
+async fn baseline(ctx: &mut Ctx, p: &Params) -> Result<Placement> {
+    let i = ctx
+        .target
+        .procs
+        .iter()
+        .position(|q| q.name == BASELINE_PROC)
+        .ok_or_else(|| anyhow!("no baseline gateway"))?;
+    let mut proc = ctx.target.procs.remove(i);
+    proc.kind = Some(Kind::Gateway);
+    let node = ctx.clients.at(proc.addr);
+    let mut other = Target { procs: vec![proc] };
+    std::mem::swap(&mut ctx.target, &mut other);
+    let r = async {
+        let pairs = pairs_on(&[node], p.pairs, |_| (0, 0), "base").await?;
+        measure(ctx, None, pairs, p, BASELINE).await
+    }
+    .await;
+    // `other` gets the baseline back; dropping it stops that gateway.
+    std::mem::swap(&mut ctx.target, &mut other);
+    drop(other);
+    r
+}
+
 /// The relay's sequence on the same pairs, with Redis's CPU over each
 /// measured phase.
 async fn measure(
     ctx: &mut Ctx,
-    redis_pid: u32,
+    redis_pid: Option<u32>,
     pairs: Vec<Pair>,
     p: &Params,
     placement: &str,
@@ -177,7 +272,7 @@ async fn measure(
         window: p.window,
         dur: Duration::from_secs_f64(p.secs),
     };
-    let (fixed, saturation) = fixed_then_saturation(ctx, pairs, &seq, Some(redis_pid)).await?;
+    let (fixed, saturation) = fixed_then_saturation(ctx, pairs, &seq, redis_pid).await?;
     Ok(Placement {
         placement: placement.to_owned(),
         fixed: fixed.into(),
