@@ -222,31 +222,29 @@ impl Resync {
 
 /// Tells the members here of a room what they missed.
 fn announce(arrivals: &impl Arrivals, change: &ViewChange) {
-    for peer in &change.left {
-        let payload = serde_json::json!({ "peerId": peer });
+    let tell = |event: &str, peer: &str, to: Option<Vec<String>>, payload: serde_json::Value| {
         let Ok(payload) = serde_json::value::to_raw_value(&payload) else {
-            continue;
+            return;
         };
         arrivals.news(ReceivedNews {
-            event: event::PEER_LEFT.into(),
+            event: event.into(),
             room: change.room_id.as_str().into(),
-            peer: peer.as_str().into(),
-            to: None,
+            peer: peer.into(),
+            to,
             payload: &payload,
         });
+    };
+    for peer in &change.left {
+        tell(
+            event::PEER_LEFT,
+            peer,
+            None,
+            serde_json::json!({ "peerId": peer }),
+        );
     }
     for (peer, info) in &change.joined {
         let info = serde_json::from_str::<serde_json::Value>(info).unwrap_or_default();
         let payload = serde_json::json!({ "peerId": peer, "userInfo": info });
-        let Ok(payload) = serde_json::value::to_raw_value(&payload) else {
-            continue;
-        };
-        arrivals.news(ReceivedNews {
-            event: event::PEER_JOINED.into(),
-            room: change.room_id.as_str().into(),
-            peer: peer.as_str().into(),
-            to: Some(change.here.clone()),
-            payload: &payload,
-        });
+        tell(event::PEER_JOINED, peer, Some(change.here.clone()), payload);
     }
 }
