@@ -140,10 +140,18 @@ impl RoomRegistry for RedisRooms {
         Ok(self.locate_in_redis(room_id, peer_id).await? != Whereabouts::Absent)
     }
 
-    /// A relay's check: the view answers, without a round trip.
+    /// A relay's check: the view answers, without a round trip, for every
+    /// member it knows. A target it does not know asks Redis, the source of
+    /// truth: the view learns of a member only when its news arrives, and
+    /// after Redis lost its data it learns of the members put back only at
+    /// its next resync. Misses are rare (a relay names a peer it heard of);
+    /// while Redis is away (or has evicted this node) the view's answer stands.
     async fn locate(&self, room_id: &str, peer_id: &str) -> Result<Whereabouts, RoomError> {
         Ok(match self.view.locate(room_id, peer_id) {
-            Seen::Absent => Whereabouts::Absent,
+            Seen::Absent => self
+                .locate_in_redis(room_id, peer_id)
+                .await
+                .unwrap_or(Whereabouts::Absent),
             Seen::Member(route) if route == self.route => Whereabouts::Here,
             Seen::Member(route) if route.is_empty() => Whereabouts::Unrouted,
             Seen::Member(route) => Whereabouts::Node(route),
