@@ -2,7 +2,8 @@
 
 use super::table::{cell, failures, num, raw};
 use crate::results::Doc;
-use crate::scen::cluster::{BASELINE, Cluster, ClusterPhase, Params, Summary};
+use crate::scen::cluster::tally::{FreezeCounts, WindowCounts};
+use crate::scen::cluster::{BASELINE, Cluster, ClusterPhase, FreezeRound, Params, Summary};
 use crate::scen::relay::{self, RelayPhase};
 use crate::server::Kind;
 use crate::stats::Stat;
@@ -94,6 +95,9 @@ pub fn section(md: &mut String, docs: &[&D], one_node: Option<&Doc<relay::Params
     }
     md.push_str("\nMedian [min–max] over the repetitions.\n\n");
     for d in docs {
+        freeze(md, d);
+    }
+    for d in docs {
         if let Some(s) = d
             .summary
             .clone()
@@ -148,4 +152,81 @@ fn targets(md: &mut String, s: &Summary) {
     } else {
         md.push_str("Acked then lost while a node is frozen: not measured yet (no freeze phase in this run; `acked_then_lost` is written as 0).\n\n");
     }
+}
+
+/// The freeze phase's rounds, counts summed over the runs.
+fn freeze(md: &mut String, d: &D) {
+    let runs: Vec<&Cluster> = d.results(Kind::Gateway).collect();
+    let Some(first) = runs.first().filter(|c| !c.freeze.is_empty()) else {
+        return;
+    };
+    let p = &d.params;
+    md.push_str(&format!(
+        "### Freeze phase ({}-node run)\n\nA third node is frozen (SIGSTOP) for {} s while {} senders on the two measured nodes relay acked `webrtc:offer`s (`42<id>[...]`, {} msg/s in all) to their room's member on it, 1 s before, during and 1 s after the freeze; then resumed (SIGCONT), and the phase waits that node's `NODE_TIMEOUT` and a sweep, plus 1 s, for the outcome. Each relay is counted in the window it was sent in: acked `{{ok:true}}` and delivered, acked and **never delivered**, refused (by code), never answered. One round per frozen node: with the gateway's default liveness (the freeze is shorter than `NODE_TIMEOUT`), and with a `NODE_TIMEOUT` shorter than the freeze. Times in ms from the SIGSTOP.\n\n| frozen node (heartbeat / timeout) | window | relays | acked ok, delivered | acked ok, lost (sent at) | refused | no answer | outcome |\n|---|---|---|---|---|---|---|---|\n",
+        first.nodes,
+        raw(p.freeze_secs),
+        p.freeze_pairs,
+        num(p.freeze_rate)
+    ));
+    for i in 0..first.freeze.len() {
+        let rounds: Vec<&FreezeRound> = runs.iter().filter_map(|c| c.freeze.get(i)).collect();
+        let mut counts = FreezeCounts::default();
+        for r in &rounds {
+            counts.absorb(&r.counts);
+        }
+        let r = rounds[0];
+        let node = format!(
+            "{} ({} / {} ms)",
+            r.node, r.node_heartbeat_ms, r.node_timeout_ms
+        );
+        let outcomes: Vec<String> = rounds.iter().map(|r| outcome(r)).collect();
+        for (k, (window, w)) in [
+            ("1 s before", &counts.before),
+            ("frozen", &counts.frozen),
+            ("1 s after", &counts.after),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (name, out) = if k == 0 {
+                (node.as_str(), outcomes.join("; "))
+            } else {
+                ("", String::new())
+            };
+            md.push_str(&format!(
+                "| {name} | {window} | {} | {} | {} | {} | {} | {out} |\n",
+                w.sent,
+                w.acked_delivered,
+                lost(w),
+                w.refused_text(),
+                w.no_answer
+            ));
+        }
+    }
+    md.push('\n');
+}
+
+fn lost(w: &WindowCounts) -> String {
+    match w.lost_sent_ms {
+        Some((a, b)) if w.acked_lost > 0 => format!("**{}** ({a}–{b})", w.acked_lost),
+        _ => w.acked_lost.to_string(),
+    }
+}
+
+/// `reaped: peer:left at a–b, sockets closed at c–d`, or `rejoined`.
+fn outcome(r: &FreezeRound) -> String {
+    let span = |s: Option<(i64, i64)>| s.map_or("–".to_owned(), |(a, b)| format!("{a}–{b}"));
+    let mut out = format!(
+        "{}: {} kept, {} reported `peer:left` (at {}), {} disconnected (at {})",
+        r.outcome,
+        r.members_kept,
+        r.members_reported_left,
+        span(r.peer_left_ms),
+        r.members_disconnected,
+        span(r.disconnected_ms)
+    );
+    if let Some(last) = r.counts.frozen.last_ok_sent_ms {
+        out.push_str(&format!("; last relay acked ok sent at {last}"));
+    }
+    out
 }

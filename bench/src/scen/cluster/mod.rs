@@ -4,14 +4,20 @@
 //! separate gateway without Redis, same pairs, rate and window, so both sides
 //! share one run's machine state), then the 2 nodes with both peers of a room
 //! on one node (what the cluster costs without crossing nodes), then across
-//! the nodes; `cluster3` runs 3 nodes, each room across two of them. CPU is
-//! summed over every node; Redis's is reported apart. Gateway only: the
-//! reference has no cluster mode here.
+//! the nodes, then freezes a third node while relays target its members
+//! ([`freeze`]); `cluster3` runs 3 nodes, each room across two of them. CPU
+//! is summed over every measured node; Redis's is reported apart. Gateway
+//! only: the reference has no cluster mode here.
+
+pub mod freeze;
+pub mod tally;
 
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
+
+pub use freeze::FreezeRound;
 
 use super::relay::{Measured, Pair, RelayPhase, Sequence, fixed_then_saturation, into_rooms};
 use super::{Clients, Ctx, Scenario};
@@ -33,6 +39,19 @@ pub struct Params {
     pub window: u64,
     #[arg(id = "cluster_secs", long = "cluster-secs", default_value_t = 5.0)]
     pub secs: f64,
+    /// `cluster2`'s freeze phase: how long a node is frozen (SIGSTOP); 0
+    /// leaves the phase out.
+    #[arg(long = "cluster-freeze-secs", default_value_t = 3.0)]
+    #[serde(default)]
+    pub freeze_secs: f64,
+    /// Rooms of the freeze phase (each round), the member on the frozen node.
+    #[arg(long = "cluster-freeze-pairs", default_value_t = 50)]
+    #[serde(default)]
+    pub freeze_pairs: usize,
+    /// Acked relays per second to the frozen node's members, all senders together.
+    #[arg(long = "cluster-freeze-rate", default_value_t = 1_000.0)]
+    #[serde(default)]
+    pub freeze_rate: f64,
 }
 
 /// One placement of the pairs, at a fixed rate and at saturation.
@@ -59,13 +78,19 @@ pub struct ClusterPhase {
 pub struct Cluster {
     pub nodes: usize,
     pub placements: Vec<Placement>,
+    /// `cluster2`'s freeze phase, one round per frozen node (absent in older files).
+    #[serde(default)]
+    pub freeze: Vec<FreezeRound>,
 }
 
 impl Outcome for Cluster {
     fn ok(&self) -> bool {
+        // Relays acked and lost are the freeze phase's finding, not a
+        // failed run: they are in the summary and the targets.
         self.placements
             .iter()
             .all(|p| p.fixed.relay.ok && p.saturation.relay.ok)
+            && self.freeze.iter().all(|r| r.ok)
     }
 
     fn summary_of(runs: &[&Cluster]) -> Option<serde_json::Value> {
@@ -82,7 +107,8 @@ pub struct Summary {
     pub local_saturation_us: f64,
     pub baseline_fixed_us: f64,
     pub across_fixed_us: f64,
-    /// Relays acked `{ok:true}` and never delivered while a node was frozen.
+    /// Relays acked `{ok:true}` and never delivered in the freeze phase
+    /// (every round of every run).
     pub acked_then_lost: u64,
     /// Whether a freeze phase counted `acked_then_lost` (it is 0 otherwise).
     pub freeze_measured: bool,
@@ -106,14 +132,19 @@ impl Summary {
                 .collect::<Option<_>>()?;
             crate::stats::Stat::of(v).map(|s| round3(s.med))
         };
+        let freeze_measured = !runs.is_empty() && runs.iter().all(|c| !c.freeze.is_empty());
         Some(Summary {
             baseline_saturation_us: us(BASELINE, true)?,
             across_saturation_us: us(ACROSS, true)?,
             local_saturation_us: us(LOCAL, true)?,
             baseline_fixed_us: us(BASELINE, false)?,
             across_fixed_us: us(ACROSS, false)?,
-            acked_then_lost: 0,
-            freeze_measured: false,
+            acked_then_lost: runs
+                .iter()
+                .flat_map(|c| &c.freeze)
+                .map(|r| r.acked_then_lost)
+                .sum(),
+            freeze_measured,
         })
     }
 }
@@ -188,6 +219,11 @@ impl<const N: usize> Scenario for Nodes<N> {
                 .without("REDIS_URL");
             base.kind = None;
             specs.push(base);
+            if self.0.freeze_secs > 0.0 {
+                for node in &freeze::NODES {
+                    specs.push(node.spec(setup, &url)?);
+                }
+            }
         }
         for i in 0..N {
             let (name, port) = match i {
@@ -225,9 +261,21 @@ impl<const N: usize> Scenario for Nodes<N> {
         }
         let pairs = pairs_on(&nodes, p.pairs, |i| (i % N, (i + 1) % N), "across").await?;
         placements.push(measure(ctx, Some(redis_pid), pairs, p, ACROSS).await?);
+        let mut freeze = Vec::new();
+        if N == 2 && p.freeze_secs > 0.0 {
+            let plan = freeze::Plan {
+                pairs: p.freeze_pairs,
+                rate: p.freeze_rate,
+                freeze: Duration::from_secs_f64(p.freeze_secs),
+            };
+            for (i, node) in freeze::NODES.iter().enumerate() {
+                freeze.push(freeze::round(ctx, &nodes, node, i, &plan).await?);
+            }
+        }
         Ok(Cluster {
             nodes: N,
             placements,
+            freeze,
         })
     }
 }
