@@ -44,6 +44,9 @@ enum Scenario {
     Soak,
     /// Relay across gateway nodes on one Redis (2 and 3 nodes; gateway only).
     Cluster,
+    /// The 2-node cluster alone (its baseline, the relay phases, the freeze
+    /// phase): issue 20's `summary`.
+    Cluster2,
     /// Instructions per relayed message, the gateway under callgrind (gateway
     /// only; not part of `all`).
     Instructions,
@@ -234,8 +237,10 @@ async fn run(cli: Cli) -> Result<bool> {
     if one(Scenario::Soak) {
         ok &= runner.run(cli.soak.clone()).await?;
     }
-    if one(Scenario::Cluster) {
+    if one(Scenario::Cluster) || cli.scenario == Scenario::Cluster2 {
         ok &= runner.run(cluster::Nodes::<2>(cli.cluster.clone())).await?;
+    }
+    if one(Scenario::Cluster) {
         ok &= runner.run(cluster::Nodes::<3>(cli.cluster.clone())).await?;
     }
     if cli.scenario == Scenario::Instructions {

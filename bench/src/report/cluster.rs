@@ -28,7 +28,7 @@ pub fn section(md: &mut String, docs: &[&D], one_node: Option<&Doc<relay::Params
     };
     let p = &first.params;
     md.push_str(&format!(
-        "## Cluster relay\n\nThe relay scenario across gateway nodes sharing one `redis-server` (`REDIS_URL`): {} rooms of 2, both peers sending `webrtc:ice` to each other, checked on arrival as in the relay scenario. **Fixed rate**: {} msg/s offered in total; **saturation**: {} messages in flight per sender; {} s each. Each node runs with `WORKER_THREADS=1`; the gateway CPU column is every node's together, per delivered message; Redis's CPU is measured apart (from the senders' start to the end of the drain, a little more than the window). \"baseline: 1 node, no Redis\": a separate gateway without `REDIS_URL`, measured first in the same 2-node run on the same pairs, rate and window (only that gateway's CPU counts meanwhile); \"one node\": both peers of a room on the same node of a 2-node cluster (the membership check still goes through Redis; the relay stays on the node); \"across nodes\": each room's peers on two different nodes (the relay goes on the target node's own Redis channel). The first row (no Redis) is the relay scenario's, from its own run.\n\n{HEAD}",
+        "## Cluster relay\n\nThe relay scenario across gateway nodes sharing one `redis-server` (`REDIS_URL`): {} rooms of 2, both peers sending `webrtc:ice` to each other, checked on arrival as in the relay scenario. **Fixed rate**: {} msg/s offered in total; **saturation**: {} messages in flight per sender; {} s each. Each node runs with `WORKER_THREADS=1`; the gateway CPU column is every node's together, per delivered message; Redis's CPU is measured apart (from the senders' start to the end of the drain, a little more than the window). \"baseline: 1 node, no Redis\": a separate gateway without `REDIS_URL`, measured first in the same 2-node run on the same pairs, rate and window (only that gateway's CPU counts meanwhile); \"one node\": both peers of a room on the same node of a 2-node cluster (the relay stays on the node); \"across nodes\": each room's peers on two different nodes (the relay goes on the target node's own Redis channel). The first row (no Redis) is the relay scenario's, from its own run.\n\n{HEAD}",
         p.pairs,
         num(p.rate),
         p.window,
@@ -139,19 +139,21 @@ fn targets(md: &mut String, s: &Summary) {
             verdict(got <= bound)
         ));
     }
-    md.push_str(&format!(
-        "\nBaseline: {:.1} µs/msg at saturation, {:.1} µs/msg at the fixed rate. ",
-        s.baseline_saturation_us, s.baseline_fixed_us
-    ));
     if s.freeze_measured {
         md.push_str(&format!(
-            "Relays acked `{{ok:true}}` and then lost while a node was frozen: {} ({}).\n\n",
+            "| relays acked `{{ok:true}}` and then lost while a node is frozen (freeze phase) | {} | 0 | {} |\n",
             s.acked_then_lost,
             verdict(s.acked_then_lost == 0)
         ));
-    } else {
-        md.push_str("Acked then lost while a node is frozen: not measured yet (no freeze phase in this run; `acked_then_lost` is written as 0).\n\n");
     }
+    md.push_str(&format!(
+        "\nBaseline: {:.1} µs/msg at saturation, {:.1} µs/msg at the fixed rate.",
+        s.baseline_saturation_us, s.baseline_fixed_us
+    ));
+    if !s.freeze_measured {
+        md.push_str(" Acked then lost while a node is frozen: not measured (no freeze phase in this run; `acked_then_lost` is written as 0).");
+    }
+    md.push_str("\n\n");
 }
 
 /// The freeze phase's rounds, counts summed over the runs.
@@ -226,7 +228,9 @@ fn outcome(r: &FreezeRound) -> String {
         span(r.disconnected_ms)
     );
     if let Some(last) = r.counts.frozen.last_ok_sent_ms {
-        out.push_str(&format!("; last relay acked ok sent at {last}"));
+        out.push_str(&format!(
+            "; the last relay sent while frozen and acked ok: at {last}"
+        ));
     }
     out
 }
