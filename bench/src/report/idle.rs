@@ -31,7 +31,7 @@ pub fn section(md: &mut String, d: &D) {
         md,
         "Idle sockets",
         &format!(
-            "{} authenticated sockets connect (256 handshakes in flight) and stay idle (answering engine pings); server RSS (`VmRSS`) is read after a 100-socket warm-up and 3 s after the last connect.",
+            "{} authenticated sockets connect (256 handshakes in flight) and stay idle (answering engine pings); server RSS (`VmRSS`) is read after a 100-socket warm-up, 3 s after the last connect, and 5 s after all of them closed.",
             d.params.sockets
         ),
     );
@@ -45,6 +45,11 @@ pub fn section(md: &mut String, d: &D) {
     row(md, d, "RSS after, MB", mb, true, |r| {
         Some(r.rss_after_kb as f64)
     });
+    // Only where recorded (older files lack it).
+    let closed = |r: &Idle| r.rss_closed_kb.map(|kb| kb as f64);
+    if let (Some(_), _) | (_, Some(_)) = both(d, closed) {
+        row(md, d, "RSS 5 s after all closed, MB", mb, true, closed);
+    }
     row(
         md,
         d,

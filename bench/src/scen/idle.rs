@@ -1,4 +1,5 @@
-//! Idle sockets: server memory per authenticated socket that only answers pings.
+//! Idle sockets: server memory per authenticated socket that only answers pings,
+//! and what of it the server gives back once they have all closed.
 
 use std::time::Duration;
 
@@ -35,7 +36,14 @@ pub struct Idle {
     pub rss_after_kb: u64,
     pub per_socket_bytes: f64,
     pub bench_per_socket_bytes: f64,
+    /// RSS [`CLOSED_SETTLE`] after every socket closed (absent in older files).
+    #[serde(default)]
+    pub rss_closed_kb: Option<u64>,
 }
+
+/// How long after the sockets closed the server's RSS is read again: past
+/// the gateway's allocator's purge delay, so what it still holds is kept.
+pub const CLOSED_SETTLE: Duration = Duration::from_secs(5);
 
 impl Outcome for Idle {
     fn ok(&self) -> bool {
@@ -52,7 +60,11 @@ impl Scenario for Params {
     }
 
     async fn run(&self, ctx: &mut Ctx) -> Result<Idle> {
-        Ok(idle(ctx, self.sockets, Duration::from_secs(3)).await)
+        // The sockets close as `idle` returns.
+        let mut out = idle(ctx, self.sockets, Duration::from_secs(3)).await;
+        sleep(CLOSED_SETTLE).await;
+        out.rss_closed_kb = Some(ctx.target.rss_kb());
+        Ok(out)
     }
 }
 
@@ -97,5 +109,6 @@ pub async fn idle(ctx: &mut Ctx, n: usize, settle: Duration) -> Idle {
         rss_after_kb: rss1,
         per_socket_bytes: per(rss0, rss1),
         bench_per_socket_bytes: per(bench_rss0, bench_rss1),
+        rss_closed_kb: None,
     }
 }

@@ -50,6 +50,13 @@ impl GatewayProcess {
         if let Ok(path) = std::env::var("PATH") {
             cmd.env("PATH", path);
         }
+        // Measuring aid: the allocator's options (`MIMALLOC_PURGE_DELAY=…`)
+        // reach the gateway, to compare them on the same test.
+        for (k, v) in std::env::vars() {
+            if k.starts_with("MIMALLOC_") {
+                cmd.env(k, v);
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

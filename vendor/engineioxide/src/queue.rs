@@ -33,6 +33,22 @@ struct State {
     volatile: Option<PacketBuf>,
     rx_waker: Option<Waker>,
     closed: bool,
+    /// PATCH(uncollected): where the heartbeat's last ping is.
+    ping: PingState,
+}
+
+/// PATCH(uncollected): a long-polling client can POST pongs without ever
+/// GETting the pings they answer (or anything else queued for it); such a
+/// pong must not keep the session alive.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum PingState {
+    /// No ping outstanding: a pong answers nothing.
+    #[default]
+    Answered,
+    /// Queued, not yet taken by the transport.
+    Queued,
+    /// Taken by the transport: the next pong answers it.
+    Collected,
 }
 
 #[derive(Debug)]
@@ -128,9 +144,23 @@ impl Queue {
             Ok(()) => {}
         }
         self.note(&packets);
+        if has_ping(&packets) {
+            st.ping = PingState::Queued;
+        }
         st.buf.push_back(packets);
         wake(&mut st);
         Ok(())
+    }
+
+    /// PATCH(uncollected): true if a pong now answers the heartbeat's ping,
+    /// i.e. that ping has been taken by the transport (and not answered yet).
+    pub(crate) fn take_pong(&self) -> bool {
+        let mut st = self.lock();
+        let answers = st.ping == PingState::Collected;
+        if answers {
+            st.ping = PingState::Answered;
+        }
+        answers
     }
 
     /// Queues past the capacity: only for the one NOOP an upgrade sends.
@@ -226,11 +256,19 @@ impl Queue {
 
 fn pop(st: &mut State) -> Option<PacketBuf> {
     let p = st.buf.pop_front()?;
+    // PATCH(uncollected): the ping is on its way to the client.
+    if st.ping == PingState::Queued && has_ping(&p) {
+        st.ping = PingState::Collected;
+    }
     if st.buf.is_empty() && st.buf.capacity() > KEEP_CAPACITY {
         // A burst towards a slow reader is over: give its memory back.
         st.buf = VecDeque::new();
     }
     Some(p)
+}
+
+fn has_ping(packets: &PacketBuf) -> bool {
+    packets.iter().any(|p| matches!(p, Packet::Ping))
 }
 
 #[cfg(test)]
@@ -282,6 +320,20 @@ mod tests {
         assert_eq!(q.recv().await, Some(msg("a")));
         assert_eq!(q.recv().await, None);
         waiter.await.unwrap();
+    }
+
+    #[test]
+    fn a_pong_answers_only_a_collected_ping() {
+        let q = Queue::new(8);
+        assert!(!q.take_pong(), "no ping sent yet");
+        q.try_send(msg("a")).unwrap();
+        q.try_send(smallvec![Packet::Ping]).unwrap();
+        assert!(!q.take_pong(), "the ping is still queued");
+        assert_eq!(q.try_recv(), Some(msg("a")));
+        assert!(!q.take_pong(), "the ping is still queued");
+        assert_eq!(q.try_recv(), Some(smallvec![Packet::Ping]));
+        assert!(q.take_pong());
+        assert!(!q.take_pong(), "one pong per ping");
     }
 
     #[tokio::test]

@@ -192,10 +192,18 @@ where
                 engine.close_session(sid, DisconnectReason::TransportClose);
                 break;
             }
-            Ok(Packet::Pong | Packet::Ping) => {
+            Ok(Packet::Pong | Packet::Ping) if protocol == ProtocolVersion::V3 => {
                 // A full channel means that the client is already known to be alive.
                 // PATCH(queue): a Notify instead of a one-slot channel.
                 socket.heartbeat_tx.notify_one();
+                Ok(())
+            }
+            Ok(Packet::Pong | Packet::Ping) => {
+                // PATCH(uncollected): only an answer to a ping the client has
+                // collected counts; one that only POSTs is closed by the heartbeat.
+                if socket.internal_tx.take_pong() {
+                    socket.heartbeat_tx.notify_one();
+                }
                 Ok(())
             }
             Ok(Packet::Message(msg)) => {
