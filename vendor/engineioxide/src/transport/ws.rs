@@ -462,9 +462,7 @@ fn to_ws_message(protocol: ProtocolVersion, packet: Packet) -> Option<Message> {
         // In the case that the packet was not poll in time it will remain in the buffer and therefore
         // it should be discarded here
         Packet::Noop => None,
-        packet => String::try_from(packet)
-            .ok()
-            .map(|text| Message::Text(text.into())),
+        packet => Some(Message::Text(String::from(packet).into())),
     }
 }
 
