@@ -4,12 +4,15 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::{sync::Arc, time::Duration};
-
-use futures_util::{
-    SinkExt, StreamExt, TryStreamExt,
-    stream::{SplitSink, SplitStream},
+use std::{
+    future::{Future, poll_fn},
+    pin::pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
 };
+
+use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -23,7 +26,7 @@ use tokio_tungstenite::{
 };
 use tokio_util::future::FutureExt as _;
 
-use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
+use engineioxide_core::{Packet, PacketBuf, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
     DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
@@ -72,7 +75,7 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
             .map(hyper_util::rt::TokioIo::new);
 
         let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
+            Ok(conn) => open(&engine, conn, protocol, sid, parts).await,
             Err(_e) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!("ws upgrade error: {}", _e);
@@ -81,9 +84,10 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
         };
 
         match res {
-            Ok(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(?sid, "ws closed")
+            // PATCH(one-task): the session runs in a task of its own, so that the request this
+            // task holds (and its copy of the head) is freed; this task ends here.
+            Ok((socket, ws, heartbeat)) => {
+                tokio::spawn(run(engine, socket, ws, heartbeat));
             }
             Err(Error::MultipleWebsocketRequests) => {}
             Err(_e) => {
@@ -115,6 +119,31 @@ pub async fn on_init<H: EngineIoHandler, S>(
     sid: Option<Sid>,
     req_data: Parts,
 ) -> Result<(), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (socket, ws, heartbeat) = open(&engine, conn, protocol, sid, req_data).await?;
+    // PATCH(one-task): reading, writing and the heartbeat share this task.
+    run(engine, socket, ws, heartbeat).await;
+    Ok(())
+}
+
+/// PATCH(one-task): an opened session: its socket, its websocket and the heartbeat it runs
+/// (`None` for an upgraded polling session, which keeps its heartbeat task).
+type Opened<H, S> = (
+    Arc<Socket<<H as EngineIoHandler>::Data>>,
+    WebSocketStream<PreConnectIo<S, <H as EngineIoHandler>::Data>>,
+    Option<(Duration, Duration)>,
+);
+
+/// Sends the open packet of a fresh session or runs the upgrade handshake of a polling one.
+async fn open<H: EngineIoHandler, S>(
+    engine: &Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<Opened<H, S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -166,101 +195,35 @@ where
 
         let mut ws = ws_init(&socket).await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
-        // PATCH(heartbeat): run by the writer task below, not a task of its own.
+        // PATCH(heartbeat): run by the session's task, not a task of its own.
         heartbeat = Some((engine.config.ping_interval, engine.config.ping_timeout));
         (socket, ws)
     };
-    let (tx, rx) = ws.split();
-
-    // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, _>(socket.clone(), tx, heartbeat));
-
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    {
-        Some(Err(ref e)) => {
-            let reason =
-                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
-
-            #[cfg(feature = "tracing")]
-            tracing::debug!("error when handling packet: {:?}", e);
-            engine.close_session(socket.id, reason);
-        }
-        Some(Ok(())) => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "ws transport was closed");
-            engine.close_session(socket.id, DisconnectReason::TransportClose);
-        }
-        None => {
-            #[cfg(feature = "tracing")]
-            tracing::debug!(sid = %socket.id, "socket is closing");
-        }
-    }
-    Ok(())
+    Ok((socket, ws, heartbeat))
 }
 
-/// Forwards all packets received from a websocket to a EngineIo [`Socket`]
-async fn forward_to_handler<H: EngineIoHandler, S>(
-    engine: &Arc<EngineIo<H>>,
-    mut rx: SplitStream<WebSocketStream<S>>,
-    socket: &Arc<Socket<H::Data>>,
-) -> Result<(), Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    while let Some(msg) = rx.try_next().await? {
-        match msg {
-            Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
-                Packet::Close => {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] closing session", socket.id);
-                    engine.close_session(socket.id, DisconnectReason::TransportClose);
-                    break;
-                }
-                Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    // PATCH(queue): a Notify instead of a one-slot channel.
-                    socket.heartbeat_tx.notify_one();
-                    Ok::<(), Error>(())
-                }
-                Packet::Message(msg) => {
-                    engine.handler.on_message(msg, socket.clone());
-                    Ok(())
-                }
-                p => return Err(Error::BadPacket(p)),
-            },
-            Message::Binary(mut data) => {
-                if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
-                    // The first byte is the message type, which we don't need.
-                    data = data.split_off(1);
-                }
-                engine.handler.on_binary(data, socket.clone());
-                Ok(())
-            }
-            Message::Close(_) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("websocket closed, closing session");
-                engine.close_session(socket.id, DisconnectReason::TransportClose);
-                break;
-            }
-            _ => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(sid = ?socket.id, "unexpected ws message");
-                Ok(())
-            }
-        }?
-    }
-    Ok(())
+/// PATCH(one-task): why a session's loop ended.
+enum End {
+    /// The client closed the connection: a CLOSE packet, a close frame or the end of the stream.
+    Closed,
+    /// Reading or parsing what the client sent failed.
+    Failed(Error),
+    /// The session was closed elsewhere (its cancellation token), or its queue was closed.
+    Cancelled,
 }
 
-/// Forwards all packets waiting to be sent to the websocket
+/// PATCH(one-task): one task per WebSocket session reads from the websocket, writes the
+/// socket's queue to it and runs a fresh session's heartbeat (the released crate spawned a
+/// reader, a writer and a heartbeat task; each task is a few KiB per idle socket).
 ///
-/// The websocket stream is flushed only when the internal channel is drained
-async fn forward_to_socket<H: EngineIoHandler, S>(
+/// Within one wake-up the heartbeat goes first, then the cancellation, then the reads, then the
+/// writes. Reads go on while a write is blocked on a slow reader (the stream is polled, not
+/// awaited), so a client's pongs and messages are still seen. Packets leave in queue order,
+/// one `poll_ready` each, so a full websocket buffer leaves them in the queue (backpressure).
+async fn run<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
     socket: Arc<Socket<H::Data>>,
-    mut tx: SplitSink<WebSocketStream<S>, Message>,
+    mut ws: WebSocketStream<S>,
     heartbeat: Option<(Duration, Duration)>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -272,99 +235,237 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         .await
     else {
         #[cfg(feature = "tracing")]
-        tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
+        tracing::debug!(sid = %socket.id, "session closed before starting the ws loop");
         return;
     };
-    // PATCH(queue): buffered and volatile packets come from one queue.
-    let queue = &socket.internal_tx;
-    // PATCH(heartbeat): the heartbeat as a branch of this task's select (one
-    // task less per socket); it only ends on a timeout.
+    // The heartbeat only ends on a timeout.
     let hb = async {
         match heartbeat {
             Some((interval, timeout)) => socket.heartbeat_job(interval, timeout).await,
             None => std::future::pending().await,
         }
     };
-    tokio::pin!(hb);
+    let mut hb = pin!(hb);
     let mut hb_done = false;
+    let mut cancelled = pin!(socket.cancellation_token.cancelled());
+    let mut out = Outgoing::default();
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
+    let end = poll_fn(|cx| {
+        if !hb_done && let Poll::Ready(res) = hb.as_mut().poll(cx) {
+            hb_done = true;
+            if let Err(_e) = res {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(sid = %socket.id, "heartbeat error: {_e}");
+                // Queues the close packet and closes the session: cancelled below.
+                socket.close(DisconnectReason::HeartbeatTimeout);
+            }
+        }
+        if cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(End::Cancelled);
+        }
+        while let Poll::Ready(item) = ws.poll_next_unpin(cx) {
+            let read = match item {
+                None => return Poll::Ready(End::Closed),
+                Some(Err(e)) => Err(Error::from(e)),
+                Some(Ok(msg)) => on_ws_message(&engine, &socket, msg),
             };
-        }
-
-    // Forward buffered packets until the channel is closed or the session is cancelled.
-    loop {
-        tokio::select! {
-            biased;
-            // Buffered packets come first, then the volatile slot (as the watch branch was last).
-            items = queue.recv() => {
-                match items {
-                    Some(packets) => {
-                        for item in packets {
-                            map_fn!(item);
-                        }
-                        while let Some(packets) = queue.try_recv() {
-                            for item in packets {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
+            match read {
+                Ok(true) if socket.cancellation_token.is_cancelled() => {
+                    return Poll::Ready(End::Cancelled);
                 }
-            }
-            _ = socket.cancellation_token.cancelled() => break,
-            res = &mut hb, if !hb_done => {
-                hb_done = true;
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = %socket.id, "heartbeat error: {_e}");
-                    // Queues the close packet and closes the session, whose
-                    // cancellation ends this loop.
-                    socket.close(DisconnectReason::HeartbeatTimeout);
-                }
+                Ok(true) => {}
+                Ok(false) => return Poll::Ready(End::Closed),
+                Err(e) => return Poll::Ready(End::Failed(e)),
             }
         }
+        match out.poll_write(cx, &mut ws, &socket) {
+            Written::Closed => Poll::Ready(End::Cancelled),
+            Written::Blocked | Written::Drained => Poll::Pending,
+        }
+    })
+    .await;
 
-        #[cfg(feature = "tracing")]
-        tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
+    match end {
+        End::Failed(ref e) => {
+            let reason =
+                Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
+            #[cfg(feature = "tracing")]
+            tracing::debug!("error when handling packet: {:?}", e);
+            engine.close_session(socket.id, reason);
+        }
+        End::Closed => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "ws transport was closed");
+            engine.close_session(socket.id, DisconnectReason::TransportClose);
+        }
+        End::Cancelled => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = %socket.id, "socket is closing");
+        }
     }
 
+    // As the writer task did once cancelled: what is queued now still goes out (a close
+    // packet among it), then the close handshake; the lock is released last.
+    poll_fn(|cx| match out.poll_write(cx, &mut ws, &socket) {
+        Written::Blocked => Poll::Pending,
+        Written::Drained | Written::Closed => Poll::Ready(()),
+    })
+    .await;
     #[cfg(feature = "tracing")]
     tracing::trace!(sid = %socket.id, "ws closing flush");
-
-    tx.flush().await.ok();
-    tx.close().await.ok();
+    ws.flush().await.ok();
+    SinkExt::close(&mut ws).await.ok();
 }
+
+/// Handles one message the client sent: `Ok(false)` if it closed the session.
+fn on_ws_message<H: EngineIoHandler>(
+    engine: &Arc<EngineIo<H>>,
+    socket: &Arc<Socket<H::Data>>,
+    msg: Message,
+) -> Result<bool, Error> {
+    match msg {
+        Message::Text(msg) => match Packet::parse(socket.protocol, ws_bytes_to_str(msg))? {
+            Packet::Close => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("[sid={}] closing session", socket.id);
+                return Ok(false);
+            }
+            Packet::Pong | Packet::Ping => {
+                // A full channel means that the client is already known to be alive.
+                // PATCH(queue): a Notify instead of a one-slot channel.
+                socket.heartbeat_tx.notify_one();
+            }
+            Packet::Message(msg) => engine.handler.on_message(msg, socket.clone()),
+            p => return Err(Error::BadPacket(p)),
+        },
+        Message::Binary(mut data) => {
+            if socket.protocol == ProtocolVersion::V3 && !data.is_empty() {
+                // The first byte is the message type, which we don't need.
+                data = data.split_off(1);
+            }
+            engine.handler.on_binary(data, socket.clone());
+        }
+        Message::Close(_) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("websocket closed, closing session");
+            return Ok(false);
+        }
+        _ => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(sid = ?socket.id, "unexpected ws message");
+        }
+    }
+    Ok(true)
+}
+
+/// PATCH(one-task): where [`Outgoing::poll_write`] stopped.
+enum Written {
+    /// The websocket cannot take more now; it wakes the task when it can.
+    Blocked,
+    /// Everything queued was handed to the websocket (and flushed, unless that is pending).
+    Drained,
+    /// The queue is closed and empty.
+    Closed,
+}
+
+/// PATCH(one-task): the writing half of [`run`]: the batch being written, packet by packet.
+struct Outgoing {
+    batch: smallvec::IntoIter<[Packet; 2]>,
+    /// The next message, waiting for the websocket to be ready.
+    next: Option<Message>,
+    unflushed: bool,
+}
+
+impl Default for Outgoing {
+    fn default() -> Self {
+        Self {
+            batch: PacketBuf::new().into_iter(),
+            next: None,
+            unflushed: false,
+        }
+    }
+}
+
+impl Outgoing {
+    /// Writes queued packets until the queue is empty or the websocket is full; flushes once
+    /// the queue is drained, as the writer task did. A failed write drops its packet, as
+    /// before: a broken connection ends on the reading side.
+    fn poll_write<S, D>(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut WebSocketStream<S>,
+        socket: &Socket<D>,
+    ) -> Written
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        D: Default + Send + Sync + 'static,
+    {
+        loop {
+            if self.next.is_none() {
+                let packet = match self.batch.next() {
+                    Some(p) => p,
+                    None => match socket.internal_tx.poll_recv(cx) {
+                        Poll::Ready(Some(packets)) => {
+                            self.batch = packets.into_iter();
+                            continue;
+                        }
+                        Poll::Ready(None) => return Written::Closed,
+                        Poll::Pending => break,
+                    },
+                };
+                self.next = to_ws_message(socket.protocol, packet);
+                continue;
+            }
+            let ready = match ws.poll_ready_unpin(cx) {
+                Poll::Pending => return Written::Blocked,
+                Poll::Ready(r) => r,
+            };
+            let sent = ready.and_then(|()| match self.next.take() {
+                Some(msg) => ws.start_send_unpin(msg),
+                None => Ok(()),
+            });
+            self.unflushed = true;
+            if let Err(_e) = sent {
+                self.next = None;
+                #[cfg(feature = "tracing")]
+                tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+            }
+        }
+        if self.unflushed {
+            #[cfg(feature = "tracing")]
+            tracing::trace!(sid = %socket.id, "ws flush");
+            match ws.poll_flush_unpin(cx) {
+                Poll::Pending => return Written::Blocked,
+                Poll::Ready(_) => self.unflushed = false,
+            }
+        }
+        Written::Drained
+    }
+}
+
+/// The websocket message for a packet; `None` for a NOOP.
+fn to_ws_message(protocol: ProtocolVersion, packet: Packet) -> Option<Message> {
+    match packet {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+            if protocol == ProtocolVersion::V3 {
+                // v3 protocol requires packet type as the first byte.
+                // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                Some(Message::Binary(buff.into()))
+            } else {
+                Some(Message::Binary(bin))
+            }
+        }
+        // A Noop Packet maybe sent by the server to upgrade from a polling connection
+        // In the case that the packet was not poll in time it will remain in the buffer and therefore
+        // it should be discarded here
+        Packet::Noop => None,
+        packet => Some(Message::Text(String::from(packet).into())),
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
@@ -486,85 +587,293 @@ mod tests {
     use bytes::Bytes;
     use futures_util::StreamExt;
     use http::Request;
-    use tokio::io::DuplexStream;
+    use tokio::{
+        io::DuplexStream,
+        sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel},
+        task::JoinHandle,
+    };
 
     use super::*;
 
-    const TIMEOUT: Duration = Duration::from_secs(1);
+    const TIMEOUT: Duration = Duration::from_secs(2);
 
     #[derive(Debug)]
-    struct StubHandler;
-    impl EngineIoHandler for StubHandler {
+    enum Event {
+        Connect(Arc<Socket<()>>),
+        Message(String),
+        Disconnect(DisconnectReason),
+    }
+
+    /// Hands every event to the test.
+    #[derive(Debug)]
+    struct Recorder(UnboundedSender<Event>);
+    impl EngineIoHandler for Recorder {
         type Data = ();
-        fn on_connect(self: Arc<Self>, _: Arc<Socket<()>>) {}
-        fn on_disconnect(&self, _: Arc<Socket<()>>, _: DisconnectReason) {}
-        fn on_message(self: &Arc<Self>, _: Str, _: Arc<Socket<()>>) {}
+        fn on_connect(self: Arc<Self>, socket: Arc<Socket<()>>) {
+            self.0.send(Event::Connect(socket)).ok();
+        }
+        fn on_disconnect(&self, _: Arc<Socket<()>>, reason: DisconnectReason) {
+            self.0.send(Event::Disconnect(reason)).ok();
+        }
+        fn on_message(self: &Arc<Self>, msg: Str, _: Arc<Socket<()>>) {
+            self.0.send(Event::Message(msg.to_string())).ok();
+        }
         fn on_binary(self: &Arc<Self>, _: Bytes, _: Arc<Socket<()>>) {}
     }
 
-    fn socket() -> Arc<Socket<()>> {
-        Arc::new(Socket::new(
-            ProtocolVersion::V4,
-            TransportType::Websocket,
-            &EngineIoConfig::default(),
-            Request::<()>::default().into_parts().0,
-            Box::new(|_, _| ()),
-            false,
-        ))
+    type Client = WebSocketStream<DuplexStream>;
+
+    fn engine(config: EngineIoConfig) -> (Arc<EngineIo<Recorder>>, UnboundedReceiver<Event>) {
+        let (tx, rx) = unbounded_channel();
+        (Arc::new(EngineIo::new(Arc::new(Recorder(tx)), config)), rx)
     }
 
-    async fn ws_pair() -> (WebSocketStream<DuplexStream>, WebSocketStream<DuplexStream>) {
+    fn parts() -> Parts {
+        Request::<()>::default().into_parts().0
+    }
+
+    async fn next_event(events: &mut UnboundedReceiver<Event>) -> Event {
+        tokio::time::timeout(TIMEOUT, events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the handler is alive")
+    }
+
+    async fn next_text(client: &mut Client) -> String {
+        match tokio::time::timeout(TIMEOUT, client.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => text.to_string(),
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+
+    /// A fresh WebSocket session over an in-memory pipe of `pipe` bytes: the client (past the
+    /// open packet and the first ping), the server's socket and the session's task.
+    async fn open(
+        engine: &Arc<EngineIo<Recorder>>,
+        events: &mut UnboundedReceiver<Event>,
+        pipe: usize,
+    ) -> (Client, Arc<Socket<()>>, JoinHandle<Result<(), Error>>) {
+        let (server, client) = tokio::io::duplex(pipe);
+        let task = tokio::spawn(on_init(
+            engine.clone(),
+            server,
+            ProtocolVersion::V4,
+            None,
+            parts(),
+        ));
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        assert!(
+            next_text(&mut client).await.starts_with("0{"),
+            "open packet"
+        );
+        // The heartbeat's first ping goes out at once (as released).
+        assert_eq!(next_text(&mut client).await, "2");
+        let Event::Connect(socket) = next_event(events).await else {
+            panic!("expected the connect event")
+        };
+        (client, socket, task)
+    }
+
+    fn alive_tasks() -> usize {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    }
+
+    /// The released crate ran a reader and a writer task per session (and a heartbeat task).
+    #[tokio::test]
+    async fn a_websocket_session_runs_in_one_task() {
+        let (engine, mut events) = engine(EngineIoConfig::default());
+        let before = alive_tasks();
+        let (mut client, socket, _task) = open(&engine, &mut events, 1024).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(alive_tasks(), before + 1);
+
+        // And the one task does everything: reads, writes.
+        socket.emit("hello").unwrap();
+        assert_eq!(next_text(&mut client).await, "4hello");
+        client.send(Message::text("4hi")).await.unwrap();
+        assert!(matches!(next_event(&mut events).await, Event::Message(m) if m == "hi"));
+        assert_eq!(alive_tasks(), before + 1);
+    }
+
+    /// Reads go on while the websocket is full of packets the client has not read, and the
+    /// packets then arrive in the order they were queued.
+    #[tokio::test]
+    async fn reads_go_on_while_writes_are_blocked_and_packets_keep_their_order() {
+        const N: usize = 200;
+        let config = EngineIoConfig::builder().max_buffer_size(N + 8).build();
+        let (engine, mut events) = engine(config);
+        // 1 KiB of pipe: the server's writes block long before N packets are out.
+        let (mut client, socket, _task) = open(&engine, &mut events, 1024).await;
+        for i in 0..N {
+            socket.emit(format!("server message {i:04}")).unwrap();
+        }
+        for i in 0..N {
+            let msg = Message::text(format!("4client message {i:04}"));
+            tokio::time::timeout(TIMEOUT, client.send(msg))
+                .await
+                .expect("the server reads while its writes are blocked")
+                .unwrap();
+        }
+        for i in 0..N {
+            match next_event(&mut events).await {
+                Event::Message(m) => assert_eq!(m, format!("client message {i:04}")),
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+        for i in 0..N {
+            assert_eq!(
+                next_text(&mut client).await,
+                format!("4server message {i:04}")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_close_frame_ends_the_session_as_a_transport_close() {
+        let (engine, mut events) = engine(EngineIoConfig::default());
+        let (mut client, _socket, task) = open(&engine, &mut events, 1024).await;
+        client.close(None).await.unwrap();
+        assert!(matches!(
+            next_event(&mut events).await,
+            Event::Disconnect(DisconnectReason::TransportClose)
+        ));
+        tokio::time::timeout(TIMEOUT, task)
+            .await
+            .expect("the session's task ends")
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_bad_packet_ends_the_session_as_a_parsing_error() {
+        let (engine, mut events) = engine(EngineIoConfig::default());
+        let (mut client, _socket, task) = open(&engine, &mut events, 1024).await;
+        client.send(Message::text("9nonsense")).await.unwrap();
+        assert!(matches!(
+            next_event(&mut events).await,
+            Event::Disconnect(DisconnectReason::PacketParsingError)
+        ));
+        tokio::time::timeout(TIMEOUT, task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+
+    /// What was queued before the server closed the session still goes out, then the close.
+    #[tokio::test]
+    async fn a_server_close_sends_what_was_queued_then_the_close_packet() {
+        let (engine, mut events) = engine(EngineIoConfig::default());
+        let (mut client, socket, task) = open(&engine, &mut events, 1024).await;
+        socket.emit("last words").unwrap();
+        socket.close(DisconnectReason::ClosingServer);
+        assert_eq!(next_text(&mut client).await, "4last words");
+        assert_eq!(next_text(&mut client).await, "1");
+        assert!(matches!(
+            next_event(&mut events).await,
+            Event::Disconnect(DisconnectReason::ClosingServer)
+        ));
+        tokio::time::timeout(TIMEOUT, task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_answer_pings_times_out() {
+        let config = EngineIoConfig::builder()
+            .ping_interval(Duration::from_millis(30))
+            .ping_timeout(Duration::from_millis(30))
+            .build();
+        let (engine, mut events) = engine(config);
+        let (mut client, _socket, _task) = open(&engine, &mut events, 1024).await;
+        assert_eq!(next_text(&mut client).await, "1");
+        assert!(matches!(
+            next_event(&mut events).await,
+            Event::Disconnect(DisconnectReason::HeartbeatTimeout)
+        ));
+    }
+
+    /// A polling session upgraded to WebSocket is served by one task too.
+    #[tokio::test]
+    async fn an_upgraded_polling_session_reads_and_writes_in_one_task() {
+        let (engine, mut events) = engine(EngineIoConfig::default());
+        let socket =
+            engine.create_session(ProtocolVersion::V4, TransportType::Polling, parts(), true);
+        assert!(matches!(next_event(&mut events).await, Event::Connect(_)));
+        let before = alive_tasks();
         let (server, client) = tokio::io::duplex(1024);
-        (
-            WebSocketStream::from_raw_socket(server, Role::Server, None).await,
-            WebSocketStream::from_raw_socket(client, Role::Client, None).await,
-        )
+        let _task = tokio::spawn(on_init(
+            engine.clone(),
+            server,
+            ProtocolVersion::V4,
+            Some(socket.id),
+            parts(),
+        ));
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        client.send(Message::text("2probe")).await.unwrap();
+        assert_eq!(next_text(&mut client).await, "3probe");
+        client.send(Message::text("5")).await.unwrap();
+        socket.emit("upgraded").unwrap();
+        // The NOOP meant for a pending poll is not written to the websocket.
+        assert_eq!(next_text(&mut client).await, "4upgraded");
+        client.send(Message::text("4hi")).await.unwrap();
+        assert!(matches!(next_event(&mut events).await, Event::Message(m) if m == "hi"));
+        assert_eq!(alive_tasks(), before + 1);
     }
 
     /// A polling request can still hold the lock at the end of an upgrade.
     #[tokio::test]
-    async fn writer_waits_for_the_lock_of_a_polling_request() {
-        let socket = socket();
-        let (server, mut client) = ws_pair().await;
-        let (tx, _rx) = server.split();
+    async fn the_session_waits_for_the_lock_of_a_polling_request() {
+        let (engine, mut events) = engine(EngineIoConfig::default());
+        let socket = engine.create_session(
+            ProtocolVersion::V4,
+            TransportType::Websocket,
+            parts(),
+            false,
+        );
+        assert!(matches!(next_event(&mut events).await, Event::Connect(_)));
+        let (server, client) = tokio::io::duplex(1024);
+        let server = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
 
         let polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
-            socket.clone(),
-            tx,
-            None,
-        ));
+        let session = { tokio::spawn(run(engine.clone(), socket.clone(), server, None)) };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!writer.is_finished(), "the writer should wait for the lock");
+        assert!(
+            !session.is_finished(),
+            "the session should wait for the lock"
+        );
 
         drop(polling);
         socket.emit(Str::from("hello")).unwrap();
-        let msg = tokio::time::timeout(TIMEOUT, client.next())
-            .await
-            .expect("the writer should send the packet")
-            .unwrap()
-            .unwrap();
-        assert_eq!(msg, Message::text("4hello"));
+        assert_eq!(next_text(&mut client).await, "4hello");
     }
 
     #[tokio::test]
-    async fn writer_waiting_for_the_lock_stops_with_the_session() {
-        let socket = socket();
-        let (server, _client) = ws_pair().await;
-        let (tx, _rx) = server.split();
+    async fn a_session_waiting_for_the_lock_stops_with_the_session() {
+        let (engine, mut events) = engine(EngineIoConfig::default());
+        let socket = engine.create_session(
+            ProtocolVersion::V4,
+            TransportType::Websocket,
+            parts(),
+            false,
+        );
+        assert!(matches!(next_event(&mut events).await, Event::Connect(_)));
+        let (server, _client) = tokio::io::duplex(1024);
+        let server = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
 
         let _polling = socket.internal_rx.lock().await;
-        let writer = tokio::spawn(forward_to_socket::<StubHandler, _>(
-            socket.clone(),
-            tx,
-            None,
-        ));
+        let session = { tokio::spawn(run(engine.clone(), socket.clone(), server, None)) };
         tokio::time::sleep(Duration::from_millis(20)).await;
 
         socket.cancellation_token.cancel();
-        tokio::time::timeout(TIMEOUT, writer)
+        tokio::time::timeout(TIMEOUT, session)
             .await
-            .expect("the writer should stop")
+            .expect("the session should stop")
             .unwrap();
     }
 }
