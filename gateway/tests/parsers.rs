@@ -180,7 +180,7 @@ proptest! {
         let mut all = vec![json!(name)];
         all.extend(args.iter().cloned());
         let p = packet(&Value::Array(all).to_string());
-        prop_assert_eq!(p.event(), Some(name));
+        prop_assert_eq!(p.event().map(std::borrow::Cow::into_owned), Some(name));
         let read = p.object::<Value>();
         match args.as_slice() {
             [] | [Value::Null] => prop_assert_eq!(read, Ok(None)),
@@ -355,7 +355,7 @@ proptest! {
         let parsed = relay::parse(kind, &p);
         prop_assert_eq!(parsed.is_ok(), relay_allowed(kind, &payload), "{}", payload);
         if let Ok(r) = parsed {
-            prop_assert_eq!(Some(r.target.as_str()), payload["targetPeerId"].as_str());
+            prop_assert_eq!(Some(r.target.as_ref()), payload["targetPeerId"].as_str());
             let body: Value = serde_json::from_str(r.body.get()).expect("the body is JSON");
             // Against a re-read of the sent text, floats being read alike (see above).
             let sent: Value = serde_json::from_str(&payload[kind.field()].to_string()).expect("json");

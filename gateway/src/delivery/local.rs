@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
+use socketioxide_core::Str;
 
 use super::interface::{Delivery, Relay, Undelivered};
 use crate::adapter::{Adapter, SocketRef};
@@ -132,7 +133,8 @@ pub fn hand_over(
     // Each round cuts one other socket off; a few are enough unless the
     // node's budget is taken by sockets that are already leaving.
     for _ in 0..MAKE_ROOM_ROUNDS {
-        match outbox.relay(&socket, relay.kind.event(), relay, relay.size()) {
+        let encode = || Str::from(relay.packet(socket.ns()));
+        match outbox.relay(&socket, relay.size(), encode) {
             Ok(()) => return HandOver::Queued,
             Err(Refused::Full) => {
                 // The target reads too slowly: it goes, and its room hears it.
@@ -192,11 +194,45 @@ mod tests {
         );
         // The size estimate covers the Socket.IO packet around it.
         let packet = format!(r#"42["webrtc:offer",{text}]"#);
+        assert_eq!(format!("4{}", out.packet("/")), packet);
         assert!(
             out.size() >= packet.len(),
             "{} < {}",
             out.size(),
             packet.len()
         );
+    }
+
+    /// The spliced packet is what socketioxide's `emit` encodes (serde_json's
+    /// `[event, data]` after the packet type and namespace), escapes included.
+    #[test]
+    fn the_spliced_packet_is_the_serialised_one() {
+        let body =
+            RawValue::from_string(r#" {"candidate":"c \u00e9","x":[1, 2]}"#.to_owned()).unwrap();
+        for (from, target) in [
+            ("AbCd0123-_xyzXYZ", "ZYXzyx_-3210dCbA"),
+            ("a\"b", "tab\there\\ \u{1}é"),
+            ("", "\u{7f}"),
+        ] {
+            for kind in RelayKind::ALL {
+                let relay = Relay {
+                    kind,
+                    from,
+                    target,
+                    body: &body,
+                };
+                let data = serde_json::to_string(&(kind.event(), &relay)).unwrap();
+                let packet = relay.packet("/");
+                assert_eq!(packet, format!("2{data}"));
+                if from.starts_with('A') {
+                    // Sized exactly: nothing to grow, nothing to shrink.
+                    assert_eq!(packet.capacity(), packet.len());
+                    let admin = relay.packet("/admin");
+                    assert_eq!(admin.capacity(), admin.len());
+                }
+                assert_eq!(relay.packet("/admin"), format!("2/admin,{data}"));
+                assert_eq!(relay.packet("admin"), format!("2/admin,{data}"));
+            }
+        }
     }
 }

@@ -38,7 +38,12 @@ pub const HANDLED: [&str; 8] = [
 
 /// Whether [`dispatch`] has a handler for `name`.
 pub fn handles(name: &str) -> bool {
-    HANDLED.contains(&name)
+    handled(name).is_some()
+}
+
+/// [`HANDLED`]'s entry for `name`, if there is one.
+pub fn handled(name: &str) -> Option<&'static str> {
+    HANDLED.iter().copied().find(|&handled| handled == name)
 }
 
 /// The event table.
@@ -79,8 +84,8 @@ pub struct Table;
 
 #[async_trait]
 impl EventTable for Table {
-    fn handles(&self, name: &str) -> bool {
-        handles(name)
+    fn handled(&self, name: &str) -> Option<&'static str> {
+        handled(name)
     }
 
     async fn dispatch(

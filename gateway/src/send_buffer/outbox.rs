@@ -21,10 +21,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
-use serde::Serialize;
+use socketioxide::SocketError;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
-use socketioxide::{SendError, SocketError};
+use socketioxide_core::Str;
 
 use crate::adapter::Adapter;
 use crate::send_buffer::drain::Drain;
@@ -157,14 +157,14 @@ impl Outbox {
         }))
     }
 
-    /// Emits `message` as `event` to `socket`, whose outbox this is, when it
-    /// has room for `size` more bytes.
-    pub fn relay<T: Serialize + ?Sized>(
+    /// Emits the packet `encode` makes (a Socket.IO packet encoded for
+    /// `socket`, whose outbox this is) when the socket has room for `size`
+    /// more bytes; `encode` runs only then.
+    pub fn relay(
         &self,
         socket: &SocketRef<Adapter>,
-        event: &str,
-        message: &T,
         size: usize,
+        encode: impl FnOnce() -> Str,
     ) -> Result<(), Refused> {
         let cost = size + PER_MESSAGE;
         let mut queue = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -186,7 +186,7 @@ impl Outbox {
         }
         // Queued and counted under one lock, so the order of `costs` is the
         // order of Engine.IO's queue.
-        let sent = socket.emit(event, message);
+        let sent = socket.emit_encoded(encode());
         if sent.is_err() {
             node.inspect(|node| node.give_back(cost));
         }
@@ -196,7 +196,7 @@ impl Outbox {
                 queue.held += cost;
                 Ok(())
             }
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => Err(Refused::Full),
+            Err(SocketError::InternalChannelFull) => Err(Refused::Full),
             Err(_) => Err(Refused::Closed),
         }
     }

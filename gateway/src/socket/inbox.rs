@@ -31,7 +31,7 @@ use crate::state::AppState;
 /// What the drain task works through, in order.
 pub enum Inbound {
     Event {
-        event: String,
+        event: &'static str,
         packet: Packet,
         ack: Option<AckSender<Adapter>>,
         received: Instant,
@@ -39,7 +39,7 @@ pub enum Inbound {
     /// An event the rate limit refused while events before it were queued:
     /// answered in its turn, so that the replies keep the order of the events.
     Refused {
-        event: String,
+        event: &'static str,
         ack: Option<AckSender<Adapter>>,
     },
     Disconnected,
@@ -127,9 +127,14 @@ impl Inbox {
 
     /// Answers an event the rate limit refused: at once when nothing is
     /// queued before it, otherwise in its turn (within a bound).
-    fn refuse(&self, s: &Arc<Socket<Adapter>>, event: String, ack: Option<AckSender<Adapter>>) {
+    fn refuse(
+        &self,
+        s: &Arc<Socket<Adapter>>,
+        event: &'static str,
+        ack: Option<AckSender<Adapter>>,
+    ) {
         if let Some(session) = self.take_idle() {
-            answer(&session, &event, Err(EventError::RateLimited), ack);
+            answer(&session, event, Err(EventError::RateLimited), ack);
             self.park(session);
             return;
         }
@@ -139,7 +144,7 @@ impl Inbox {
             self.0.state.metrics.error(err.code());
             err.send(
                 &SocketRef::from(s.clone()),
-                &event,
+                event,
                 &self.0.state.errors,
                 ack,
             );
@@ -199,14 +204,12 @@ impl Inbox {
                     received,
                 } => {
                     let table = self.0.sessions.table.clone();
-                    let outcome = table
-                        .dispatch(&mut session, &event, &packet, received)
-                        .await;
-                    answer(&session, &event, outcome, ack);
+                    let outcome = table.dispatch(&mut session, event, &packet, received).await;
+                    answer(&session, event, outcome, ack);
                     self.0.sessions.in_flight.done();
                 }
                 Inbound::Refused { event, ack } => {
-                    answer(&session, &event, Err(EventError::RateLimited), ack);
+                    answer(&session, event, Err(EventError::RateLimited), ack);
                     self.0.sessions.in_flight.done();
                 }
                 Inbound::Disconnected => {
@@ -240,11 +243,13 @@ impl MessageHandler<Adapter, Dispatcher> for Dispatcher {
                 .unwrap_or_else(|never| match never {})
         });
         let packet = Packet::new(v);
-        let event = packet.event().unwrap_or_default();
         // An event no handler has costs no token and gets no reply, as on NestJS.
-        if !inbox.sessions.table.handles(&event) {
+        let Some(event) = packet
+            .event()
+            .and_then(|name| inbox.sessions.table.handled(&name))
+        else {
             return;
-        }
+        };
 
         let allowed = inbox.budget.take();
         let inbox = Inbox(inbox);
@@ -259,10 +264,10 @@ impl MessageHandler<Adapter, Dispatcher> for Dispatcher {
                 .0
                 .sessions
                 .table
-                .dispatch_now(&session, &event, &packet, received);
+                .dispatch_now(&session, event, &packet, received);
             match outcome {
                 Some(outcome) => {
-                    answer(&session, &event, outcome, ack);
+                    answer(&session, event, outcome, ack);
                     inbox.park(session);
                     return;
                 }

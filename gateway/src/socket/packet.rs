@@ -7,6 +7,7 @@
 //! read. (serde's derived structs also accept an array, fields by position,
 //! which the contract does not: `[sid, {type, sdp}]` is not an offer.)
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -26,16 +27,15 @@ impl Packet {
     }
 
     /// The event name, read without scanning the arguments after it (the
-    /// `Event` extractor parses the whole packet again, per message).
-    pub fn event(&self) -> Option<String> {
+    /// `Event` extractor parses the whole packet again, per message), and
+    /// borrowed from the packet unless it has escapes.
+    pub fn event(&self) -> Option<Cow<'_, str>> {
         let socketioxide_core::Value::Str(text, _) = &self.0 else {
             return None;
         };
         let rest = text.as_str().trim_start().strip_prefix('[')?;
-        serde_json::Deserializer::from_str(rest)
-            .into_iter::<String>()
-            .next()?
-            .ok()
+        let mut de = serde_json::Deserializer::from_str(rest);
+        Name::deserialize(&mut de).ok().map(|name| name.0)
     }
 
     /// The payload (the argument after the event name), which must be a JSON
@@ -54,6 +54,13 @@ impl Packet {
         }
     }
 
+    /// The same read into a `T` that borrows from the packet (a relay's
+    /// target and value), for the hot path: the error names no field.
+    pub fn borrowed<'p, T: Deserialize<'p>>(&'p self) -> Result<Option<T>, PayloadError> {
+        read_first::<T>(self.text()?)
+            .map_err(|e| PayloadError(without_position(&e.to_string()).to_owned()))
+    }
+
     fn text(&self) -> Result<&str, PayloadError> {
         match &self.0 {
             socketioxide_core::Value::Str(text, None) => Ok(text.as_str()),
@@ -69,7 +76,7 @@ impl Packet {
     }
 }
 
-fn read_first<T: DeserializeOwned>(text: &str) -> Result<Option<T>, serde_json::Error> {
+fn read_first<'t, T: Deserialize<'t>>(text: &'t str) -> Result<Option<T>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let first = de.deserialize_seq(FirstArg(PhantomData::<T>, None))?;
     de.end()?;
@@ -107,6 +114,39 @@ fn without_position(message: &str) -> &str {
         }
         _ => message,
     }
+}
+
+/// A JSON string, borrowed when it has no escapes.
+struct Name<'t>(Cow<'t, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(NameVisitor)
+    }
+}
+
+struct NameVisitor;
+
+impl<'de> Visitor<'de> for NameVisitor {
+    type Value = Name<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Owned(v.to_owned())))
+    }
+}
+
+/// A JSON string's text (`"…"`, as a raw value holds it), decoded; borrowed
+/// when it has no escapes. `None` when it is not a string.
+pub fn json_str(raw: &str) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Name>(raw).ok().map(|name| name.0)
 }
 
 /// Reads `[event, payload]`: one argument at most after the event name.
@@ -210,7 +250,7 @@ mod tests {
 
     #[test]
     fn the_event_name_is_read_alone() {
-        let event = |text: &str| raw(text).event();
+        let event = |text: &str| raw(text).event().map(Cow::into_owned);
         assert_eq!(
             event(r#"["webrtc:ice",{"a":[1,2]}]"#).as_deref(),
             Some("webrtc:ice")

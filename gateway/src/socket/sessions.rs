@@ -20,9 +20,10 @@ use super::session::Session;
 /// by the handlers (`events::Table`), so that this folder knows none of them.
 #[async_trait]
 pub trait EventTable: Send + Sync + 'static {
-    /// Whether there is a handler for `name`. Any other event is dropped
-    /// before the rate limit, with no reply.
-    fn handles(&self, name: &str) -> bool;
+    /// The table's own name for `name` when there is a handler for it (so
+    /// that a queued event keeps its name without a copy). Any other event
+    /// is dropped before the rate limit, with no reply.
+    fn handled(&self, name: &str) -> Option<&'static str>;
 
     /// Handles an event from the socket's queue, in its turn.
     async fn dispatch(

@@ -29,11 +29,11 @@ pub async fn relay(
     received: Instant,
 ) -> Result<Ack, EventError> {
     let (relay, room) = check(session, kind, packet)?;
-    let from = session.id();
+    let from = session.socket.id.as_str();
     let outcome = session
         .state
         .delivery
-        .relay(&session.socket, &room.room_id, &relay.message(kind, &from))
+        .relay(&session.socket, &room.room_id, &relay.message(kind, from))
         .await;
     done(session, kind, &relay, outcome, received)
 }
@@ -51,22 +51,22 @@ pub fn relay_now(
         Ok(checked) => checked,
         Err(e) => return Some(Err(e)),
     };
-    let from = session.id();
+    let from = session.socket.id.as_str();
     let outcome = session.state.delivery.relay_now(
         &session.socket,
         &room.room_id,
-        &relay.message(kind, &from),
+        &relay.message(kind, from),
     )?;
     Some(done(session, kind, &relay, outcome, received))
 }
 
 /// The checks before the target's membership, in the contract's order: the
 /// payload's shape, then `NOT_IN_ROOM`.
-fn check<'s>(
+fn check<'s, 'p>(
     session: &'s Session,
     kind: RelayKind,
-    packet: &Packet,
-) -> Result<(RelayIn, &'s RoomInfo), EventError> {
+    packet: &'p Packet,
+) -> Result<(RelayIn<'p>, &'s RoomInfo), EventError> {
     let relay = parse(kind, packet)?;
     let room = session.room.as_ref().ok_or(EventError::NotInRoom)?;
     Ok((relay, room))
@@ -76,7 +76,7 @@ fn check<'s>(
 fn done(
     session: &Session,
     kind: RelayKind,
-    relay: &RelayIn,
+    relay: &RelayIn<'_>,
     outcome: Result<(), Undelivered>,
     received: Instant,
 ) -> Result<Ack, EventError> {

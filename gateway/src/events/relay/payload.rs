@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use crate::delivery::Relay;
 use crate::protocol::RelayKind;
 use crate::socket::error::EventError;
-use crate::socket::packet::Packet;
+use crate::socket::packet::{Packet, json_str};
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub const MAX_CANDIDATE_BYTES: usize = 4 * 1024;
@@ -25,16 +25,17 @@ pub const MAX_CANDIDATE_JSON: usize = 2 * MAX_CANDIDATE_BYTES;
 /// Socket ids are 16 characters; this leaves room for any id scheme.
 pub const MAX_TARGET_BYTES: usize = 128;
 
-/// A relay as received: its target and its signaling data as raw JSON.
-pub struct RelayIn {
-    pub target: String,
-    pub body: Box<RawValue>,
+/// A relay as received: its target and its signaling data as raw JSON, both
+/// borrowed from the packet (no copy on the hot path).
+pub struct RelayIn<'p> {
+    pub target: Cow<'p, str>,
+    pub body: &'p RawValue,
 }
 
-impl RelayIn {
+impl<'p> RelayIn<'p> {
     pub fn not_found(&self) -> EventError {
         EventError::PeerNotFound {
-            target: Some(self.target.clone()),
+            target: Some(self.target.clone().into_owned()),
         }
     }
 
@@ -44,34 +45,37 @@ impl RelayIn {
             kind,
             from,
             target: &self.target,
-            body: &self.body,
+            body: self.body,
         }
     }
 }
 
-/// The payload's fields, read without building a JSON tree.
+/// The payload's fields, read without building a JSON tree or copying.
 #[derive(Deserialize)]
-struct Fields {
-    #[serde(rename = "targetPeerId")]
-    target: Option<Box<RawValue>>,
-    offer: Option<Box<RawValue>>,
-    answer: Option<Box<RawValue>>,
-    candidate: Option<Box<RawValue>>,
+struct Fields<'p> {
+    #[serde(rename = "targetPeerId", borrow)]
+    target: Option<&'p RawValue>,
+    #[serde(borrow)]
+    offer: Option<&'p RawValue>,
+    #[serde(borrow)]
+    answer: Option<&'p RawValue>,
+    #[serde(borrow)]
+    candidate: Option<&'p RawValue>,
 }
 
 /// Checks `{ targetPeerId, offer|answer|candidate }` (shape and size, never SDP
 /// content) and returns both parts.
-pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn, EventError> {
+pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn<'_>, EventError> {
     let shape = || {
         EventError::invalid(format!(
             "payload must be {{ targetPeerId, {} }}",
             kind.field()
         ))
     };
-    let fields: Fields = packet.object().map_err(|_| shape())?.ok_or_else(shape)?;
+    let fields: Fields = packet.borrowed().map_err(|_| shape())?.ok_or_else(shape)?;
     let target = fields
         .target
-        .and_then(|t| serde_json::from_str::<String>(t.get()).ok())
+        .and_then(|t| json_str(t.get()))
         .filter(|t| !t.is_empty() && t.len() <= MAX_TARGET_BYTES)
         .ok_or_else(|| {
             EventError::invalid(format!(
@@ -85,8 +89,8 @@ pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn, EventError> {
     };
     let body = body.ok_or_else(|| missing(kind))?;
     match kind {
-        RelayKind::Offer | RelayKind::Answer => check_description(kind, &body)?,
-        RelayKind::Ice => check_candidate(&body)?,
+        RelayKind::Offer | RelayKind::Answer => check_description(kind, body)?,
+        RelayKind::Ice => check_candidate(body)?,
     }
     if !strict_json(body.get()) {
         return Err(EventError::invalid(format!(
@@ -245,7 +249,10 @@ mod tests {
 
     fn parsed(kind: RelayKind, payload: Value) -> Result<(String, Value), EventError> {
         let packet = Packet::from_json(json!([kind.event(), payload]));
-        parse(kind, &packet).map(|r| (r.target, serde_json::from_str(r.body.get()).unwrap()))
+        parse(kind, &packet).map(|r| {
+            let body = serde_json::from_str(r.body.get()).unwrap();
+            (r.target.into_owned(), body)
+        })
     }
 
     fn code_of(r: Result<(String, Value), EventError>) -> &'static str {
