@@ -77,7 +77,7 @@ impl View {
 
     /// The routes of the other nodes with members in `room` (an empty
     /// route, a member joined through a node of an older version, is left
-    /// out: it hears through the adapter).
+    /// out: nothing reaches it).
     pub fn other_nodes(&self, room: &str) -> Vec<String> {
         let inner = self.inner();
         let mut routes: Vec<String> = inner
@@ -93,14 +93,6 @@ impl View {
         routes.sort_unstable();
         routes.dedup();
         routes
-    }
-
-    /// Whether `room` has a member joined through a node of an older version.
-    pub fn has_unrouted(&self, room: &str) -> bool {
-        self.inner()
-            .rooms
-            .get(room)
-            .is_some_and(|m| m.values().any(String::is_empty))
     }
 
     /// This node's route.
