@@ -53,7 +53,12 @@ impl Delivery for ClusterDelivery {
         room_id: &str,
         relay: &Relay<'_>,
     ) -> Option<Result<(), Undelivered>> {
-        // Only a store of this process answers at once (the Redis registry never does).
+        // A target here, in the view: as on one node, without the inbox's
+        // task. Anything else (on another node, or a view miss that asks
+        // Redis) waits.
+        if self.link.view().is_here(room_id, relay.target) {
+            return Some(self.local.deliver(from, relay, true));
+        }
         self.local.relay_now(from, room_id, relay)
     }
 
