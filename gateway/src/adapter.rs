@@ -1,10 +1,11 @@
 //! The Socket.IO adapter of the gateway's namespace, fixed in every socket's
-//! type: one type that is either in-process or Redis-backed
-//! ([`NodeAdapter`](crate::cluster::adapter::NodeAdapter)), chosen by
-//! `REDIS_URL` at start-up, so that no handler carries a type parameter nor
-//! names the cluster. Part of the assembly, like `state.rs`.
+//! type: socketioxide's in-process one, on one node and in a cluster alike.
+//! A cluster's nodes reach each other on channels of their own
+//! ([`cluster`](crate::cluster)), not through a Socket.IO adapter, so no
+//! handler carries a type parameter nor names the cluster. Part of the
+//! assembly, like `state.rs`.
 
 /// The adapter every socket of the namespace has.
-pub type Adapter = crate::cluster::adapter::NodeAdapter;
+pub type Adapter = socketioxide::adapter::LocalAdapter;
 /// A connected socket of the gateway's namespace.
 pub type SocketRef = socketioxide::extract::SocketRef<Adapter>;

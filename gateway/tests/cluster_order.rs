@@ -212,3 +212,54 @@ async fn relays_to_a_frozen_node_fail_after_the_bound() {
         "PEER_NOT_FOUND"
     );
 }
+
+/// A node frozen for less than `NODE_TIMEOUT` keeps its liveness key and is
+/// not reaped: every relay acked while it was frozen reaches its member once
+/// it resumes, in order, and nobody is told `peer:left` (README "Failure
+/// bounds": what a freeze costs on either side of the bound).
+#[tokio::test]
+async fn a_node_frozen_within_the_timeout_loses_nothing_acked() {
+    use support::cluster::{HEARTBEAT, TIMEOUT};
+    // Its key was refreshed at most a heartbeat before the freeze: it lives
+    // at least `TIMEOUT - HEARTBEAT` (0.7 s) after; frozen for well under that.
+    let freeze = (TIMEOUT - HEARTBEAT) / 2;
+    let cluster = TestCluster::start(2, &[]).await;
+    let (n0, n1) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let mut a = client(n0, 1).await;
+    let mut b = client(n1, 2).await;
+    let ack = a
+        .call("create:room", json!({ "roomCode": "nap", "maxPeers": 2 }))
+        .await;
+    assert_eq!(ack["roomCode"], "nap", "{ack}");
+    for c in [&mut a, &mut b] {
+        let ack = c.call("join:room", json!({ "roomCode": "nap" })).await;
+        assert_eq!(ack["peerId"], c.sid, "{ack}");
+    }
+    assert_eq!(a.next("peer:joined").await["peerId"], b.sid);
+    n1.freeze();
+    let frozen = std::time::Instant::now();
+    let mut acked = Vec::new();
+    let mut i = 0;
+    while frozen.elapsed() < freeze {
+        let ice = json!({ "targetPeerId": b.sid, "candidate": format!("c{i}") });
+        let ack = a.call("webrtc:ice", ice).await;
+        assert_eq!(ack, json!({ "ok": true }), "relay {i} while frozen");
+        acked.push(i);
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    n1.resume();
+    assert!(acked.len() > 5, "{acked:?}");
+    for i in &acked {
+        let got = b.next("webrtc:ice").await;
+        assert_eq!(got["candidate"], format!("c{i}"), "{got}");
+        assert_eq!(got["fromPeerId"], a.sid);
+    }
+    // Not reaped: the room is whole, both ways.
+    let back = json!({ "targetPeerId": a.sid, "candidate": "back" });
+    assert_eq!(b.call("webrtc:ice", back).await, json!({ "ok": true }));
+    assert_eq!(a.next("webrtc:ice").await["candidate"], "back");
+    let quiet = TIMEOUT + Duration::from_millis(300);
+    assert!(a.next_within("peer:left", quiet).await.is_none());
+    assert!(b.next_within("peer:left", Duration::ZERO).await.is_none());
+}

@@ -1,9 +1,10 @@
 //! Delivery in a cluster: the room registry says where a relay's target is
 //! connected; a target here gets it in its outbox at once, a target on another
 //! node through that node's relay channel ([`super::relay`]), where the node
-//! hands it over the same way ([`RelayArrivals`]). Room events travel through
-//! the Socket.IO Redis adapter, where every socket also sits in a room named by
-//! its own id.
+//! hands it over the same way ([`RelayArrivals`]). Room events for members on
+//! other nodes go on the same channels, queued with the relays, so that they
+//! keep their place among them; the view ([`View`](crate::rooms::redis::View))
+//! says which nodes have members of a room.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -15,13 +16,13 @@ use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 
-use super::adapter::NodeAdapter;
 use super::redis::Subscriptions;
 use super::relay::{
     Arrivals, Dropped, Envelope, News, Received, ReceivedNews, RelayLink, SendError,
 };
+use crate::adapter::Adapter;
 use crate::delivery::local::{HandOver, LocalDelivery, hand_over};
-use crate::delivery::{Delivery, Relay, Undelivered, report};
+use crate::delivery::{Delivery, Relay, Undelivered};
 use crate::metrics::Metrics;
 use crate::protocol::event;
 use crate::rooms::Whereabouts;
@@ -46,25 +47,24 @@ impl ClusterDelivery {
 
 #[async_trait]
 impl Delivery for ClusterDelivery {
-    fn admitted(&self, socket: &SocketRef<NodeAdapter>) {
-        // So that news for exactly this socket reaches it from any node: the
-        // adapter routes by room.
-        socket.join(socket.id.to_string());
-    }
-
     fn relay_now(
         &self,
-        from: &SocketRef<NodeAdapter>,
+        from: &SocketRef<Adapter>,
         room_id: &str,
         relay: &Relay<'_>,
     ) -> Option<Result<(), Undelivered>> {
-        // Only a store of this process answers at once (the Redis registry never does).
+        // A target here, in the view: as on one node, without the inbox's
+        // task. Anything else (on another node, or a view miss that asks
+        // Redis) waits.
+        if self.link.view().is_here(room_id, relay.target) {
+            return Some(self.local.deliver(from, relay, true));
+        }
         self.local.relay_now(from, room_id, relay)
     }
 
     async fn relay(
         &self,
-        from: &SocketRef<NodeAdapter>,
+        from: &SocketRef<Adapter>,
         room_id: &str,
         relay: &Relay<'_>,
     ) -> Result<(), Undelivered> {
@@ -94,21 +94,17 @@ impl Delivery for ClusterDelivery {
                         }
                     })
             }
-            // A member whose node recorded no route (a node of an older
-            // version, during a rolling upgrade): through the adapter to the
-            // room named by its id. It reaches the socket's Engine.IO queue
-            // without its outbox.
-            Whereabouts::Unrouted => from
-                .to(relay.target.to_owned())
-                .emit(relay.kind.event(), relay)
-                .await
-                .map_err(|e| Undelivered::Link(e.to_string())),
+            // A member whose node recorded no route: joined through a node of
+            // a version that read the Socket.IO adapter, which this one has
+            // not. Nothing reaches it (README "Cluster": no rolling upgrade
+            // from that version): refused rather than acked and lost.
+            Whereabouts::Unrouted => Err(Undelivered::NotFound),
         }
     }
 
     async fn to_peers(
         &self,
-        from: &SocketRef<NodeAdapter>,
+        from: &SocketRef<Adapter>,
         ids: Vec<String>,
         event: &str,
         payload: &RawValue,
@@ -118,64 +114,55 @@ impl Delivery for ClusterDelivery {
         }
         let view = self.link.view();
         let me = from.id.to_string();
-        let Some(room) = view.room_of(&me) else {
-            // Not in the view (it cannot be, for a member): the adapter.
-            report(event, from.to(ids).emit(event, payload).await);
-            return;
-        };
+        // A member is in the view (filled by its join); not after an eviction
+        // emptied it, and then its peers were told it left: the members here
+        // alone.
+        let room = view.room_of(&me);
         let mut local = Vec::new();
         let mut remote: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut adapter = Vec::new();
         for id in ids {
-            match view.locate(&room, &id) {
-                Seen::Member(route) if route == view.route() => local.push(id),
-                Seen::Member(route) if !route.is_empty() => {
+            match room.as_deref().map(|room| view.locate(room, &id)) {
+                Some(Seen::Member(route)) if route == view.route() => local.push(id),
+                Some(Seen::Member(route)) if !route.is_empty() => {
                     remote.entry(route).or_default().push(id)
                 }
-                _ => adapter.push(id),
+                // Unrouted (see `relay`), or not a member any more.
+                Some(_) => {}
+                None => local.push(id),
             }
         }
         // Queued before anything the sender relays next: its node hears it first.
-        for (route, ids) in &remote {
-            self.tell(route, event, &room, &me, Some(ids), payload);
+        if let Some(room) = &room {
+            for (route, ids) in &remote {
+                self.tell(route, event, room, &me, Some(ids), payload);
+            }
         }
         self.local.to_peers(from, local, event, payload).await;
-        if !adapter.is_empty() {
-            report(event, from.to(adapter).emit(event, payload).await);
-        }
     }
 
     async fn to_room(
         &self,
-        from: &SocketRef<NodeAdapter>,
+        from: &SocketRef<Adapter>,
         room_id: &str,
         event: &str,
         payload: &RawValue,
     ) {
         let view = self.link.view();
         let me = from.id.to_string();
-        let routes = view.other_nodes(room_id);
-        if view.has_unrouted(room_id) || (routes.is_empty() && view.room_of(&me).is_none()) {
-            // A member only the adapter reaches, or a room the view does not
-            // hold: through the adapter to everyone, as before.
-            report(
-                event,
-                from.to(room_id.to_owned()).emit(event, payload).await,
-            );
-        } else {
-            for route in &routes {
-                self.tell(route, event, room_id, &me, None, payload);
-            }
-            let here: Vec<String> = from
-                .local()
-                .to(room_id.to_owned())
-                .sockets()
-                .into_iter()
-                .map(|s| s.id.to_string())
-                .filter(|id| *id != me)
-                .collect();
-            self.local.to_peers(from, here, event, payload).await;
+        // A room the view does not hold (this node was evicted, its members
+        // reported gone): the routes are empty, the members here alone hear it.
+        for route in &view.other_nodes(room_id) {
+            self.tell(route, event, room_id, &me, None, payload);
         }
+        let here: Vec<String> = from
+            .local()
+            .to(room_id.to_owned())
+            .sockets()
+            .into_iter()
+            .map(|s| s.id.to_string())
+            .filter(|id| *id != me)
+            .collect();
+        self.local.to_peers(from, here, event, payload).await;
         if event == event::PEER_LEFT {
             view.remove(room_id, &me);
         }
@@ -215,8 +202,9 @@ impl ClusterDelivery {
 }
 
 /// Where relays from other nodes go: to the target's outbox, as local ones.
+#[derive(Clone)]
 pub struct RelayArrivals {
-    pub io: SocketIo<NodeAdapter>,
+    pub io: SocketIo<Adapter>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -252,7 +240,7 @@ impl Arrivals for RelayArrivals {
         let Some(namespace) = self.io.of("/") else {
             return;
         };
-        let targets: Vec<SocketRef<NodeAdapter>> = match &news.to {
+        let targets: Vec<SocketRef<Adapter>> = match &news.to {
             Some(ids) => ids
                 .iter()
                 .filter_map(|id| Sid::from_str(id).ok())

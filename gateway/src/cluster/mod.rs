@@ -1,15 +1,18 @@
 //! A cluster of gateways over Redis (PROTOCOL.md §8): with `REDIS_URL` set, rooms
-//! live in the shared [`RedisRooms`](crate::rooms::redis::RedisRooms) registry,
-//! room events travel through the Socket.IO Redis adapter ([`adapter`]) and
-//! relays on each node's own channel ([`relay`]), so any node serves any
-//! client. [`setup`] connects a node at start-up ([`redis`]: the connections);
-//! [`node`] keeps it alive and reaps dead ones. Without `REDIS_URL` nothing here
-//! runs but the in-process adapter.
+//! live in the shared [`RedisRooms`](crate::rooms::redis::RedisRooms) registry
+//! and each node reads one channel of its own ([`relay`]), on which every other
+//! node sends it, in one ordered stream, the relays for its sockets and the
+//! room events for its members, batched ([`link`], [`wire`]); so any node serves
+//! any client. [`delivery`] decides what goes where, from the node's view of
+//! its rooms. [`setup`] connects a node at start-up ([`redis`]: the
+//! connections); [`node`] keeps it alive and reaps dead ones, whose rooms
+//! [`reaped`] tells. No Socket.IO adapter crosses nodes: the namespace's is
+//! the in-process one, on one node as in a cluster (README "Cluster").
 
-pub mod adapter;
 pub mod delivery;
 pub mod link;
 pub mod node;
+pub mod reaped;
 pub mod redis;
 pub mod relay;
 pub mod setup;

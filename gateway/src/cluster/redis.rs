@@ -1,10 +1,9 @@
 //! The connections to Redis. One client crate, fred, serves the room
-//! registry, the Socket.IO adapter (socketioxide-redis's fred driver) and the
-//! relay channels: it reconnects by itself with a policy, the channels are
-//! subscribed again after a reconnection, and its commands fail after a
-//! timeout instead of waiting for a Redis that is away. A node holds three
-//! connections: commands (the registry; relays are published there), the
-//! adapter's subscriber, and the subscriber of its relay channel.
+//! registry and the nodes' channels: it reconnects by itself with a policy,
+//! the channel is subscribed again after a reconnection, and its commands
+//! fail after a timeout instead of waiting for a Redis that is away. A node
+//! holds two connections: commands (the registry; batches for other nodes
+//! are published there) and the subscriber of its own channel.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,26 +26,16 @@ pub struct RedisSettings {
 
 /// Commands queued while Redis is away, beyond which they fail at once.
 const MAX_QUEUED_COMMANDS: usize = 10_000;
-/// Adapter messages buffered between fred's reader and the adapter's: every
-/// node receives every cross-node message, and a ring that overflows drops
-/// the oldest (logged by the driver as "lagged"). fred's default, 32, lagged
-/// under a burst of relays; 4096 still lagged at ~30k msg/s on 3 nodes sharing
-/// 2 cores (the bench's cluster3). fred allocates this ring for each of its
-/// event channels, which is what a node's RSS pays for it.
-pub const PUBSUB_RING: usize = 16_384;
-/// Relays from other nodes buffered between fred's reader and their hand-over
-/// to this node's sockets (`relay::listen`, which never waits): each node
-/// receives only the relays for its own sockets. When the hand-over falls
-/// this far behind (a node starved of CPU while others send it relays), the
-/// oldest are dropped and counted. At most this many relays of up to 128 KiB
-/// (512 MiB) are held here in the worst case. Like the adapter's, the ring is
-/// allocated whole for each of fred's event channels: about 14 MB of a node's
-/// RSS (1,024 would be 8 MB).
-pub const RELAY_RING: usize = 4096;
+/// Batches from other nodes buffered between fred's reader and the task that
+/// moves them out (`relay::forward`, which does nothing else; the hand-overs'
+/// own queue is bounded in bytes, `relay::INBOUND_BYTES`). fred allocates
+/// this ring whole for each of its nine event channels, about 245 bytes a
+/// slot: measured on a node at start-up, 4,096 cost 9 MB of RSS, 1,024 cost
+/// 2.2 MB. Overwritten when full (counted as `lagged`): it must cover the
+/// mover's wake-ups only.
+pub const RELAY_RING: usize = 1024;
 /// The command client receives no messages.
 const FRED_DEFAULT_RING: usize = 32;
-/// The adapter's own queue behind it (grows as it fills).
-pub const ADAPTER_QUEUE: usize = 16_384;
 /// Delay between reconnection attempts.
 const RECONNECT_DELAY_MS: u32 = 250;
 
@@ -56,7 +45,8 @@ pub struct RedisError(#[from] fred::error::Error);
 
 fn builder(settings: &RedisSettings, ring: usize) -> Result<Builder, RedisError> {
     let mut config = Config::from_url(&settings.url)?;
-    // socketioxide-redis needs RESP3 (Redis 7); fred does not read it from the URL.
+    // Redis 7 is needed anyway (shard channels); RESP3 as the nodes were
+    // always tested with. fred does not read it from the URL.
     config.version = RespVersion::RESP3;
     // Start-up fails when Redis is unreachable; later losses reconnect.
     config.fail_fast = true;
@@ -83,9 +73,9 @@ pub async fn client(settings: &RedisSettings) -> Result<Client, RedisError> {
     Ok(client)
 }
 
-/// Whether the node's channels (the adapter's, and the relay channel) are
-/// subscribed on live connections: until they are again after a reconnection,
-/// messages for this node are lost, so the node is not ready.
+/// Whether the node's channel is subscribed on a live connection: until it
+/// is again after a reconnection, messages for this node are lost, so the
+/// node is not ready.
 #[derive(Clone)]
 pub struct Subscriptions(Vec<Subscription>);
 
@@ -102,17 +92,10 @@ impl Subscriptions {
             .iter()
             .all(|s| s.client.is_connected() && s.live.load(Ordering::Acquire))
     }
-
-    /// Ready when both are.
-    pub fn and(mut self, other: Subscriptions) -> Self {
-        self.0.extend(other.0);
-        self
-    }
 }
 
 /// A subscriber client that resubscribes its shard channels after
-/// reconnecting, with a ring of `ring` messages ([`PUBSUB_RING`] for the
-/// adapter, [`RELAY_RING`] for the relay channel).
+/// reconnecting, with a ring of `ring` messages ([`RELAY_RING`]).
 pub async fn subscriber(
     settings: &RedisSettings,
     ring: usize,
@@ -122,7 +105,7 @@ pub async fn subscriber(
         client: client.clone(),
         live: Arc::new(AtomicBool::new(false)),
     };
-    // The caller calls `init` (the adapter's driver, for its client). fred's
+    // The caller calls `init`, after taking the message stream. fred's
     // own `manage_subscriptions` cannot serve here: it first sends SUBSCRIBE
     // with the (empty) list of plain channels, which Redis refuses, and stops
     // before the shard channels, the only ones used here (SSUBSCRIBE).

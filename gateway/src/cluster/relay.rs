@@ -5,21 +5,20 @@
 //! also answers where the target is). The receiving node hands each relay to
 //! the target's outbox as it would a local one, so `MAX_SEND_BUFFER` bounds
 //! what any sender anywhere can make a node hold for a socket. Room events
-//! (`peer:joined`, `peer:left`, `media:state_changed`) stay on the Socket.IO
-//! adapter.
+//! for the node's members (`peer:joined`, `peer:left`, `media:state_changed`)
+//! travel on the same channel, among the relays.
 //!
 //! A sender's relays for another node are queued, in its order, to the one
 //! writer of that node ([`super::link`]), which publishes them in batches
 //! ([`super::wire`]); Redis delivers a channel's messages in order on the one
 //! subscriber connection of the target's node, and [`listen`] hands them over
-//! in that order: one sender's relays to one target arrive in order. Each
-//! batch is numbered per pair of nodes: [`listen`] counts the ones missed.
-//! Relays are not ordered with room events, which travel on the adapter's
-//! connections.
+//! in that order: one sender's relays and room events arrive in the order it
+//! queued them. Each batch is numbered per pair of nodes: [`listen`] counts
+//! the ones missed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fred::interfaces::EventInterface;
@@ -27,6 +26,7 @@ use fred::interfaces::EventInterface;
 use fred::clients::SubscriberClient;
 use fred::types::Message;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use super::link::{RelayLink, SendError, channel};
@@ -77,17 +77,75 @@ pub struct Inbound {
     pub rooms: Arc<RedisRooms>,
 }
 
+/// Bytes of batches read from Redis and not handed over yet, beyond which
+/// the newest are dropped (counted as `lagged`): a node starved of CPU, or
+/// resuming from a freeze with its socket full, holds at most this much.
+pub const INBOUND_BYTES: usize = 64 * 1024 * 1024;
+
+/// What [`forward`] hands [`listen`].
+enum Heard {
+    Batch(Message, usize),
+    Lost(u64),
+}
+
+/// Moves the channel's messages out of fred's ring (fixed, and overwritten
+/// when full) into a queue bounded by [`INBOUND_BYTES`], doing nothing else,
+/// so that the ring only has to cover this task's wake-ups, not the
+/// hand-overs: after a freeze fred's reader reads the backlog faster than
+/// [`listen`] can hand it over.
+async fn forward(
+    mut messages: broadcast::Receiver<Message>,
+    channel: String,
+    out: mpsc::UnboundedSender<Heard>,
+    held: Arc<AtomicUsize>,
+    stop: CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            _ = stop.cancelled() => return,
+            message = messages.recv() => message,
+        };
+        let heard = match message {
+            Ok(m) if *m.channel == *channel => {
+                let len = m.value.as_bytes().map_or(0, <[u8]>::len);
+                if held.fetch_add(len, Ordering::AcqRel) + len > INBOUND_BYTES {
+                    held.fetch_sub(len, Ordering::AcqRel);
+                    Heard::Lost(1)
+                } else {
+                    Heard::Batch(m, len)
+                }
+            }
+            Ok(_) => continue,
+            Err(RecvError::Lagged(n)) => Heard::Lost(n),
+            Err(RecvError::Closed) => return,
+        };
+        if out.send(heard).is_err() {
+            return;
+        }
+    }
+}
+
 /// Hands every relay on this node's channel over, as it comes, until `stop`.
 ///
-/// The bound on this side is fred's ring between its reader and this loop
-/// (`RELAY_RING` messages, `cluster::redis`): the loop never waits (a hand-over
-/// queues to the target's outbox or refuses), so the ring fills only when
-/// this node is starved of CPU while others send it relays. When it is full
-/// the oldest message is overwritten: those relays are lost (their senders were
-/// acked, as for a relay lost with a dead node), counted as `lagged` and
-/// logged; the ones after them still arrive in order.
-pub async fn listen(mut inbound: Inbound, arrivals: impl Arrivals, stop: CancellationToken) {
+/// The bound on this side is [`INBOUND_BYTES`] of batches read and not
+/// handed over yet (a hand-over queues to the target's outbox or refuses, it
+/// never waits), which fills only when this node is starved of CPU while
+/// others send it relays, or resumes from a freeze. Beyond it (or when fred's
+/// ring, `RELAY_RING`, overflows before [`forward`] runs) batches are dropped:
+/// those relays are lost (their senders were acked, as for a relay lost with
+/// a dead node), counted as `lagged` and logged, and the view resynchronised;
+/// the ones after them still arrive in order.
+pub async fn listen(inbound: Inbound, arrivals: impl Arrivals, stop: CancellationToken) {
     let arrivals = Arc::new(arrivals);
+    let (tx, mut heard) = mpsc::unbounded_channel();
+    let held = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(forward(
+        inbound.messages,
+        inbound.channel.clone(),
+        tx,
+        held.clone(),
+        stop.clone(),
+    ));
     // The last batch number seen from each sending node.
     let mut last: HashMap<String, u64> = HashMap::new();
     let mut every = tokio::time::interval(RESYNC_EVERY);
@@ -97,7 +155,7 @@ pub async fn listen(mut inbound: Inbound, arrivals: impl Arrivals, stop: Cancell
     loop {
         let message = tokio::select! {
             _ = stop.cancelled() => return,
-            message = inbound.messages.recv() => message,
+            message = heard.recv() => message,
             _ = every.tick() => {
                 resync.start(&inbound.rooms, &arrivals, false);
                 continue;
@@ -113,10 +171,8 @@ pub async fn listen(mut inbound: Inbound, arrivals: impl Arrivals, stop: Cancell
             }
         };
         match message {
-            Ok(message) => {
-                if *message.channel != *inbound.channel {
-                    continue;
-                }
+            Some(Heard::Batch(message, len)) => {
+                held.fetch_sub(len, Ordering::AcqRel);
                 let batch = match message
                     .value
                     .as_bytes()
@@ -173,22 +229,22 @@ pub async fn listen(mut inbound: Inbound, arrivals: impl Arrivals, stop: Cancell
                     }
                 }
             }
-            Err(RecvError::Lagged(n)) => {
+            Some(Heard::Lost(n)) => {
                 tracing::warn!(
                     lost = n,
-                    "batches from other nodes lagged: the oldest were dropped"
+                    "batches from other nodes lagged: some were dropped"
                 );
                 arrivals.dropped(Dropped::Lagged, n);
                 resync.start(&inbound.rooms, &arrivals, true);
             }
-            Err(RecvError::Closed) => return,
+            None => return,
         }
     }
 }
 
 /// How often a node makes its view Redis's again when nothing else made it:
-/// what reaches a room only through the adapter (the `peer:left` of a dead
-/// node's members, told by its reaper) leaves the view within this.
+/// news that did not reach it (a reaper's `peer:left` lost while Redis went
+/// away) is made good in the view within this, untold.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(5);
 
 /// At most one resynchronisation at a time of each kind: a quiet one (the

@@ -1,12 +1,9 @@
 //! A node's start in the cluster: its Redis connections, the shared room
-//! registry (the node registered in it), the adapter's constructor and the
-//! node's relay channel.
+//! registry (the node registered in it) and the node's channel.
 
 use std::sync::Arc;
 
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
-use socketioxide_redis::drivers::fred::FredDriver;
-use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 
 use super::node::NodeSettings;
 use super::redis::{self, RedisError, RedisSettings, Subscriptions};
@@ -26,8 +23,6 @@ pub enum ClusterError {
     Redis(#[from] RedisError),
     #[error("room registry: {0}")]
     Registry(#[from] crate::rooms::RoomError),
-    #[error("Socket.IO adapter: {0}")]
-    Adapter(String),
     #[error("NODE_TIMEOUT ({timeout:?}) must be at least twice NODE_HEARTBEAT ({heartbeat:?})")]
     Timing {
         heartbeat: std::time::Duration,
@@ -38,7 +33,6 @@ pub enum ClusterError {
 /// A node's connections to the cluster, made at start-up.
 pub struct Cluster {
     pub rooms: Arc<RedisRooms>,
-    pub adapter: RedisAdapterCtr<FredDriver>,
     /// Publishes relays to other nodes.
     pub relays: Arc<RelayLink>,
     /// This node's relay channel, subscribed: hand it to `relay::listen`.
@@ -80,16 +74,6 @@ impl Cluster {
         );
         rooms.reconcile().await?;
         let rooms = Arc::new(rooms);
-        let (subscriber, subscriptions) = redis::subscriber(&settings, redis::PUBSUB_RING).await?;
-        let adapter = RedisAdapterCtr::new_with_fred_config(
-            subscriber,
-            RedisAdapterConfig::new()
-                .with_prefix(format!("{}-sio", config.redis_prefix))
-                .with_request_timeout(config.redis_timeout)
-                .with_stream_buffer(redis::ADAPTER_QUEUE),
-        )
-        .await
-        .map_err(RedisError::from)?;
         let relays = Arc::new(RelayLink::new(
             rooms.client().clone(),
             &config.redis_prefix,
@@ -97,7 +81,7 @@ impl Cluster {
             rooms.view().clone(),
             super::node::sweep_every(node.heartbeat),
         ));
-        let (client, relay_subscriptions) = redis::subscriber(&settings, redis::RELAY_RING).await?;
+        let (client, subscriptions) = redis::subscriber(&settings, redis::RELAY_RING).await?;
         // Listening before subscribing, so that nothing sent is missed.
         let messages = client.message_rx();
         client.init().await.map_err(RedisError::from)?;
@@ -108,7 +92,6 @@ impl Cluster {
             .map_err(RedisError::from)?;
         Ok(Self {
             rooms: rooms.clone(),
-            adapter,
             relays,
             inbound: Inbound {
                 client,
@@ -116,7 +99,7 @@ impl Cluster {
                 messages,
                 rooms,
             },
-            subscriptions: subscriptions.and(relay_subscriptions),
+            subscriptions,
             node,
         })
     }

@@ -7,13 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::to_raw_value;
-use socketioxide::SocketIo;
 
-use crate::adapter::Adapter;
 use crate::auth::Identity;
 use crate::ice::IceServer;
 use crate::protocol::event;
-use crate::rooms::Departed;
 use crate::rooms::{CreateRoom, CreateRoomRequest, Member, RoomCode, RoomError, RoomInfo, code};
 use crate::socket::error::EventError;
 use crate::socket::packet::Packet;
@@ -183,26 +180,6 @@ pub async fn on_disconnect(session: &mut Session) {
     };
     if let Err(e) = leave_current(session).await {
         tracing::warn!(socket = %session.socket.id, error = %e, "cleanup after disconnect failed");
-    }
-}
-
-/// Members of a dead node, reaped from the registry by this node: each room
-/// hears `peer:left` for them, wherever its other members are connected.
-pub async fn members_gone(io: &SocketIo<Adapter>, gone: &[Departed]) {
-    let Some(ns) = io.of("/") else {
-        return;
-    };
-    for member in gone {
-        let left = PeerLeft {
-            peer_id: &member.peer_id,
-        };
-        let to = ns
-            .clone()
-            .to(member.room_id.clone())
-            .except(member.peer_id.clone());
-        if let Err(e) = to.emit(event::PEER_LEFT, &left).await {
-            tracing::warn!(room = %member.room_id, error = %e, "peer:left for a dead node's member failed");
-        }
     }
 }
 

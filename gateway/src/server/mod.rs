@@ -18,10 +18,10 @@ use std::sync::atomic::Ordering;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 
+use crate::adapter::Adapter;
 use crate::app_data::{AppData, SetupError};
 use crate::auth::Authenticator;
 use crate::auth::jwt::TokenIssuer;
-use crate::cluster::adapter::NodeAdapter;
 use crate::cluster::{Cluster, ClusterDelivery};
 use crate::config::{AuthFailure, Config};
 use crate::delivery::{Delivery, LocalDelivery};
@@ -44,7 +44,7 @@ use serve::Serving;
 /// A built gateway, ready to serve.
 pub struct Gateway {
     pub state: Arc<AppState>,
-    pub io: SocketIo<NodeAdapter>,
+    pub io: SocketIo<Adapter>,
     serving: Serving,
 }
 
@@ -133,7 +133,7 @@ impl Gateway {
             ),
         });
         let sessions = Sessions::new(Arc::new(events::Table));
-        let socket_io = socket_io::build(&config.limits, &state, &sessions, cluster).await?;
+        let socket_io = socket_io::build(&config.limits, &state, &sessions, cluster);
         let ready = Readiness::default();
         ready.0.store(true, Ordering::Relaxed);
         let router = router::build(config, &state, socket_io.layer, ready.clone());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use socketioxide::layer::SocketIoLayer;
 
-use crate::cluster::adapter::NodeAdapter;
+use crate::adapter::Adapter;
 use crate::config::Config;
 use crate::http::origin::{self, Origins};
 use crate::http::{self, HttpState, Readiness};
@@ -22,7 +22,7 @@ use super::background;
 pub(super) fn build(
     config: &Config,
     state: &Arc<AppState>,
-    socket_io: SocketIoLayer<NodeAdapter>,
+    socket_io: SocketIoLayer<Adapter>,
     ready: Readiness,
 ) -> Router {
     let origins = Origins::new(&config.http.client_urls);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use socketioxide::SocketIo;
 
-use crate::cluster::adapter::NodeAdapter;
+use crate::adapter::Adapter;
 use crate::http::Readiness;
 use crate::metrics::Metrics;
 use crate::net::{self, HttpLimits};
@@ -21,7 +21,7 @@ use crate::socket::sessions::Sessions;
 /// What serving needs of a built gateway.
 pub(super) struct Serving {
     pub metrics: Arc<Metrics>,
-    pub io: SocketIo<NodeAdapter>,
+    pub io: SocketIo<Adapter>,
     pub router: Router,
     pub sessions: Sessions,
     pub ready: Readiness,

@@ -9,17 +9,16 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{ParserConfig, SocketIo};
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::adapter::{AdapterChoice, NodeAdapter};
+use crate::adapter::Adapter;
 use crate::cluster::node::NodeEvents;
-use crate::cluster::{self, Cluster, ClusterError, RelayArrivals};
+use crate::cluster::relay::RelayLink;
+use crate::cluster::{self, Cluster, RelayArrivals};
 use crate::config::LimitsConfig;
-use crate::events::rooms;
 use crate::rooms::Departed;
+use crate::rooms::redis::RedisRooms;
 use crate::socket::admission;
 use crate::socket::sessions::Sessions;
 use crate::state::AppState;
-
-use super::error::StartError;
 
 /// Binary attachments are not part of the protocol: one small one is read
 /// (and refused as `INVALID_PAYLOAD`), anything more closes the connection.
@@ -27,29 +26,19 @@ const MAX_BINARY_ATTACHMENT: usize = 1024;
 
 /// Socket.IO, serving the namespace.
 pub(super) struct SocketIoParts {
-    pub layer: SocketIoLayer<NodeAdapter>,
-    pub io: SocketIo<NodeAdapter>,
+    pub layer: SocketIoLayer<Adapter>,
+    pub io: SocketIo<Adapter>,
     /// Stops this node's cluster tasks on shutdown.
     pub stop_node: CancellationToken,
 }
 
-pub(super) async fn build(
+pub(super) fn build(
     limits: &LimitsConfig,
     state: &Arc<AppState>,
     sessions: &Sessions,
     cluster: Option<Cluster>,
-) -> Result<SocketIoParts, StartError> {
+) -> SocketIoParts {
     let payload_cap = usize::try_from(limits.max_payload).unwrap_or(usize::MAX);
-    let (adapter, node) = match cluster {
-        Some(Cluster {
-            rooms,
-            adapter,
-            node,
-            inbound,
-            ..
-        }) => (AdapterChoice::Redis(adapter), Some((rooms, node, inbound))),
-        None => (AdapterChoice::Local, None),
-    };
     // Process-wide in the vendored engineioxide (vendor/PATCHES.md,
     // `pre-connect`): socketioxide's builder has no way to pass it.
     engineioxide::set_max_pre_connect_payload(limits.max_pre_connect_payload);
@@ -72,57 +61,60 @@ pub(super) async fn build(
         )
         .with_state(state.clone())
         .with_state(sessions.clone())
-        .with_adapter::<NodeAdapter>(adapter)
         .build_layer();
-    serve_namespace(&io)
-        .await
-        .map_err(|e| StartError::Cluster(ClusterError::Adapter(format!("{e:?}"))))?;
+    serve_namespace(&io);
     let stop_node = CancellationToken::new();
-    if let Some((rooms, settings, inbound)) = node {
-        let events = ClusterEvents { io: io.clone() };
-        tokio::spawn(cluster::node::run(
-            rooms,
-            settings,
-            events,
-            stop_node.clone(),
-        ));
+    if let Some(Cluster {
+        rooms,
+        relays,
+        inbound,
+        node,
+        ..
+    }) = cluster
+    {
         let arrivals = RelayArrivals {
             io: io.clone(),
             metrics: state.metrics.clone(),
         };
+        let events = ClusterEvents {
+            io: io.clone(),
+            rooms: rooms.clone(),
+            relays,
+            arrivals: arrivals.clone(),
+        };
+        tokio::spawn(cluster::node::run(rooms, node, events, stop_node.clone()));
         tokio::spawn(cluster::relay::listen(inbound, arrivals, stop_node.clone()));
     }
-    Ok(SocketIoParts {
+    SocketIoParts {
         layer,
         io,
         stop_node,
-    })
+    }
 }
 
 /// Serves the gateway's namespace on `io`: sockets are admitted by
-/// [`admission::admit`] before the CONNECT packet goes out. With the Redis
-/// adapter the returned future subscribes the node to the cluster's
-/// channels: await it.
-fn serve_namespace(io: &SocketIo<NodeAdapter>) -> cluster::adapter::Init {
-    io.ns("/", admission::connect.with(admission::admit))
+/// [`admission::admit`] before the CONNECT packet goes out.
+fn serve_namespace(io: &SocketIo<Adapter>) {
+    io.ns("/", admission::connect.with(admission::admit));
 }
 
 /// What the cluster task asks of the rest of the gateway.
 struct ClusterEvents {
-    io: SocketIo<NodeAdapter>,
+    io: SocketIo<Adapter>,
+    rooms: Arc<RedisRooms>,
+    relays: Arc<RelayLink>,
+    arrivals: RelayArrivals,
 }
 
 impl NodeEvents for ClusterEvents {
     async fn members_gone(&self, gone: Vec<Departed>) {
-        rooms::members_gone(&self.io, &gone).await;
+        cluster::reaped::tell(&self.rooms, &self.relays, &self.arrivals, &gone).await;
     }
 
     /// Closes every socket's transport (clients reconnect, to any node, and
     /// rejoin), then serves the namespace again under the node's new identity.
     async fn evicted(&self) {
         self.io.close().await;
-        if let Err(e) = serve_namespace(&self.io).await {
-            tracing::error!(error = ?e, "cannot serve the namespace again after eviction");
-        }
+        serve_namespace(&self.io);
     }
 }

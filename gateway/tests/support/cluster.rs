@@ -39,6 +39,11 @@ impl Node {
         super::process::status_kib(self.pid() as u32, "VmRSS:") * 1024
     }
 
+    /// Resident memory the process allocated (heap, stacks; not its code), in bytes.
+    pub fn rss_anon(&self) -> u64 {
+        super::process::status_kib(self.pid() as u32, "RssAnon:") * 1024
+    }
+
     /// Peak resident memory so far, in bytes.
     pub fn peak_rss(&self) -> u64 {
         super::process::status_kib(self.pid() as u32, "VmHWM:") * 1024

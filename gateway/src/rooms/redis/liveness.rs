@@ -159,13 +159,7 @@ impl RedisRooms {
         }
         let flat: Vec<String> = self.run(&self.scripts.routes, rooms).await?;
         let mut changes = Vec::new();
-        let mut rest = &flat[..];
-        while let [room_id, n, tail @ ..] = rest {
-            let n: usize = n.parse().unwrap_or(0);
-            let Some(members) = tail.get(..n * 3) else {
-                break;
-            };
-            rest = &tail[n * 3..];
+        for (room_id, members) in rooms_of(&flat) {
             let routes: Vec<(String, String)> = members
                 .chunks_exact(3)
                 .map(|m| (m[0].clone(), m[1].clone()))
@@ -190,4 +184,45 @@ impl RedisRooms {
         }
         Ok(changes)
     }
+}
+
+impl RedisRooms {
+    /// The routes of the nodes with members in each of `rooms` (as Redis has
+    /// them, the view aside): where news for those rooms must go.
+    pub async fn routes_of(
+        &self,
+        rooms: Vec<String>,
+    ) -> Result<Vec<(String, Vec<String>)>, RoomError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flat: Vec<String> = self.run(&self.scripts.routes, rooms).await?;
+        Ok(rooms_of(&flat)
+            .map(|(room_id, members)| {
+                let mut routes: Vec<String> = members
+                    .chunks_exact(3)
+                    .map(|m| m[1].clone())
+                    .filter(|r| !r.is_empty())
+                    .collect();
+                routes.sort_unstable();
+                routes.dedup();
+                (room_id.clone(), routes)
+            })
+            .collect())
+    }
+}
+
+/// `routes.lua`'s answer, room by room: the id and its members' triples
+/// (peer, route, info), flat.
+fn rooms_of(flat: &[String]) -> impl Iterator<Item = (&String, &[String])> {
+    let mut rest = flat;
+    std::iter::from_fn(move || {
+        let [room_id, n, tail @ ..] = rest else {
+            return None;
+        };
+        let n: usize = n.parse().ok()?;
+        let members = tail.get(..n.checked_mul(3)?)?;
+        rest = &tail[members.len()..];
+        Some((room_id, members))
+    })
 }

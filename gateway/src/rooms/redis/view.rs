@@ -12,6 +12,9 @@ use std::sync::{Mutex, MutexGuard};
 struct Inner {
     /// room id → peer id → route.
     rooms: HashMap<String, HashMap<String, String>>,
+    /// This node's members → their room (a socket is in one room at a time;
+    /// while it moves, the room it joined last).
+    homes: HashMap<String, String>,
 }
 
 pub struct View {
@@ -42,9 +45,14 @@ impl View {
 
     /// A member of this node joined: the room is Redis's members then.
     pub fn joined(&self, room: &str, members: impl IntoIterator<Item = (String, String)>) {
-        self.inner()
-            .rooms
-            .insert(room.to_owned(), members.into_iter().collect());
+        let members: HashMap<String, String> = members.into_iter().collect();
+        let mut inner = self.inner();
+        for (peer, route) in &members {
+            if *route == self.route {
+                inner.homes.insert(peer.clone(), room.to_owned());
+            }
+        }
+        inner.rooms.insert(room.to_owned(), members);
     }
 
     /// A member of another node joined a room with members here.
@@ -57,12 +65,25 @@ impl View {
     /// A member left; the room is forgotten once no member here is left.
     pub fn remove(&self, room: &str, peer: &str) {
         let mut inner = self.inner();
+        if inner.homes.get(peer).is_some_and(|home| home == room) {
+            inner.homes.remove(peer);
+        }
         if let Some(members) = inner.rooms.get_mut(room) {
             members.remove(peer);
             if !members.values().any(|r| *r == self.route) {
                 inner.rooms.remove(room);
             }
         }
+    }
+
+    /// Whether `peer` is a member of `room` on this node (a relay's hot path:
+    /// nothing copied).
+    pub fn is_here(&self, room: &str, peer: &str) -> bool {
+        self.inner()
+            .rooms
+            .get(room)
+            .and_then(|members| members.get(peer))
+            .is_some_and(|route| *route == self.route)
     }
 
     pub fn locate(&self, room: &str, peer: &str) -> Seen {
@@ -77,7 +98,7 @@ impl View {
 
     /// The routes of the other nodes with members in `room` (an empty
     /// route, a member joined through a node of an older version, is left
-    /// out: it hears through the adapter).
+    /// out: nothing reaches it).
     pub fn other_nodes(&self, room: &str) -> Vec<String> {
         let inner = self.inner();
         let mut routes: Vec<String> = inner
@@ -95,14 +116,6 @@ impl View {
         routes
     }
 
-    /// Whether `room` has a member joined through a node of an older version.
-    pub fn has_unrouted(&self, room: &str) -> bool {
-        self.inner()
-            .rooms
-            .get(room)
-            .is_some_and(|m| m.values().any(String::is_empty))
-    }
-
     /// This node's route.
     pub fn route(&self) -> &str {
         &self.route
@@ -110,12 +123,7 @@ impl View {
 
     /// The room a member of this node is in, if the view has it.
     pub fn room_of(&self, peer: &str) -> Option<String> {
-        let inner = self.inner();
-        inner
-            .rooms
-            .iter()
-            .find(|(_, m)| m.get(peer).is_some_and(|r| *r == self.route))
-            .map(|(room, _)| room.clone())
+        self.inner().homes.get(peer).cloned()
     }
 
     /// This node's members of `room`.
@@ -179,7 +187,9 @@ impl View {
 
     /// This node was evicted: its members are gone.
     pub fn clear(&self) {
-        self.inner().rooms.clear();
+        let mut inner = self.inner();
+        inner.rooms.clear();
+        inner.homes.clear();
     }
 }
 
@@ -201,10 +211,28 @@ mod tests {
         assert_eq!(view.other_nodes("r"), ["other", "third"]);
         assert_eq!(view.room_of("a").as_deref(), Some("r"));
         assert_eq!(view.room_of("b"), None);
+        assert!(view.is_here("r", "a"));
+        assert!(!view.is_here("r", "b") && !view.is_here("r", "z") && !view.is_here("q", "a"));
         view.remove("r", "b");
         assert_eq!(view.other_nodes("r"), ["third"]);
         view.remove("r", "a");
         assert_eq!(view.locate("r", "d"), Seen::Unknown);
+        assert_eq!(view.room_of("a"), None);
+    }
+
+    #[test]
+    fn a_member_moving_rooms_is_in_the_room_it_joined_last() {
+        let view = View::new("me");
+        let s = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        view.joined("old", [s("a", "me"), s("b", "other")]);
+        // Joining another room comes before leaving the old one.
+        view.joined("new", [s("c", "other"), s("a", "me")]);
+        assert_eq!(view.room_of("a").as_deref(), Some("new"));
+        view.remove("old", "a");
+        assert_eq!(view.room_of("a").as_deref(), Some("new"));
+        assert_eq!(view.rooms(), ["new"]);
+        view.clear();
+        assert_eq!(view.room_of("a"), None);
     }
 
     #[test]
