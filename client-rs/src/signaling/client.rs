@@ -163,7 +163,11 @@ impl SignalingClient {
                 Some(Incoming::Event { name, payload }) => {
                     let event = SignalingEvent::parse(&name, payload);
                     if let SignalingEvent::RoomJoined(j) = &event {
-                        *lock(&self.inner.peer_id) = Some(j.peer_id.clone());
+                        // A `room:joined` read after `leave_room` (the event
+                        // loop runs behind the acks) must not bring the id back.
+                        if lock(&self.inner.room).is_some() {
+                            *lock(&self.inner.peer_id) = Some(j.peer_id.clone());
+                        }
                         if std::mem::take(&mut rejoining) {
                             out.push(SignalingEvent::Reconnected {
                                 peer_id: Some(j.peer_id.clone()),
