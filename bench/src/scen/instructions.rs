@@ -9,6 +9,14 @@
 //! set-up run at valgrind's lighter speed), switches it on after the pairs are
 //! made, zeroes the counters before each phase and dumps them after its
 //! drain: each dump holds one phase, wake-ups included.
+//!
+//! `--instr-placement` puts the node under callgrind in a cluster (issue 20):
+//! `local` runs it with `REDIS_URL` set (a `redis-server` of its own) and
+//! both peers of every room on it, what a cluster costs a relay that does
+//! not cross nodes; `across` adds a second node (not counted) with every
+//! room's second peer, so the counted node sends half the relays to Redis
+//! and receives the other half from it (`callgrind_annotate` on its dumps
+//! splits the two sides).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,10 +26,24 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 
-use super::relay::{Pair, RelayMode, RelayPhase, make_pairs, relay};
-use super::{Ctx, Scenario};
+use super::relay::{Pair, RelayMode, RelayPhase, into_rooms, make_pairs, relay};
+use super::{Clients, Ctx, Scenario};
 use crate::results::Outcome;
-use crate::server::{Kind, Setup, Spec};
+use crate::server::{Kind, Setup, Spec, free_port};
+use crate::ws::Conn;
+
+/// Where the counted node is and where the rooms' peers are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// One node without Redis (the baseline).
+    #[default]
+    Alone,
+    /// A cluster node (Redis) with both peers of every room on it.
+    Local,
+    /// Two cluster nodes, every room across them; the first node counted.
+    Across,
+}
 
 #[derive(Clone, Debug, clap::Args, Serialize, Deserialize)]
 #[group(id = "instructions")]
@@ -38,6 +60,14 @@ pub struct Params {
     pub window: u64,
     #[arg(id = "instr_secs", long = "instr-secs", default_value_t = 5.0)]
     pub secs: f64,
+    #[arg(
+        id = "instr_placement",
+        long = "instr-placement",
+        value_enum,
+        default_value_t = Placement::Alone
+    )]
+    #[serde(default)]
+    pub placement: Placement,
 }
 
 /// One phase and what the gateway executed over it.
@@ -70,17 +100,46 @@ impl Scenario for Params {
     }
 
     fn processes(&self, setup: &Setup, kind: Kind) -> Result<Vec<Spec>> {
-        Ok(match kind {
-            Kind::Gateway => vec![under_callgrind(setup.server(kind), &setup.log_dir)],
-            Kind::Reference => vec![],
-        })
+        if kind != Kind::Gateway {
+            return Ok(vec![]);
+        }
+        let counted = setup.server(kind);
+        if self.placement == Placement::Alone {
+            return Ok(vec![under_callgrind(counted, &setup.log_dir)]);
+        }
+        let port = free_port()?;
+        let url = format!("redis://127.0.0.1:{port}");
+        let mut specs = vec![redis(port)];
+        specs.push(under_callgrind(
+            counted.env("REDIS_URL", &url),
+            &setup.log_dir,
+        ));
+        if self.placement == Placement::Across {
+            // A helper: its CPU is not the figure, its address is where the
+            // second peers connect.
+            let mut other = setup
+                .server_on(kind, OTHER_NODE, free_port()?)
+                .env("REDIS_URL", url);
+            other.kind = None;
+            specs.push(other);
+        }
+        Ok(specs)
     }
 
     async fn run(&self, ctx: &mut Ctx) -> Result<Instructions> {
         let server = ctx.target.servers().next().context("no gateway started")?;
         let (pid, dir) = (server.pid, server.log.parent().map(Path::to_path_buf));
         let dir = dir.context("the gateway's log has no directory")?;
-        let pairs = make_pairs(&ctx.clients, 0, self.pairs, "instr").await?;
+        let pairs = match self.placement {
+            Placement::Alone | Placement::Local => {
+                make_pairs(&ctx.clients, 0, self.pairs, "instr").await?
+            }
+            Placement::Across => {
+                let other = ctx.target.procs.iter().find(|p| p.name == OTHER_NODE);
+                let other = ctx.clients.at(other.context("no second node")?.addr);
+                across(&ctx.clients, &other, self.pairs).await?
+            }
+        };
         control(pid, &["--instr=on"])?;
         let dur = Duration::from_secs_f64(self.secs);
         let rate = RelayMode::Rate(self.rate);
@@ -96,6 +155,40 @@ impl Scenario for Params {
     fn time_limit(&self) -> Duration {
         Duration::from_secs(300)
     }
+}
+
+/// The name of `across`'s second node.
+const OTHER_NODE: &str = "gateway-2";
+
+/// A `redis-server` of the run's own on `port`, nothing saved.
+fn redis(port: u16) -> Spec {
+    let args = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
+        .into_iter()
+        .chain(["--save", "", "--appendonly", "no"])
+        .map(Into::into)
+        .collect();
+    Spec {
+        name: "redis".into(),
+        kind: None,
+        program: "redis-server".into(),
+        args,
+        dir: None,
+        env: vec![],
+        addr: ([127, 0, 0, 1], port).into(),
+    }
+}
+
+/// `n` rooms of 2, the first peer of each on `here`, the second on `there`.
+async fn across(here: &Clients, there: &Clients, n: usize) -> Result<Vec<Pair>> {
+    let mut rooms: Vec<(usize, Conn, Conn)> = Vec::with_capacity(n);
+    for i in 0..n {
+        rooms.push((
+            i,
+            here.connect(2 * i).await?,
+            there.connect(2 * i + 1).await?,
+        ));
+    }
+    into_rooms(rooms, "instr-across").await
 }
 
 /// The gateway's command under callgrind, its dumps in the logs directory.
@@ -222,6 +315,7 @@ mod tests {
             rate: 1.0,
             window: 1,
             secs: 1.0,
+            placement: Placement::Alone,
         }
         .processes(&setup, Kind::Gateway)
         .unwrap()
