@@ -9,6 +9,7 @@
 //! [`reaped`] tells. No Socket.IO adapter crosses nodes: the namespace's is
 //! the in-process one, on one node as in a cluster (README "Cluster").
 
+mod arrived;
 pub mod delivery;
 pub mod link;
 pub mod node;

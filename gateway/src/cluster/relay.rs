@@ -29,6 +29,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::arrived::Arrived;
 pub use super::link::{RelayLink, SendError, channel};
 pub use super::wire::{Batch, Envelope, Item, Malformed, News, Received, ReceivedNews};
 use crate::protocol::event;
@@ -177,7 +178,7 @@ pub async fn listen(inbound: Inbound, arrivals: impl Arrivals, stop: Cancellatio
                     .value
                     .as_bytes()
                     .ok_or(Malformed::NotBytes)
-                    .and_then(Batch::decode)
+                    .and_then(Arrived::decode)
                 {
                     Ok(batch) => batch,
                     Err(e) => {
@@ -204,8 +205,8 @@ pub async fn listen(inbound: Inbound, arrivals: impl Arrivals, stop: Cancellatio
                     arrivals.dropped(Dropped::Gap, missed);
                     resync.start(&inbound.rooms, &arrivals, true);
                 }
-                for msg in &batch.msgs {
-                    match Item::decode(msg.get().as_bytes()) {
+                for item in batch.items {
+                    match item {
                         Ok(Item::Relay(relay)) => arrivals.arrived(relay),
                         Ok(Item::News(news)) => {
                             match &*news.event {
