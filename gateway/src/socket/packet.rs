@@ -143,6 +143,57 @@ impl<'de> Visitor<'de> for NameVisitor {
     }
 }
 
+/// Any JSON value, kept when it is a string (borrowed unless it has escapes):
+/// for a field whose wrong type the handler words itself, read in the pass
+/// that reads the payload.
+pub struct MaybeStr<'t>(pub Option<Cow<'t, str>>);
+
+impl<'de: 't, 't> Deserialize<'de> for MaybeStr<'t> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(MaybeStrVisitor(PhantomData))
+    }
+}
+
+struct MaybeStrVisitor<'t>(PhantomData<&'t ()>);
+
+impl<'de: 't, 't> Visitor<'de> for MaybeStrVisitor<'t> {
+    type Value = MaybeStr<'t>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<MaybeStr<'t>, E> {
+        Ok(MaybeStr(Some(Cow::Borrowed(v))))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<MaybeStr<'t>, E> {
+        Ok(MaybeStr(Some(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<MaybeStr<'t>, E> {
+        Ok(MaybeStr(None))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<MaybeStr<'t>, E> {
+        Ok(MaybeStr(None))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<MaybeStr<'t>, E> {
+        Ok(MaybeStr(None))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<MaybeStr<'t>, E> {
+        Ok(MaybeStr(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<MaybeStr<'t>, E> {
+        Ok(MaybeStr(None))
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<MaybeStr<'t>, S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(MaybeStr(None))
+    }
+    fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<MaybeStr<'t>, M::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(MaybeStr(None))
+    }
+}
+
 /// A JSON string's text (`"…"`, as a raw value holds it), decoded; borrowed
 /// when it has no escapes. `None` when it is not a string.
 pub fn json_str(raw: &str) -> Option<Cow<'_, str>> {

@@ -27,7 +27,8 @@ use crate::{
 
 pub struct Client<A: Adapter> {
     pub(crate) config: SocketIoConfig,
-    pub(crate) nsps: RwLock<HashMap<Str, Arc<Namespace<A>>>>,
+    // PATCH(fast-hash): looked up once per received packet.
+    pub(crate) nsps: RwLock<HashMap<Str, Arc<Namespace<A>>, foldhash::fast::RandomState>>,
     router: RwLock<Router<NamespaceCtr<A>>>,
     adapter_state: A::State,
 
@@ -48,7 +49,7 @@ impl<A: Adapter> Client<A> {
 
         Self {
             config,
-            nsps: RwLock::new(HashMap::new()),
+            nsps: RwLock::new(HashMap::default()), // PATCH(fast-hash)
             router: RwLock::new(Router::new()),
             adapter_state,
             #[cfg(feature = "state")]

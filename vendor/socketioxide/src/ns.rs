@@ -32,7 +32,9 @@ pub struct Namespace<A: Adapter> {
     pub(crate) adapter: Arc<A>,
     parser: Parser,
     handler: BoxedConnectHandler<A>,
-    sockets: RwLock<HashMap<Sid, Arc<Socket<A>>>>,
+    // PATCH(fast-hash): foldhash, seeded per process, for a lookup made twice per
+    // relayed event (sender and target); std's SipHash was most of its cost.
+    sockets: RwLock<HashMap<Sid, Arc<Socket<A>>, foldhash::fast::RandomState>>,
     /// The ids of the sockets that are connecting to this namespace, but which are not yet
     /// in [`Self::sockets`] because their middlewares are still running.
     connecting: Mutex<HashSet<Sid>>,
@@ -111,7 +113,7 @@ impl<A: Adapter> Namespace<A> {
             path: path.clone(),
             handler,
             parser,
-            sockets: HashMap::new().into(),
+            sockets: HashMap::default().into(), // PATCH(fast-hash)
             connecting: HashSet::new().into(),
             adapter: Arc::new(A::new(
                 adapter_state,

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use crate::delivery::Relay;
 use crate::protocol::RelayKind;
 use crate::socket::error::EventError;
-use crate::socket::packet::{Packet, json_str};
+use crate::socket::packet::{MaybeStr, Packet, json_str};
 
 pub const MAX_SDP_BYTES: usize = 64 * 1024;
 pub const MAX_CANDIDATE_BYTES: usize = 4 * 1024;
@@ -50,9 +50,25 @@ impl<'p> RelayIn<'p> {
     }
 }
 
-/// The payload's fields, read without building a JSON tree or copying.
+/// The payload's fields, read without building a JSON tree or copying; the
+/// target decoded in the same pass (not kept raw and read again).
 #[derive(Deserialize)]
 struct Fields<'p> {
+    #[serde(rename = "targetPeerId", borrow)]
+    target: Option<MaybeStr<'p>>,
+    #[serde(borrow)]
+    offer: Option<&'p RawValue>,
+    #[serde(borrow)]
+    answer: Option<&'p RawValue>,
+    #[serde(borrow)]
+    candidate: Option<&'p RawValue>,
+}
+
+/// The same fields with the target kept raw, read only when [`Fields`] fails:
+/// a target string that does not decode (a lone surrogate) is the target's
+/// error, not the payload's.
+#[derive(Deserialize)]
+struct RawFields<'p> {
     #[serde(rename = "targetPeerId", borrow)]
     target: Option<&'p RawValue>,
     #[serde(borrow)]
@@ -61,6 +77,17 @@ struct Fields<'p> {
     answer: Option<&'p RawValue>,
     #[serde(borrow)]
     candidate: Option<&'p RawValue>,
+}
+
+impl<'p> From<RawFields<'p>> for Fields<'p> {
+    fn from(raw: RawFields<'p>) -> Self {
+        Fields {
+            target: raw.target.map(|t| MaybeStr(json_str(t.get()))),
+            offer: raw.offer,
+            answer: raw.answer,
+            candidate: raw.candidate,
+        }
+    }
 }
 
 /// Checks `{ targetPeerId, offer|answer|candidate }` (shape and size, never SDP
@@ -72,10 +99,17 @@ pub fn parse(kind: RelayKind, packet: &Packet) -> Result<RelayIn<'_>, EventError
             kind.field()
         ))
     };
-    let fields: Fields = packet.borrowed().map_err(|_| shape())?.ok_or_else(shape)?;
+    let fields = match packet.borrowed::<Fields>() {
+        Ok(fields) => fields,
+        Err(_) => packet
+            .borrowed::<RawFields>()
+            .map_err(|_| shape())?
+            .map(Fields::from),
+    };
+    let fields = fields.ok_or_else(shape)?;
     let target = fields
         .target
-        .and_then(|t| json_str(t.get()))
+        .and_then(|t| t.0)
         .filter(|t| !t.is_empty() && t.len() <= MAX_TARGET_BYTES)
         .ok_or_else(|| {
             EventError::invalid(format!(
@@ -379,6 +413,44 @@ mod tests {
         parse(kind, &packet)
             .err()
             .map_or("OK", |e| e.code().as_str())
+    }
+
+    /// The target is decoded in the pass that reads the payload; what it
+    /// gives is what reading it raw and decoding it after gave.
+    #[test]
+    fn the_target_is_decoded_in_the_same_pass() {
+        let read = |target: &str| {
+            let text = format!(r#"["webrtc:ice",{{"targetPeerId":{target},"candidate":"c"}}]"#);
+            let packet = Packet::new(socketioxide_core::Value::Str(text.into(), None));
+            parse(RelayKind::Ice, &packet)
+                .map(|r| r.target.into_owned())
+                .map_err(|e| (e.code().as_str(), e.to_string()))
+        };
+        assert_eq!(read(r#""AbC-_09""#), Ok("AbC-_09".to_owned()));
+        assert_eq!(read(r#""a\"b\u0041""#), Ok("a\"bA".to_owned()));
+        let not_a_target = Err((
+            "INVALID_PAYLOAD",
+            format!("targetPeerId must be a non-empty string of at most {MAX_TARGET_BYTES} bytes"),
+        ));
+        // A lone surrogate fails the one pass; the target is still the field named.
+        for target in [
+            "7",
+            "null",
+            "true",
+            "1.5",
+            "[\"p\"]",
+            r#"{"p":[1]}"#,
+            r#""""#,
+            r#""\ud800""#,
+        ] {
+            assert_eq!(read(target), not_a_target, "{target}");
+        }
+        let shape = Err((
+            "INVALID_PAYLOAD",
+            "payload must be { targetPeerId, candidate }".to_owned(),
+        ));
+        assert_eq!(read(r#""p","targetPeerId":"q""#), shape);
+        assert_eq!(read("[1"), shape);
     }
 
     #[test]
