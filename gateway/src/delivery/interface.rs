@@ -158,6 +158,12 @@ pub trait Delivery: Send + Sync + 'static {
     /// that joined meanwhile already knows, from its own `room:joined`).
     async fn to_peers(&self, from: &SocketRef, ids: Vec<String>, event: &str, payload: &RawValue);
 
+    /// This delivery when every member is a socket of this process (one
+    /// node): news can then go out without waiting.
+    fn local(&self) -> Option<&super::local::LocalDelivery> {
+        None
+    }
+
     /// Whether this node can reach its peers (in a cluster: its channels are subscribed).
     fn ready(&self) -> bool {
         true

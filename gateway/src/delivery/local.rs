@@ -83,13 +83,28 @@ impl Delivery for LocalDelivery {
     }
 
     async fn to_peers(&self, from: &SocketRef, ids: Vec<String>, event: &str, payload: &RawValue) {
+        self.send_to(from, ids.iter().map(String::as_str), event, payload);
+    }
+
+    fn local(&self) -> Option<&LocalDelivery> {
+        Some(self)
+    }
+}
+
+impl LocalDelivery {
+    /// `event` to the sockets of `ids` on this node, without waiting: what
+    /// [`Delivery::to_peers`] does on one node.
+    pub fn send_to<'a>(
+        &self,
+        from: &SocketRef,
+        ids: impl IntoIterator<Item = &'a str>,
+        event: &str,
+        payload: &RawValue,
+    ) {
         // Looked up through the socket's own namespace handle, as relays are.
         let local = from.broadcast();
         for id in ids {
-            let Some(target) = Sid::from_str(&id)
-                .ok()
-                .and_then(|sid| local.get_socket(sid))
-            else {
+            let Some(target) = Sid::from_str(id).ok().and_then(|sid| local.get_socket(sid)) else {
                 continue; // gone meanwhile: it leaves the room next
             };
             match target.emit(event, payload) {
