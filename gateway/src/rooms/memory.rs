@@ -340,6 +340,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_forms_without_waiting_answer_as_the_others_do() {
+        let r = rooms(60_000, 2, false);
+        assert_eq!(r.exists_now(&code("x")), Some(false));
+        r.create(code("x"), None, "creator").await.unwrap();
+        assert_eq!(r.exists_now(&code("X")), Some(true));
+        let a = r.join_now(&code("x"), &member("a")).unwrap().unwrap();
+        assert!(a.peers.is_empty() && !a.rejoined);
+        let b = r.join_now(&code("X"), &member("b")).unwrap().unwrap();
+        assert_eq!(b.peers, vec![member("a")]);
+        assert_eq!(
+            r.join_now(&code("x"), &member("c")),
+            Some(Err(RoomError::Full))
+        );
+        assert!(
+            r.join_now(&code("x"), &member("a"))
+                .unwrap()
+                .unwrap()
+                .rejoined
+        );
+        // Leaving names the members that remain, in join order.
+        assert_eq!(
+            r.leave_now("room_x", "a"),
+            Some(Ok(Some(vec!["b".to_owned()])))
+        );
+        assert_eq!(r.leave_now("room_x", "a"), Some(Ok(None)));
+        assert_eq!(r.leave_now("room_nope", "b"), Some(Ok(None)));
+        assert_eq!(r.leave_now("room_x", "b"), Some(Ok(Some(vec![]))));
+        assert_eq!(r.count().await.unwrap(), 1, "empty, kept for its TTL");
+    }
+
+    #[tokio::test]
     async fn leaving_reports_membership_and_starts_the_ttl() {
         let r = rooms(50, 10, false);
         r.create(code("x"), None, "creator").await.unwrap();
