@@ -10,7 +10,7 @@ use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 use socketioxide_core::Str;
 
-use super::interface::{Delivery, Relay, Undelivered};
+use super::interface::{Delivery, Relay, SendNow, Undelivered};
 use crate::adapter::{Adapter, SocketRef};
 use crate::metrics::Metrics;
 use crate::rooms::{RoomRegistry, Whereabouts};
@@ -83,21 +83,19 @@ impl Delivery for LocalDelivery {
     }
 
     async fn to_peers(&self, from: &SocketRef, ids: Vec<String>, event: &str, payload: &RawValue) {
-        self.send_to(from, ids.iter().map(String::as_str), event, payload);
+        self.send_to(from, &mut ids.iter().map(String::as_str), event, payload);
     }
 
-    fn local(&self) -> Option<&LocalDelivery> {
+    fn local(&self) -> Option<&dyn SendNow> {
         Some(self)
     }
 }
 
-impl LocalDelivery {
-    /// `event` to the sockets of `ids` on this node, without waiting: what
-    /// [`Delivery::to_peers`] does on one node.
-    pub fn send_to<'a>(
+impl SendNow for LocalDelivery {
+    fn send_to<'a>(
         &self,
         from: &SocketRef,
-        ids: impl IntoIterator<Item = &'a str>,
+        ids: &mut dyn Iterator<Item = &'a str>,
         event: &str,
         payload: &RawValue,
     ) {

@@ -150,8 +150,8 @@ pub fn join_now(session: &mut Session, packet: &Packet) -> Option<Result<Ack, Ev
         Err(e) => return Some(Err(e)),
     };
     if let Some(news) = news {
-        let before = joined.peers.iter().map(|p| p.id.as_str());
-        local.send_to(&session.socket, before, event::PEER_JOINED, &news);
+        let mut before = joined.peers.iter().map(|p| p.id.as_str());
+        local.send_to(&session.socket, &mut before, event::PEER_JOINED, &news);
     }
     Some(Ok(Ack::Payload(payload)))
 }
@@ -255,8 +255,8 @@ pub fn leave_now(session: &mut Session) -> Option<Result<Ack, EventError>> {
             Ok(news) => news,
             Err(e) => return Some(Err(EventError::internal(e))),
         };
-        let remaining = remaining.iter().map(String::as_str);
-        local.send_to(&session.socket, remaining, event::PEER_LEFT, &news);
+        let mut remaining = remaining.iter().map(String::as_str);
+        local.send_to(&session.socket, &mut remaining, event::PEER_LEFT, &news);
     }
     let _ = session.socket.emit(
         event::ROOM_LEFT,
