@@ -175,10 +175,10 @@ pub trait Delivery: Send + Sync + 'static {
 pub trait SendNow {
     /// `event` to the sockets of `ids`, at once: what [`Delivery::to_peers`]
     /// does on one node.
-    fn send_to<'a>(
+    fn send_to(
         &self,
         from: &SocketRef,
-        ids: &mut dyn Iterator<Item = &'a str>,
+        ids: &mut dyn Iterator<Item = &str>,
         event: &str,
         payload: &RawValue,
     );

@@ -92,10 +92,10 @@ impl Delivery for LocalDelivery {
 }
 
 impl SendNow for LocalDelivery {
-    fn send_to<'a>(
+    fn send_to(
         &self,
         from: &SocketRef,
-        ids: &mut dyn Iterator<Item = &'a str>,
+        ids: &mut dyn Iterator<Item = &str>,
         event: &str,
         payload: &RawValue,
     ) {
