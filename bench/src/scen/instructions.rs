@@ -8,7 +8,8 @@
 //! Callgrind starts with its instrumentation off (start-up and the sockets'
 //! set-up run at valgrind's lighter speed), switches it on after the pairs are
 //! made, zeroes the counters before each phase and dumps them after its
-//! drain: each dump holds one phase, wake-ups included.
+//! drain: each dump holds one phase, wake-ups included. With
+//! `--instr-join-sockets`, a third phase counts join → leave cycles the same way.
 //!
 //! `--instr-placement` puts the node under callgrind in a cluster (issue 20):
 //! `local` runs it with `REDIS_URL` set (a `redis-server` of its own) and
@@ -26,6 +27,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 
+use super::join::{JoinPhase, Pace, join_cycles, join_rooms};
 use super::relay::{Pair, RelayMode, RelayPhase, into_rooms, make_pairs, relay};
 use super::{Clients, Ctx, Scenario};
 use crate::results::Outcome;
@@ -68,6 +70,23 @@ pub struct Params {
     )]
     #[serde(default)]
     pub placement: Placement,
+    /// Sockets of a join phase after the relay phases (0: none): join → leave
+    /// cycles at `--instr-join-rate`, in rooms of 2..10 as in the join scenario.
+    #[arg(
+        id = "instr_join_sockets",
+        long = "instr-join-sockets",
+        default_value_t = 0
+    )]
+    #[serde(default)]
+    pub join_sockets: usize,
+    /// Join → leave cycles per second over all sockets of the join phase.
+    #[arg(
+        id = "instr_join_rate",
+        long = "instr-join-rate",
+        default_value_t = 100.0
+    )]
+    #[serde(default)]
+    pub join_rate: f64,
 }
 
 /// One phase and what the gateway executed over it.
@@ -79,15 +98,29 @@ pub struct Counted {
     pub instructions_per_msg: f64,
 }
 
+/// The join phase and what the gateway executed over it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CountedJoin {
+    pub phase: JoinPhase,
+    pub instructions: u64,
+    /// Per join → leave cycle (`room:joined` to the joiner, `peer:joined` to
+    /// its peers, then `room:left` and `peer:left`).
+    pub instructions_per_join_leave: f64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Instructions {
     pub fixed: Counted,
     pub saturation: Counted,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<CountedJoin>,
 }
 
 impl Outcome for Instructions {
     fn ok(&self) -> bool {
-        self.fixed.phase.ok && self.saturation.phase.ok
+        self.fixed.phase.ok
+            && self.saturation.phase.ok
+            && self.join.as_ref().is_none_or(|j| j.phase.ok)
     }
 }
 
@@ -96,7 +129,7 @@ impl Scenario for Params {
     type Outcome = Instructions;
 
     fn tokens(&self) -> usize {
-        2 * self.pairs
+        (2 * self.pairs).max(self.join_sockets)
     }
 
     fn processes(&self, setup: &Setup, kind: Kind) -> Result<Vec<Spec>> {
@@ -149,7 +182,27 @@ impl Scenario for Params {
         sleep(Duration::from_millis(300)).await;
         let window = RelayMode::Window(self.window);
         let (saturation, _) = counted(ctx, (pid, &dir), pairs, window, dur).await?;
-        Ok(Instructions { fixed, saturation })
+        let join = match self.join_sockets {
+            0 => None,
+            n => {
+                sleep(Duration::from_millis(300)).await;
+                let rooms = join_rooms(ctx, n, "instrjoin").await?;
+                control(pid, &["--zero"])?;
+                let phase = join_cycles(ctx, rooms, dur, Pace::Rate(self.join_rate)).await?;
+                let instructions = dump(pid, &dir).await?;
+                let per = instructions as f64 / phase.joins.max(1) as f64;
+                Some(CountedJoin {
+                    phase,
+                    instructions,
+                    instructions_per_join_leave: per.round(),
+                })
+            }
+        };
+        Ok(Instructions {
+            fixed,
+            saturation,
+            join,
+        })
     }
 
     fn time_limit(&self) -> Duration {
@@ -316,6 +369,8 @@ mod tests {
             window: 1,
             secs: 1.0,
             placement: Placement::Alone,
+            join_sockets: 0,
+            join_rate: 1.0,
         }
         .processes(&setup, Kind::Gateway)
         .unwrap()

@@ -54,6 +54,13 @@ pub struct JoinPhase {
     pub server_cpu_s: f64,
     pub server_cpu_util: f64,
     pub server_cpu_us_per_join_leave: f64,
+    /// The server's threads woken from sleep, per join+leave cycle.
+    #[serde(default)]
+    pub server_wakeups_per_join_leave: Option<f64>,
+    /// The server's system calls per join+leave cycle (`perf stat`; none
+    /// without it).
+    #[serde(default)]
+    pub server_syscalls_per_join_leave: Option<f64>,
     pub bench_cpu_s: f64,
     pub server_alive: bool,
     pub ok: bool,
@@ -168,6 +175,15 @@ async fn join_task(
     Ok(out)
 }
 
+/// A join phase's sockets, connected and grouped, their rooms created.
+pub struct JoinRooms {
+    groups: Vec<Vec<Conn>>,
+    tag: String,
+    sockets: usize,
+    create_secs: f64,
+    create_cpu: f64,
+}
+
 pub async fn join_storm(
     ctx: &mut Ctx,
     sockets: usize,
@@ -175,6 +191,13 @@ pub async fn join_storm(
     tag: &str,
     pace: Pace,
 ) -> Result<JoinPhase> {
+    let rooms = join_rooms(ctx, sockets, tag).await?;
+    join_cycles(ctx, rooms, dur, pace).await
+}
+
+/// Connects `sockets` sockets in groups of 2..10 and has each group's
+/// first socket create the group's room.
+pub async fn join_rooms(ctx: &mut Ctx, sockets: usize, tag: &str) -> Result<JoinRooms> {
     // Groups of 2, 3, ... 10, 2, 3, ...
     let mut conns = connect_many(&ctx.clients, 0, sockets, 256).await.all()?;
     let mut groups: Vec<Vec<Conn>> = Vec::new();
@@ -203,8 +226,29 @@ pub async fn join_storm(
         .await
         .map_err(|_| anyhow!("room creation timed out"))??;
     }
-    let create_secs = t0.elapsed().as_secs_f64();
-    let create_cpu = ctx.target.cpu_secs() - c0;
+    Ok(JoinRooms {
+        groups,
+        tag: tag.to_owned(),
+        sockets,
+        create_secs: t0.elapsed().as_secs_f64(),
+        create_cpu: ctx.target.cpu_secs() - c0,
+    })
+}
+
+/// The sockets of `rooms` cycling join → leave for `dur`, paced by `pace`.
+pub async fn join_cycles(
+    ctx: &mut Ctx,
+    rooms: JoinRooms,
+    dur: Duration,
+    pace: Pace,
+) -> Result<JoinPhase> {
+    let JoinRooms {
+        groups,
+        tag,
+        sockets,
+        create_secs,
+        create_cpu,
+    } = rooms;
     let rooms = groups.len();
 
     let start = Instant::now() + Duration::from_millis(200);
@@ -272,6 +316,12 @@ pub async fn join_storm(
         server_cpu_s: round3(server_cpu),
         server_cpu_util: round3(server_cpu / secs),
         server_cpu_us_per_join_leave: round3(server_cpu * 1e6 / joins.max(1) as f64),
+        server_wakeups_per_join_leave: Some(round3(
+            spent.server_wakeups as f64 / joins.max(1) as f64,
+        )),
+        server_syscalls_per_join_leave: spent
+            .server_syscalls
+            .map(|n| round3(n as f64 / joins.max(1) as f64)),
         bench_cpu_s: round3(spent.bench_cpu_s),
         server_alive: alive,
         ok: failed.count == 0 && errors == 0 && joins > 0 && alive,

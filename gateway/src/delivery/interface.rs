@@ -169,10 +169,30 @@ pub trait Delivery: Send + Sync + 'static {
     /// that joined meanwhile already knows, from its own `room:joined`).
     async fn to_peers(&self, from: &SocketRef, ids: Vec<String>, event: &str, payload: &RawValue);
 
+    /// This delivery's way of sending news without waiting, when every
+    /// member is a socket of this process (one node).
+    fn local(&self) -> Option<&dyn SendNow> {
+        None
+    }
+
     /// Whether this node can reach its peers (in a cluster: its channels are subscribed).
     fn ready(&self) -> bool {
         true
     }
+}
+
+/// News sent without waiting: a delivery whose every member is a socket of
+/// this process.
+pub trait SendNow {
+    /// `event` to the sockets of `ids`, at once: what [`Delivery::to_peers`]
+    /// does on one node.
+    fn send_to(
+        &self,
+        from: &SocketRef,
+        ids: &mut dyn Iterator<Item = &str>,
+        event: &str,
+        payload: &RawValue,
+    );
 }
 
 /// Logs a broadcast that failed. Members that are closing are skipped

@@ -10,7 +10,7 @@ use socketioxide::socket::Sid;
 use socketioxide::{SendError, SocketError};
 use socketioxide_core::Str;
 
-use super::interface::{Delivery, Relay, Undelivered};
+use super::interface::{Delivery, Relay, SendNow, Undelivered};
 use crate::adapter::{Adapter, SocketRef};
 use crate::metrics::Metrics;
 use crate::rooms::{RoomRegistry, Whereabouts};
@@ -83,13 +83,26 @@ impl Delivery for LocalDelivery {
     }
 
     async fn to_peers(&self, from: &SocketRef, ids: Vec<String>, event: &str, payload: &RawValue) {
+        self.send_to(from, &mut ids.iter().map(String::as_str), event, payload);
+    }
+
+    fn local(&self) -> Option<&dyn SendNow> {
+        Some(self)
+    }
+}
+
+impl SendNow for LocalDelivery {
+    fn send_to(
+        &self,
+        from: &SocketRef,
+        ids: &mut dyn Iterator<Item = &str>,
+        event: &str,
+        payload: &RawValue,
+    ) {
         // Looked up through the socket's own namespace handle, as relays are.
         let local = from.broadcast();
         for id in ids {
-            let Some(target) = Sid::from_str(&id)
-                .ok()
-                .and_then(|sid| local.get_socket(sid))
-            else {
+            let Some(target) = Sid::from_str(id).ok().and_then(|sid| local.get_socket(sid)) else {
                 continue; // gone meanwhile: it leaves the room next
             };
             match target.emit(event, payload) {

@@ -67,16 +67,24 @@ pub async fn dispatch(
     }
 }
 
-/// The hot path: relays, handled without a task hop when the room store can
-/// answer at once. `None`: queue the event for [`dispatch`].
+/// The hot path: relays, joins and leaves, handled without a task hop when
+/// nothing in them has to wait (the room store answers at once, and for
+/// joins and leaves, one node and the room's turn free). `None`: queue the
+/// event for [`dispatch`].
 pub fn dispatch_now(
-    session: &Session,
+    session: &mut Session,
     name: &str,
     packet: &Packet,
     received: Instant,
 ) -> Option<Result<Ack, EventError>> {
-    let kind = RelayKind::from_event(name)?;
-    relay::relay_now(session, kind, packet, received)
+    match name {
+        event::JOIN_ROOM => rooms::join_now(session, packet),
+        event::LEAVE_ROOM => rooms::leave_now(session),
+        _ => {
+            let kind = RelayKind::from_event(name)?;
+            relay::relay_now(session, kind, packet, received)
+        }
+    }
 }
 
 /// The table as the socket machinery calls it.
@@ -100,7 +108,7 @@ impl EventTable for Table {
 
     fn dispatch_now(
         &self,
-        session: &Session,
+        session: &mut Session,
         name: &str,
         packet: &Packet,
         received: Instant,

@@ -2,6 +2,7 @@
 //! and never await while holding it.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -59,6 +60,69 @@ impl MemoryRooms {
         before - rooms.len()
     }
 
+    /// `join`, for both of its forms: one lookup of the room under the lock
+    /// (an expired room is replaced in place), the peer list cloned once.
+    fn join_member(&self, code: &RoomCode, member: &Member) -> Result<Joined, RoomError> {
+        let room_id = code.room_id();
+        let now = Instant::now();
+        let mut rooms = self.lock();
+        let room = match rooms.entry(room_id) {
+            Entry::Occupied(entry) => {
+                let room = entry.into_mut();
+                if self.expired(room, now) {
+                    if !self.policy.auto_create {
+                        return Err(RoomError::NotFound);
+                    }
+                    *room = self.new_room(code, None, &member.user_info.user_id);
+                }
+                room
+            }
+            Entry::Vacant(entry) => {
+                if !self.policy.auto_create {
+                    return Err(RoomError::NotFound);
+                }
+                entry.insert(self.new_room(code, None, &member.user_info.user_id))
+            }
+        };
+        let rejoined = room.members.iter().any(|m| m.id == member.id);
+        if !rejoined && room.members.len() >= room.info.max_peers as usize {
+            return Err(RoomError::Full);
+        }
+        let peers = room
+            .members
+            .iter()
+            .filter(|m| m.id != member.id)
+            .cloned()
+            .collect();
+        if !rejoined {
+            room.members.push(member.clone());
+            room.empty_since = None;
+        }
+        Ok(Joined {
+            room: room.info.clone(),
+            peers,
+            rejoined,
+        })
+    }
+
+    /// `leave`, for both of its forms: `Some(remaining(members left))` when
+    /// `peer_id` was a member.
+    fn leave_member<T>(
+        &self,
+        room_id: &str,
+        peer_id: &str,
+        remaining: impl FnOnce(&[Member]) -> T,
+    ) -> Option<T> {
+        let mut rooms = self.lock();
+        let room = rooms.get_mut(room_id)?;
+        let at = room.members.iter().position(|m| m.id == peer_id)?;
+        room.members.remove(at);
+        if room.members.is_empty() {
+            room.empty_since = Some(Instant::now());
+        }
+        Some(remaining(&room.members))
+    }
+
     fn new_room(&self, code: &RoomCode, max_peers: Option<u32>, created_by: &str) -> Room {
         let max_peers = max_peers
             .unwrap_or(self.policy.max_room_size)
@@ -100,56 +164,34 @@ impl RoomRegistry for MemoryRooms {
     }
 
     async fn join(&self, code: &RoomCode, member: Member) -> Result<Joined, RoomError> {
-        let room_id = code.room_id();
-        let now = Instant::now();
-        let mut rooms = self.lock();
-        if rooms
-            .get(&room_id)
-            .is_some_and(|room| self.expired(room, now))
-        {
-            rooms.remove(&room_id);
-        }
-        if !rooms.contains_key(&room_id) {
-            if !self.policy.auto_create {
-                return Err(RoomError::NotFound);
-            }
-            let room = self.new_room(code, None, &member.user_info.user_id);
-            rooms.insert(room_id.clone(), room);
-        }
-        let room = rooms.get_mut(&room_id).ok_or(RoomError::NotFound)?;
-        let rejoined = room.members.iter().any(|m| m.id == member.id);
-        if !rejoined {
-            if room.members.len() >= room.info.max_peers as usize {
-                return Err(RoomError::Full);
-            }
-            room.members.push(member.clone());
-            room.empty_since = None;
-        }
-        let peers = room
-            .members
-            .iter()
-            .filter(|m| m.id != member.id)
-            .cloned()
-            .collect();
-        Ok(Joined {
-            room: room.info.clone(),
-            peers,
-            rejoined,
-        })
+        self.join_member(code, &member)
+    }
+
+    fn join_now(&self, code: &RoomCode, member: &Member) -> Option<Result<Joined, RoomError>> {
+        Some(self.join_member(code, member))
     }
 
     async fn leave(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError> {
-        let mut rooms = self.lock();
-        let Some(room) = rooms.get_mut(room_id) else {
-            return Ok(false);
-        };
-        let before = room.members.len();
-        room.members.retain(|m| m.id != peer_id);
-        let left = room.members.len() != before;
-        if left && room.members.is_empty() {
-            room.empty_since = Some(Instant::now());
-        }
-        Ok(left)
+        Ok(self.leave_member(room_id, peer_id, |_| ()).is_some())
+    }
+
+    fn leave_now(
+        &self,
+        room_id: &str,
+        peer_id: &str,
+    ) -> Option<Result<Option<Vec<String>>, RoomError>> {
+        let remaining = |members: &[Member]| members.iter().map(|m| m.id.clone()).collect();
+        Some(Ok(self.leave_member(room_id, peer_id, remaining)))
+    }
+
+    fn exists_now(&self, code: &RoomCode) -> Option<bool> {
+        let now = Instant::now();
+        let room_id = code.room_id();
+        Some(
+            self.lock()
+                .get(&room_id)
+                .is_some_and(|room| !self.expired(room, now)),
+        )
     }
 
     async fn is_member(&self, room_id: &str, peer_id: &str) -> Result<bool, RoomError> {
@@ -295,6 +337,37 @@ mod tests {
             .await
             .expect("an expired code can be created again");
         assert_eq!(r.count().await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_forms_without_waiting_answer_as_the_others_do() {
+        let r = rooms(60_000, 2, false);
+        assert_eq!(r.exists_now(&code("x")), Some(false));
+        r.create(code("x"), None, "creator").await.unwrap();
+        assert_eq!(r.exists_now(&code("X")), Some(true));
+        let a = r.join_now(&code("x"), &member("a")).unwrap().unwrap();
+        assert!(a.peers.is_empty() && !a.rejoined);
+        let b = r.join_now(&code("X"), &member("b")).unwrap().unwrap();
+        assert_eq!(b.peers, vec![member("a")]);
+        assert_eq!(
+            r.join_now(&code("x"), &member("c")),
+            Some(Err(RoomError::Full))
+        );
+        assert!(
+            r.join_now(&code("x"), &member("a"))
+                .unwrap()
+                .unwrap()
+                .rejoined
+        );
+        // Leaving names the members that remain, in join order.
+        assert_eq!(
+            r.leave_now("room_x", "a"),
+            Some(Ok(Some(vec!["b".to_owned()])))
+        );
+        assert_eq!(r.leave_now("room_x", "a"), Some(Ok(None)));
+        assert_eq!(r.leave_now("room_nope", "b"), Some(Ok(None)));
+        assert_eq!(r.leave_now("room_x", "b"), Some(Ok(Some(vec![]))));
+        assert_eq!(r.count().await.unwrap(), 1, "empty, kept for its TTL");
     }
 
     #[tokio::test]

@@ -134,6 +134,27 @@ pub trait RoomRegistry: Send + Sync + 'static {
     fn is_member_now(&self, _room_id: &str, _peer_id: &str) -> Option<bool> {
         None
     }
+    /// [`RoomRegistry::join`] without waiting, when the store can (the
+    /// in-memory one can; a networked one answers `None`, and does nothing).
+    fn join_now(&self, _code: &RoomCode, _member: &Member) -> Option<Result<Joined, RoomError>> {
+        None
+    }
+    /// [`RoomRegistry::leave`] without waiting, when the store can: `Some`
+    /// with the members that remain (for their `peer:left`) when `peer_id`
+    /// was one, `None` when it was not; `None` outside and nothing done when
+    /// the store cannot answer at once.
+    fn leave_now(
+        &self,
+        _room_id: &str,
+        _peer_id: &str,
+    ) -> Option<Result<Option<Vec<String>>, RoomError>> {
+        None
+    }
+    /// Whether the room of `code` exists, when the store can tell without
+    /// waiting.
+    fn exists_now(&self, _code: &RoomCode) -> Option<bool> {
+        None
+    }
     /// The room of `code` and its members, when it exists.
     async fn snapshot(&self, code: &RoomCode) -> Result<Option<RoomSnapshot>, RoomError>;
     /// Number of live rooms.

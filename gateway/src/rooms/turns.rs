@@ -51,6 +51,16 @@ impl RoomTurns {
         }
     }
 
+    /// `room_id`'s turn if it is free: a change made without waiting (see
+    /// `events::rooms::join_now`) runs inside it start to end, or waits its
+    /// turn in the socket's queue.
+    pub fn try_take(&self, room_id: &str) -> Option<Turn<'_>> {
+        Some(Turn {
+            _first: self.locks[self.stripe(room_id)].try_lock().ok()?,
+            _second: None,
+        })
+    }
+
     /// Waits for the turn of both rooms (`other`, when there is one).
     pub async fn take_both(&self, room_id: &str, other: Option<&str>) -> Turn<'_> {
         let a = self.stripe(room_id);
@@ -108,6 +118,9 @@ mod tests {
             .await
             .expect("no deadlock");
         // One room given twice is taken once.
+        let held = turns.try_take("room_a").expect("free");
+        assert!(turns.try_take("room_a").is_none(), "taken");
+        drop(held);
         let _t = tokio::time::timeout(
             Duration::from_secs(1),
             turns.take_both("room_a", Some("room_a")),

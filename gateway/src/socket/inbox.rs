@@ -259,12 +259,13 @@ impl MessageHandler<Adapter, Dispatcher> for Dispatcher {
         }
         // Hot path: an event with nothing queued before it, handled right here
         // without a task hop when it needs no waiting (see `dispatch_now`).
-        if let Some(session) = inbox.take_idle() {
-            let outcome = inbox
-                .0
-                .sessions
-                .table
-                .dispatch_now(&session, event, &packet, received);
+        if let Some(mut session) = inbox.take_idle() {
+            let outcome =
+                inbox
+                    .0
+                    .sessions
+                    .table
+                    .dispatch_now(&mut session, event, &packet, received);
             match outcome {
                 Some(outcome) => {
                     answer(&session, event, outcome, ack);

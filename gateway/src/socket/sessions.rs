@@ -38,7 +38,7 @@ pub trait EventTable: Send + Sync + 'static {
     /// queued before it and it needs no waiting; `None`: queue it.
     fn dispatch_now(
         &self,
-        session: &Session,
+        session: &mut Session,
         name: &str,
         packet: &Packet,
         received: Instant,
