@@ -19,7 +19,7 @@ use crate::ws::{Conn, extract_str};
 
 const SENDERS: usize = 8;
 const MAX_OFFERS: usize = 200;
-const SDP: usize = 127_000;
+
 const POLLER_SRC: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 6);
 /// The token indices of this case's users (past case 1's).
 pub const FIRST_TOKEN: usize = super::readers::USERS;
@@ -58,19 +58,25 @@ async fn poller(server: SocketAddr, token: &str, code: &str) -> Result<String> {
     Ok(peer)
 }
 
-async fn send(mut c: Conn, target: String, sdp: std::sync::Arc<String>) -> Result<(usize, usize)> {
+/// Relays offers to `target` until refused: (acked ok, the refusal).
+async fn send(
+    mut c: Conn,
+    target: String,
+    offer: std::sync::Arc<String>,
+) -> Result<(usize, Option<String>)> {
     let mut ok = 0;
     for id in 1..=MAX_OFFERS as u64 {
         c.push_fmt(format_args!(
-            r#"42{id}["webrtc:offer",{{"targetPeerId":"{target}","offer":{{"type":"offer","sdp":"{sdp}"}}}}]"#
+            r#"42{id}["webrtc:offer",{{"targetPeerId":"{target}","offer":{offer}}}]"#
         ));
         c.flush().await?;
-        if ack(&mut c, id).await? != "ok" {
-            return Ok((ok, 1));
+        let answer = ack(&mut c, id).await?;
+        if answer != "ok" {
+            return Ok((ok, Some(answer)));
         }
         ok += 1;
     }
-    Ok((ok, 0))
+    Ok((ok, None))
 }
 
 pub async fn run(clients: &Clients, fds_before: u64, fds: impl Fn() -> u64) -> Result<Load> {
@@ -99,19 +105,21 @@ pub async fn run(clients: &Clients, fds_before: u64, fds: impl Fn() -> u64) -> R
     let target = poller(server, clients.token(FIRST_TOKEN), code).await?;
 
     let t0 = Instant::now();
-    let sdp = std::sync::Arc::new("x".repeat(SDP));
+    let offer = super::readers::offer();
+    let bytes = offer.len();
     let mut js = JoinSet::new();
     for s in senders {
         js.spawn(tokio::time::timeout(
             Duration::from_secs(60),
-            send(s, target.clone(), sdp.clone()),
+            send(s, target.clone(), offer.clone()),
         ));
     }
-    let (mut ok, mut refused) = (0, 0);
+    let (mut ok, mut refused, mut first) = (0, 0, None);
     while let Some(r) = js.join_next().await {
         let (o, f) = r?.map_err(|_| anyhow!("a sender took over 60 s"))??;
         ok += o;
-        refused += f;
+        refused += usize::from(f.is_some());
+        first = first.or(f);
     }
     let cut_after = t0.elapsed();
     // The senders have closed; what the gateway still holds open is stuck.
@@ -124,8 +132,9 @@ pub async fn run(clients: &Clients, fds_before: u64, fds: impl Fn() -> u64) -> R
         offenders: 1,
         cut_off: usize::from(refused == SENDERS),
         detail: format!(
-            "1 polling session that never GETs, {SENDERS} senders on 2 addresses; relays of {SDP} B: {ok} acked ok before it was cut ({:.1} s), {refused} of {SENDERS} senders refused after; {stuck} descriptors left open after",
-            cut_after.as_secs_f64()
+            "1 polling session that never GETs, {SENDERS} senders on 2 addresses; offers of {bytes} B: {ok} acked ok before it was cut ({:.1} s), {refused} of {SENDERS} senders refused after (first: {}); {stuck} descriptors left open after",
+            cut_after.as_secs_f64(),
+            first.as_deref().unwrap_or("-")
         ),
     })
 }

@@ -20,7 +20,22 @@ pub const USERS: usize = 112;
 const READERS_PER_SENDER: usize = 9;
 const SENDERS: usize = 224;
 const OFFERS_PER_READER: usize = 15;
-const SDP: usize = 127_000;
+/// The largest offer the contract takes: an SDP of 64 KiB and keys of the
+/// client's own, ~127 KB of JSON in all (`MAX_DESCRIPTION_JSON` is 128 KiB).
+pub fn offer() -> std::sync::Arc<String> {
+    let (sdp, pad) = ("x".repeat(65_000), "y".repeat(62_000));
+    std::sync::Arc::new(format!(r#"{{"type":"offer","sdp":"{sdp}","pad":"{pad}"}}"#))
+}
+
+/// What a sender's relays got.
+#[derive(Default)]
+struct Sent {
+    ok: usize,
+    refused: usize,
+    /// Targets refused at least once.
+    cut: usize,
+    first_refusal: Option<String>,
+}
 const SRCS: usize = 5;
 
 fn src(i: usize) -> Ipv4Addr {
@@ -80,13 +95,13 @@ async fn room(code: String, mut sender: Conn, readers: Vec<Conn>) -> Result<(Con
     Ok((sender, joined))
 }
 
-/// What one sender's relays got: (ok, refused, readers refused at least once).
+/// Relays 15 offers to each target, one at a time, skipping targets refused.
 async fn send(
     mut sender: Conn,
     targets: Vec<String>,
-    sdp: std::sync::Arc<String>,
-) -> Result<(usize, usize, usize)> {
-    let (mut ok, mut refused) = (0, 0);
+    offer: std::sync::Arc<String>,
+) -> Result<Sent> {
+    let mut sent = Sent::default();
     let mut cut = vec![false; targets.len()];
     let mut id = 0u64;
     for _ in 0..OFFERS_PER_READER {
@@ -96,18 +111,21 @@ async fn send(
             }
             id += 1;
             sender.push_fmt(format_args!(
-                r#"42{id}["webrtc:offer",{{"targetPeerId":"{target}","offer":{{"type":"offer","sdp":"{sdp}"}}}}]"#
+                r#"42{id}["webrtc:offer",{{"targetPeerId":"{target}","offer":{offer}}}]"#
             ));
             sender.flush().await?;
-            if ack(&mut sender, id).await? == "ok" {
-                ok += 1;
+            let answer = ack(&mut sender, id).await?;
+            if answer == "ok" {
+                sent.ok += 1;
             } else {
-                refused += 1;
+                sent.refused += 1;
+                sent.first_refusal.get_or_insert(answer);
                 cut[t] = true;
             }
         }
     }
-    Ok((ok, refused, cut.iter().filter(|&&c| c).count()))
+    sent.cut = cut.iter().filter(|&&c| c).count();
+    Ok(sent)
 }
 
 pub async fn run(clients: &Clients) -> Result<Load> {
@@ -134,7 +152,8 @@ pub async fn run(clients: &Clients) -> Result<Load> {
     }
 
     // The readers read nothing from here on; the senders relay.
-    let sdp = std::sync::Arc::new("x".repeat(SDP));
+    let offer = offer();
+    let bytes = offer.len();
     let mut held = Vec::new();
     let mut js = JoinSet::new();
     for (s, group) in rooms {
@@ -142,16 +161,17 @@ pub async fn run(clients: &Clients) -> Result<Load> {
         held.extend(group);
         js.spawn(timeout(
             Duration::from_secs(120),
-            send(s, targets, sdp.clone()),
+            send(s, targets, offer.clone()),
         ));
     }
-    let (mut ok, mut refused, mut cut, mut failed) = (0, 0, 0, Vec::new());
+    let (mut all, mut failed) = (Sent::default(), Vec::new());
     while let Some(r) = js.join_next().await {
         match r? {
-            Ok(Ok((o, f, c))) => {
-                ok += o;
-                refused += f;
-                cut += c;
+            Ok(Ok(s)) => {
+                all.ok += s.ok;
+                all.refused += s.refused;
+                all.cut += s.cut;
+                all.first_refusal = all.first_refusal.or(s.first_refusal);
             }
             Ok(Err(e)) => failed.push(format!("{e:#}")),
             Err(_) => failed.push("a sender took over 120 s".into()),
@@ -163,9 +183,12 @@ pub async fn run(clients: &Clients) -> Result<Load> {
     }
     Ok(Load {
         offenders: readers,
-        cut_off: cut,
+        cut_off: all.cut,
         detail: format!(
-            "{readers} readers, {SENDERS} senders over {SRCS} addresses; relays of {SDP} B: {ok} acked ok, {refused} refused (reader gone)"
+            "{readers} readers, {SENDERS} senders over {SRCS} addresses; offers of {bytes} B: {} acked ok, {} refused (first: {})",
+            all.ok,
+            all.refused,
+            all.first_refusal.as_deref().unwrap_or("-")
         ),
     })
 }
