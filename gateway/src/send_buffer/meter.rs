@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::limits::memory::NodeMemory;
 use crate::limits::per_key::Slot;
 use futures_util::task::AtomicWaker;
 
@@ -209,6 +210,10 @@ pub struct Metered<S> {
     meter: Arc<Meter>,
     frames: Frames,
     _slot: Option<Slot<IpAddr>>,
+    /// The node's byte budget, and what this connection took from it for
+    /// the request it is reading (hyper holds it until the response).
+    memory: Option<Arc<NodeMemory>>,
+    request: usize,
 }
 
 impl<S> Metered<S> {
@@ -218,12 +223,49 @@ impl<S> Metered<S> {
             meter,
             frames: Frames::Http,
             _slot: slot,
+            memory: None,
+            request: 0,
+        }
+    }
+
+    /// What the connection reads as HTTP counts against `memory` until the
+    /// response to it is written (issue 23: `MAX_NODE_MEMORY`).
+    pub fn charging(mut self, memory: Arc<NodeMemory>) -> Self {
+        self.memory = Some(memory);
+        self
+    }
+
+    /// `n` more bytes of a request were read; false when the node has no
+    /// room for them (the connection is then cut).
+    fn charge(&mut self, n: usize) -> bool {
+        let Some(memory) = &self.memory else {
+            return true;
+        };
+        // Once upgraded, engineioxide counts the WebSocket's frames.
+        if !matches!(self.frames, Frames::Http) || self.meter.upgrading.load(Ordering::Acquire) {
+            self.release();
+            return true;
+        }
+        if !memory.take(n) {
+            return false;
+        }
+        self.request += n;
+        true
+    }
+
+    /// The request read so far is answered (or gone): its bytes go back.
+    fn release(&mut self) {
+        if let Some(memory) = &self.memory {
+            memory.give_back(std::mem::take(&mut self.request));
         }
     }
 
     /// Follows what was written: nothing until the upgrade, then the 101
     /// response's head, then WebSocket frames.
     fn written(&mut self, mut bytes: &[u8]) {
+        if self.request > 0 {
+            self.release();
+        }
         if matches!(self.frames, Frames::Http) {
             if !self.meter.upgrading.load(Ordering::Acquire) {
                 self.meter
@@ -429,7 +471,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         if self.meter.is_killed() {
             return Poll::Ready(Err(Meter::killed_error()));
         }
+        let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll {
+            let n = buf.filled().len() - before;
+            if n > 0 && !self.charge(n) {
+                // The node's budget is spent: this request is not read on.
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "request refused: the node's byte budget is spent",
+                )));
+            }
+        }
         self.meter.waiting(&self.meter.reader, cx, poll)
     }
 }
@@ -500,6 +553,7 @@ impl<S> Drop for Metered<S> {
         // Before the socket closes (the fields drop after this).
         self.meter.fd.store(-1, Ordering::Release);
         self.meter.settle(true);
+        self.release();
     }
 }
 
