@@ -27,7 +27,7 @@ use anyhow::Result;
 use clap::{Parser, ValueEnum};
 
 use runner::Runner;
-use scen::{capacity, cluster, idle, instructions, join, relay, smoke, soak};
+use scen::{capacity, cluster, idle, instructions, join, memory, relay, smoke, soak};
 use server::{Kind, Setup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -50,6 +50,9 @@ enum Scenario {
     /// Instructions per relayed message, the gateway under callgrind (gateway
     /// only; not part of `all`).
     Instructions,
+    /// Issue 23's four cases against the gateway with default settings,
+    /// peak RSS per case (gateway only; not part of `all`).
+    Memory,
     Smoke,
     /// Only regenerate BENCHMARKS.md and the plots from bench/results/*.json.
     Report,
@@ -245,6 +248,9 @@ async fn run(cli: Cli) -> Result<bool> {
     }
     if cli.scenario == Scenario::Instructions {
         ok &= runner.run(cli.instructions.clone()).await?;
+    }
+    if cli.scenario == Scenario::Memory {
+        ok &= runner.run(memory::Params::default()).await?;
     }
     if cli.scenario == Scenario::Smoke {
         ok &= runner.run(smoke::Params::default()).await?;

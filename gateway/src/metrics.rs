@@ -42,6 +42,10 @@ pub struct Metrics {
     pub node_send_buffer_refusals: Counter,
     /// Bytes of relays all sockets of the node hold (`MAX_NODE_SEND_BUFFER`).
     pub node_send_buffer_bytes: Gauge,
+    /// Bytes held for clients of every kind (`MAX_NODE_MEMORY`).
+    pub node_memory_bytes: Gauge,
+    /// Holders refused or cut off because `MAX_NODE_MEMORY` was spent.
+    pub node_memory_refusals: Counter,
     /// Connections and handshakes refused by a per-address or per-user cap,
     /// or by the handshake throttle.
     pub refused: Family<ReasonLabel, Counter>,
@@ -68,6 +72,8 @@ impl Default for Metrics {
             node_send_buffer_cutoffs: Counter::default(),
             node_send_buffer_refusals: Counter::default(),
             node_send_buffer_bytes: Gauge::default(),
+            node_memory_bytes: Gauge::default(),
+            node_memory_refusals: Counter::default(),
             refused: Family::default(),
             relay_latency: Histogram::new([
                 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1,
@@ -109,6 +115,16 @@ impl Default for Metrics {
             "node_send_buffer_bytes",
             "Bytes of relays queued for all sockets of the node",
             m.node_send_buffer_bytes.clone(),
+        );
+        registry.register(
+            "node_memory_bytes",
+            "Bytes held for clients of every kind (MAX_NODE_MEMORY)",
+            m.node_memory_bytes.clone(),
+        );
+        registry.register(
+            "node_memory_refusals",
+            "Holders refused or cut off because MAX_NODE_MEMORY was spent",
+            m.node_memory_refusals.clone(),
         );
         registry.register(
             "refused",

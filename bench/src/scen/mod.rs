@@ -16,6 +16,7 @@ mod ctx;
 pub mod idle;
 pub mod instructions;
 pub mod join;
+pub mod memory;
 pub mod relay;
 mod scenario;
 pub mod smoke;

@@ -33,6 +33,12 @@ pub struct LimitsConfig {
     #[arg(long, env = "MAX_NODE_SEND_BUFFER", default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024 * 1024..))]
     pub max_node_send_buffer: u64,
 
+    /// Bytes the node may hold for all its clients together (at least 16
+    /// MiB): queued relays, WebSocket frames being received, HTTP requests
+    /// being read. Past it the holder asking for more is refused or cut off.
+    #[arg(long, env = "MAX_NODE_MEMORY", default_value_t = 512 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(16 * 1024 * 1024..))]
+    pub max_node_memory: u64,
+
     /// Bytes a connection may send before its Socket.IO CONNECT is accepted
     /// (its CONNECT included); more closes it.
     #[arg(long, env = "MAX_PRE_CONNECT_PAYLOAD", default_value_t = 16 * 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1024 * 1024))]

@@ -10,6 +10,7 @@
 //! - [`login`]: the login throttle (per username and address, per address).
 //! - [`handshake`]: refused handshakes per address.
 //! - [`rest`]: the REST API's per-address rates and failure counts.
+//! - [`memory`]: the node-wide byte budget every holder of client bytes draws on.
 //!
 //! Bounds that belong to one structure stay beside it and are listed here:
 //! room caps (`rooms::quota`), the slow-reader byte budget (`send_buffer`),
@@ -19,6 +20,7 @@ pub mod bucket;
 pub mod failures;
 pub mod handshake;
 pub mod login;
+pub mod memory;
 pub mod per_key;
 pub mod rest;
 
@@ -99,6 +101,12 @@ pub const BOUNDS: &[Bound] = &[
         "268435456",
         "the node's memory from many slow readers at once, each under its own budget",
         "the sockets holding the most are disconnected (their rooms see peer:left) until the relay fits",
+    ),
+    set(
+        "MAX_NODE_MEMORY",
+        "536870912",
+        "the node's memory from every kind of client bytes together: queued relays, WebSocket frames being received, HTTP requests being read",
+        "a relay cuts off the sockets holding the most; a frame or request read closes its own connection",
     ),
     set(
         "MAX_PRE_CONNECT_PAYLOAD",

@@ -27,6 +27,7 @@ use tower::util::Oneshot;
 use tower_http::timeout::TimeoutBody;
 
 use crate::client_addr::is_trusted;
+use crate::limits::memory::NodeMemory;
 use crate::limits::per_key::{self, PerKey};
 use crate::send_buffer::meter::{Meter, Metered};
 
@@ -46,6 +47,9 @@ pub struct HttpLimits {
     /// Peers not counted per address: trusted proxies, whose connections
     /// carry many clients (each counted by its own address once known).
     pub uncounted: Vec<ipnet::IpNet>,
+    /// The node's byte budget: what a connection has read of its current
+    /// request (head and body) is held until the response is written.
+    pub memory: Arc<NodeMemory>,
 }
 
 /// Accepts connections on `listener` until `stop` is cancelled, then asks
@@ -99,7 +103,8 @@ pub async fn serve(
         let meter = Meter::new();
         meter.on_socket(std::os::fd::AsRawFd::as_raw_fd(&tcp));
         // The slot lives in the stream, so an upgraded WebSocket keeps it.
-        let io = TokioIo::new(Metered::new(tcp, meter.clone(), slot));
+        let io =
+            TokioIo::new(Metered::new(tcp, meter.clone(), slot).charging(limits.memory.clone()));
         let service = PerConnection {
             app: app.clone(),
             peer,

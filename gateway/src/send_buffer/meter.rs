@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::limits::memory::NodeMemory;
 use crate::limits::per_key::Slot;
 use futures_util::task::AtomicWaker;
 
@@ -209,6 +210,10 @@ pub struct Metered<S> {
     meter: Arc<Meter>,
     frames: Frames,
     _slot: Option<Slot<IpAddr>>,
+    /// The node's byte budget, and what this connection took from it for
+    /// the request it is reading (hyper holds it until the response).
+    memory: Option<Arc<NodeMemory>>,
+    request: usize,
 }
 
 impl<S> Metered<S> {
@@ -218,12 +223,49 @@ impl<S> Metered<S> {
             meter,
             frames: Frames::Http,
             _slot: slot,
+            memory: None,
+            request: 0,
+        }
+    }
+
+    /// What the connection reads as HTTP counts against `memory` until the
+    /// response to it is written (issue 23: `MAX_NODE_MEMORY`).
+    pub fn charging(mut self, memory: Arc<NodeMemory>) -> Self {
+        self.memory = Some(memory);
+        self
+    }
+
+    /// `n` more bytes of a request were read; false when the node has no
+    /// room for them (the connection is then cut).
+    fn charge(&mut self, n: usize) -> bool {
+        let Some(memory) = &self.memory else {
+            return true;
+        };
+        // Once upgraded, engineioxide counts the WebSocket's frames.
+        if !matches!(self.frames, Frames::Http) || self.meter.upgrading.load(Ordering::Acquire) {
+            self.release();
+            return true;
+        }
+        if !memory.take(n) {
+            return false;
+        }
+        self.request += n;
+        true
+    }
+
+    /// The request read so far is answered (or gone): its bytes go back.
+    fn release(&mut self) {
+        if let Some(memory) = &self.memory {
+            memory.give_back(std::mem::take(&mut self.request));
         }
     }
 
     /// Follows what was written: nothing until the upgrade, then the 101
     /// response's head, then WebSocket frames.
     fn written(&mut self, mut bytes: &[u8]) {
+        if self.request > 0 {
+            self.release();
+        }
         if matches!(self.frames, Frames::Http) {
             if !self.meter.upgrading.load(Ordering::Acquire) {
                 self.meter
@@ -296,12 +338,18 @@ struct FrameCounter {
     /// While the start of a text frame's payload is compared with the relay
     /// prefix: how many bytes matched.
     probe: Option<u8>,
+    /// The current frame is a relay: it counts once its last byte is
+    /// written. Counted at its header, a relay whose frame a slow reader's
+    /// socket took only part of left its rest (up to a whole offer) held in
+    /// the WebSocket's buffer uncounted: 2,016 readers, +250 MiB (issue 23).
+    relay: bool,
 }
 
 impl FrameCounter {
     fn feed(&mut self, mut bytes: &[u8]) -> u64 {
         let mut relays = 0;
         while !bytes.is_empty() {
+            self.relay_done(&mut relays);
             let at_boundary = self.have == 0 && self.left == 0 && self.probe.is_none();
             // The common case: a frame's whole header, and the start of its
             // payload, in one write.
@@ -316,7 +364,7 @@ impl FrameCounter {
                         continue;
                     }
                     if payload[..prefix] == *RELAY_PACKET {
-                        relays += 1;
+                        self.relay = true;
                     }
                 }
                 let skip = len.min(payload.len() as u64);
@@ -351,7 +399,7 @@ impl FrameCounter {
                 if bytes[..n] != want[..n] {
                     self.probe = None;
                 } else if n == want.len() {
-                    relays += 1;
+                    self.relay = true;
                     self.probe = None;
                 } else {
                     self.probe = Some(matched + n as u8);
@@ -363,7 +411,16 @@ impl FrameCounter {
             self.left -= skip;
             bytes = &bytes[skip as usize..];
         }
+        self.relay_done(&mut relays);
         relays
+    }
+
+    /// Counts the current relay once its frame is all written.
+    fn relay_done(&mut self, relays: &mut u64) {
+        if self.relay && self.left == 0 && self.probe.is_none() {
+            *relays += 1;
+            self.relay = false;
+        }
     }
 }
 
@@ -429,7 +486,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         if self.meter.is_killed() {
             return Poll::Ready(Err(Meter::killed_error()));
         }
+        let before = buf.filled().len();
         let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll {
+            let n = buf.filled().len() - before;
+            if n > 0 && !self.charge(n) {
+                // The node's budget is spent: this request is not read on.
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "request refused: the node's byte budget is spent",
+                )));
+            }
+        }
         self.meter.waiting(&self.meter.reader, cx, poll)
     }
 }
@@ -500,6 +568,7 @@ impl<S> Drop for Metered<S> {
         // Before the socket closes (the fields drop after this).
         self.meter.fd.store(-1, Ordering::Release);
         self.meter.settle(true);
+        self.release();
     }
 }
 
@@ -554,6 +623,14 @@ mod tests {
             let n: u64 = s.chunks(chunk).map(|c| counter.feed(c)).sum();
             assert_eq!(n, 3, "chunks of {chunk}");
         }
+    }
+
+    #[test]
+    fn a_relay_counts_once_its_last_byte_is_written() {
+        let r = relay(70_000);
+        let mut counter = FrameCounter::default();
+        assert_eq!(counter.feed(&r[..r.len() - 1]), 0);
+        assert_eq!(counter.feed(&r[r.len() - 1..]), 1);
     }
 
     #[test]

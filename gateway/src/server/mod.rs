@@ -30,6 +30,7 @@ use crate::http::Readiness;
 use crate::ice::IceConfig;
 use crate::limits::handshake::HandshakeThrottle;
 use crate::limits::login::{LoginThrottle, ThrottlePolicy};
+use crate::limits::memory::NodeMemory;
 use crate::limits::per_key::PerKey;
 use crate::metrics::Metrics;
 use crate::net::HttpLimits;
@@ -80,9 +81,18 @@ impl Gateway {
             )),
             None => Arc::new(local),
         };
+        // One count of every kind of client bytes (issue 23): relays below,
+        // frames being received in engineioxide, requests in `net::accept`.
+        let memory = Arc::new(NodeMemory::new(
+            config.limits.max_node_memory,
+            metrics.node_memory_bytes.clone(),
+            metrics.node_memory_refusals.clone(),
+        ));
+        engineioxide::set_byte_budget(memory.clone());
         let outboxes = Outboxes::new(NodeBudget::new(
             usize::try_from(config.limits.max_node_send_buffer).unwrap_or(usize::MAX),
             metrics.node_send_buffer_bytes.clone(),
+            memory.clone(),
         ));
         let state = Arc::new(AppState {
             rooms,
@@ -150,6 +160,7 @@ impl Gateway {
                 max_head: config.limits.max_request_head,
                 body_timeout: config.http.body_timeout,
                 uncounted: config.limits.trusted_proxies.clone(),
+                memory: memory.clone(),
             },
             stop_node: socket_io.stop_node,
         };

@@ -8,6 +8,7 @@
 mod support;
 
 mod http;
+mod node_memory;
 mod slow_reader;
 mod sockets;
 mod uncollected;

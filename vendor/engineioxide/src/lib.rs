@@ -29,4 +29,7 @@ mod queue;
 // PATCH(pre-connect): a cap on what is read before Socket.IO's CONNECT.
 mod pre_connect;
 pub use pre_connect::set_max_pre_connect_payload;
+// PATCH(node-budget): the node's byte budget, for frames being received.
+pub mod node_budget;
+pub use node_budget::{ByteBudget, set_byte_budget};
 mod transport;
