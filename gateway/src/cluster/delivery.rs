@@ -74,8 +74,8 @@ impl Delivery for ClusterDelivery {
             Whereabouts::Here => self.local.deliver(from, relay, true),
             // Queued to the writer of the target's node, in the sender's
             // order (its inbox handles its relays one at a time), after any
-            // room event queued before; acked once its batch reached that
-            // node (relays of other senders share the publish).
+            // room event queued before; acked once that node's receipt says
+            // it handed the batch over (relays of other senders share it).
             Whereabouts::Node(route) => {
                 if relay.target == relay.from {
                     return Err(Undelivered::NotFound);
@@ -86,8 +86,11 @@ impl Delivery for ClusterDelivery {
                     .map_err(|e| match e {
                         // No node read that channel: the target's node died (its
                         // members are reported gone once it is reaped) or is not
-                        // subscribed again yet.
-                        SendError::Unheard(_) | SendError::Dead(_) => Undelivered::NotFound,
+                        // subscribed again yet; or it missed its heartbeats, or
+                        // handed nothing over within NODE_TIMEOUT (frozen).
+                        SendError::Unheard(_) | SendError::Dead(_) | SendError::NoReceipt(_) => {
+                            Undelivered::NotFound
+                        }
                         SendError::Full(_) => Undelivered::Busy,
                         e @ (SendError::Unreachable(_) | SendError::Encode(_)) => {
                             Undelivered::Link(e.to_string())
@@ -209,9 +212,9 @@ pub struct RelayArrivals {
 }
 
 impl Arrivals for RelayArrivals {
-    /// Its sender was acked once the relay was published: a relay that finds
-    /// its target gone or cut off is dropped (and counted); the sender's peers
-    /// hear `peer:left` for the target.
+    /// Its sender is acked once the batch is handed over (the receipt): a
+    /// relay that finds its target gone or cut off is dropped (and counted);
+    /// the sender's peers hear `peer:left` for the target.
     fn arrived(&self, arrived: Received<'_>) {
         let relay = Relay {
             kind: arrived.kind,
