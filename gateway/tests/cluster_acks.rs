@@ -26,9 +26,9 @@ fn bound() -> Duration {
     TIMEOUT + SWEEP + Duration::from_millis(700)
 }
 
-/// Two nodes, `a` on the first, `c` on the second, in one room.
-async fn two_nodes(code: &str) -> (TestCluster, SioClient, SioClient) {
-    let cluster = TestCluster::start(2, &[]).await;
+/// `n` nodes, `a` on the first, `c` on the second, in one room.
+async fn nodes(n: usize, code: &str) -> (TestCluster, SioClient, SioClient) {
+    let cluster = TestCluster::start(n, &[]).await;
     let mut a = support::numbered_client(cluster.nodes[0].addr, 1).await;
     let mut c = support::numbered_client(cluster.nodes[1].addr, 2).await;
     let ack = a
@@ -144,7 +144,7 @@ async fn received(c: &mut SioClient, window: Duration) -> Vec<u64> {
 #[tokio::test]
 async fn relays_to_a_node_frozen_past_its_timeout_are_refused_not_acked_and_lost() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let (cluster, mut a, mut c) = two_nodes("icy").await;
+    let (cluster, mut a, mut c) = nodes(2, "icy").await;
     let frozen_node = &cluster.nodes[1];
     frozen_node.freeze();
     let frozen = Instant::now();
@@ -218,7 +218,7 @@ async fn relays_to_a_node_frozen_past_its_timeout_are_refused_not_acked_and_lost
 #[tokio::test]
 async fn relays_to_a_node_frozen_briefly_are_acked_once_handed_over() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let (cluster, mut a, mut c) = two_nodes("brr").await;
+    let (cluster, mut a, mut c) = nodes(2, "brr").await;
     let frozen_node = &cluster.nodes[1];
     frozen_node.freeze();
     let frozen = Instant::now();
@@ -255,4 +255,41 @@ async fn relays_to_a_node_frozen_briefly_are_acked_once_handed_over() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Pipelined: a relay awaiting its receipt from a frozen node does not hold
+/// the sender's next relay, which reaches its target on a third node at once;
+/// the acks still come in the order of the relays (the first on the resume).
+#[tokio::test]
+async fn a_relay_awaiting_its_receipt_does_not_hold_the_next_one() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (cluster, mut a, mut c) = nodes(3, "pipe").await;
+    let mut b = support::numbered_client(cluster.nodes[2].addr, 3).await;
+    let ack = b.call("join:room", json!({ "roomCode": "pipe" })).await;
+    assert_eq!(ack["peerId"], b.sid, "{ack}");
+    assert_eq!(a.next("peer:joined").await["peerId"], b.sid);
+    assert_eq!(c.next("peer:joined").await["peerId"], b.sid);
+
+    cluster.nodes[1].freeze();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let to_c = json!(["webrtc:ice", { "targetPeerId": c.sid, "candidate": "held" }]);
+    let to_b = json!(["webrtc:ice", { "targetPeerId": b.sid, "candidate": "next" }]);
+    a.send_together(&[format!("4270{to_c}"), format!("4271{to_b}")])
+        .await;
+    let got = b
+        .next_within("webrtc:ice", Duration::from_millis(400))
+        .await
+        .expect("the next relay is not held behind the frozen node's receipt");
+    assert_eq!(got["candidate"], "next");
+    // Neither is acked yet: the first waits for its receipt, the second for the first.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), a.recv())
+            .await
+            .is_err(),
+        "an ack while the first relay's node is frozen"
+    );
+    cluster.nodes[1].resume();
+    assert_eq!(a.next_packet().await, r#"4370[{"ok":true}]"#);
+    assert_eq!(a.next_packet().await, r#"4371[{"ok":true}]"#);
+    assert_eq!(c.next("webrtc:ice").await["candidate"], "held");
 }

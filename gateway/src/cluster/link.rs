@@ -121,6 +121,25 @@ struct Writer {
     shared: Arc<Shared>,
 }
 
+/// A queued relay's outcome: its destination's receipt, or why none came.
+pub struct Receipt {
+    route: String,
+    receipt: oneshot::Receiver<u8>,
+}
+
+impl Receipt {
+    pub async fn wait(self) -> Result<(), SendError> {
+        let route = self.route;
+        match self.receipt.await {
+            Ok(HEALTHY) => Ok(()),
+            Ok(UNHEARD) | Err(_) => Err(SendError::Unheard(route)),
+            Ok(DEAD) => Err(SendError::Dead(route)),
+            Ok(NO_RECEIPT) => Err(SendError::NoReceipt(route)),
+            Ok(_) => Err(SendError::Unreachable(route)),
+        }
+    }
+}
+
 /// Publishes to other nodes' channels (on the registry's command client).
 pub struct RelayLink {
     client: Client,
@@ -167,21 +186,18 @@ impl RelayLink {
         &self.view
     }
 
-    /// Queues `envelope` for the node of `route` and waits for that node's
-    /// receipt of the batch it went in: `Ok` once the node handed it to the
-    /// target's outbox (or found the target gone). Relays of other senders
-    /// queued meanwhile share the publish and the receipt.
-    pub async fn send(&self, route: &str, envelope: &Envelope<'_>) -> Result<(), SendError> {
+    /// Queues `envelope` for the node of `route` (its place among the
+    /// relays to that node is fixed now); the [`Receipt`] tells, later, when
+    /// that node has handed it to the target's outbox (or found the target
+    /// gone). Relays of other senders queued meanwhile share the publish and
+    /// the receipt.
+    pub fn send(&self, route: &str, envelope: &Envelope<'_>) -> Result<Receipt, SendError> {
         let (done, receipt) = oneshot::channel();
         self.queue(route, envelope.encode()?, Some(done))?;
-        let route = route.to_owned();
-        match receipt.await {
-            Ok(HEALTHY) => Ok(()),
-            Ok(UNHEARD) | Err(_) => Err(SendError::Unheard(route)),
-            Ok(DEAD) => Err(SendError::Dead(route)),
-            Ok(NO_RECEIPT) => Err(SendError::NoReceipt(route)),
-            Ok(_) => Err(SendError::Unreachable(route)),
-        }
+        Ok(Receipt {
+            route: route.to_owned(),
+            receipt,
+        })
     }
 
     /// Queues one encoded envelope for the node of `route`, without waiting.
