@@ -215,10 +215,10 @@ impl RelayLink {
         }
         let mut writers = self.writers();
         let writer = self.writer(&mut writers, from);
-        if let Some(ack) = ack {
-            if writer.shared.receipt.fetch_max(ack, Ordering::AcqRel) < ack {
-                writer.shared.wake.notify_one();
-            }
+        if let Some(ack) = ack
+            && writer.shared.receipt.fetch_max(ack, Ordering::AcqRel) < ack
+        {
+            writer.shared.wake.notify_one();
         }
         if carried {
             writer.shared.owed.fetch_max(seq, Ordering::AcqRel);
