@@ -22,7 +22,7 @@ use super::relay::{
 };
 use crate::adapter::Adapter;
 use crate::delivery::local::{HandOver, LocalDelivery, hand_over};
-use crate::delivery::{Delivery, Relay, Undelivered};
+use crate::delivery::{Delivery, Later, Relay, Undelivered};
 use crate::metrics::Metrics;
 use crate::protocol::event;
 use crate::rooms::Whereabouts;
@@ -68,31 +68,38 @@ impl Delivery for ClusterDelivery {
         room_id: &str,
         relay: &Relay<'_>,
     ) -> Result<(), Undelivered> {
+        match self.relay_queued(from, room_id, relay).await? {
+            Some(later) => later.await,
+            None => Ok(()),
+        }
+    }
+
+    async fn relay_queued(
+        &self,
+        from: &SocketRef<Adapter>,
+        room_id: &str,
+        relay: &Relay<'_>,
+    ) -> Result<Option<Later>, Undelivered> {
         match self.local.rooms().locate(room_id, relay.target).await? {
             Whereabouts::Absent => Err(Undelivered::NotFound),
             // The registry has it here: not found here is gone (leaving).
-            Whereabouts::Here => self.local.deliver(from, relay, true),
+            Whereabouts::Here => self.local.deliver(from, relay, true).map(|()| None),
             // Queued to the writer of the target's node, in the sender's
-            // order (its inbox handles its relays one at a time), after any
-            // room event queued before; acked once its batch reached that
-            // node (relays of other senders share the publish).
+            // order (its inbox handles its events one at a time), after any
+            // room event queued before; acked once that node's receipt says
+            // it handed the batch over (relays of other senders share it).
+            // The sender's next event does not wait for that receipt.
             Whereabouts::Node(route) => {
                 if relay.target == relay.from {
                     return Err(Undelivered::NotFound);
                 }
-                self.link
+                let receipt = self
+                    .link
                     .send(&route, &Envelope(*relay))
-                    .await
-                    .map_err(|e| match e {
-                        // No node read that channel: the target's node died (its
-                        // members are reported gone once it is reaped) or is not
-                        // subscribed again yet.
-                        SendError::Unheard(_) | SendError::Dead(_) => Undelivered::NotFound,
-                        SendError::Full(_) => Undelivered::Busy,
-                        e @ (SendError::Unreachable(_) | SendError::Encode(_)) => {
-                            Undelivered::Link(e.to_string())
-                        }
-                    })
+                    .map_err(undelivered)?;
+                Ok(Some(Box::pin(async move {
+                    receipt.wait().await.map_err(undelivered)
+                })))
             }
             // A member whose node recorded no route: joined through a node of
             // a version that read the Socket.IO adapter, which this one has
@@ -173,6 +180,21 @@ impl Delivery for ClusterDelivery {
     }
 }
 
+/// What a relay that did not reach the target's node answers.
+fn undelivered(e: SendError) -> Undelivered {
+    match e {
+        // No node read that channel: the target's node died (its members are
+        // reported gone once it is reaped) or is not subscribed again yet; or
+        // it missed its heartbeats, or handed nothing over within
+        // NODE_TIMEOUT (frozen).
+        SendError::Unheard(_) | SendError::Dead(_) | SendError::NoReceipt(_) => {
+            Undelivered::NotFound
+        }
+        SendError::Full(_) => Undelivered::Busy,
+        e @ (SendError::Unreachable(_) | SendError::Encode(_)) => Undelivered::Link(e.to_string()),
+    }
+}
+
 impl ClusterDelivery {
     /// Queues a room event for the members on the node of `route`.
     fn tell(
@@ -209,9 +231,9 @@ pub struct RelayArrivals {
 }
 
 impl Arrivals for RelayArrivals {
-    /// Its sender was acked once the relay was published: a relay that finds
-    /// its target gone or cut off is dropped (and counted); the sender's peers
-    /// hear `peer:left` for the target.
+    /// Its sender is acked once the batch is handed over (the receipt): a
+    /// relay that finds its target gone or cut off is dropped (and counted);
+    /// the sender's peers hear `peer:left` for the target.
     fn arrived(&self, arrived: Received<'_>) {
         let relay = Relay {
             kind: arrived.kind,

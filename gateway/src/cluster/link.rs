@@ -7,24 +7,41 @@
 //! in its order by its inbox) arrive in that order. Each batch carries its
 //! number in the pair (this node → that one), so the receiver sees one missed.
 //!
-//! A relay is acked once queued. A writer whose last publish reached no
-//! subscriber (the node is gone, or not subscribed again yet after Redis came
-//! back) or failed (Redis away) makes further sends fail at once, until a
-//! publish (a probe, an empty batch, every [`PROBE_EVERY`]) gets through: the
-//! relays already queued then are lost, as relays in flight to a node that
-//! dies are.
+//! A relay is acked `{ ok: true }` only on the destination's receipt: each
+//! node reports to each sender the highest batch number from it that it has
+//! handed over to its sockets' outboxes, in the `ack` of its own next batch
+//! to that node, or, when it has nothing to send, in an empty batch of its
+//! own (one per publish of the sender's at most, coalesced). Relays awaiting
+//! their receipt fail (`Dead`, `NoReceipt`: `PEER_NOT_FOUND`) once the
+//! destination's liveness key is seen expired, or when no receipt came
+//! within `NODE_TIMEOUT` of the publish: a frozen node, whose socket Redis
+//! still fills, acks nothing. The bytes of the relays awaiting receipts count
+//! in [`QUEUE_BYTES`], their number is bounded by [`MAX_AWAITING`].
+//!
+//! A writer whose last publish reached no subscriber (the node is gone, or
+//! not subscribed again yet after Redis came back) or failed (Redis away)
+//! makes further sends fail at once, until a publish (a probe, an empty
+//! batch, every [`PROBE_EVERY`]) gets through.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use fred::clients::Client;
 use fred::interfaces::{KeysInterface, PubsubInterface};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
-/// Told what became of the batch an envelope went in.
+/// Told what became of the relay: its receipt came, or why not.
 type Done = oneshot::Sender<u8>;
+
+/// What a writer is given.
+enum Out {
+    /// An envelope; with `Some`, a relay whose sender waits for its receipt.
+    Msg(Vec<u8>, Option<Done>),
+    /// A receipt is owed to the destination (coalesced: see `Shared::owing`).
+    Receipt,
+}
 
 use super::wire::{self, Envelope};
 use crate::rooms::redis::View;
@@ -34,6 +51,9 @@ use crate::rooms::redis::View;
 pub const QUEUE_BYTES: usize = 8 * 1024 * 1024;
 /// Envelopes joined into one publish at most (beyond one envelope).
 pub const BATCH_BYTES: usize = 512 * 1024;
+/// Relays awaiting their receipt from one node at most (beyond: `Full`), on
+/// top of [`QUEUE_BYTES`]: the senders' oneshots are not in the bytes.
+pub const MAX_AWAITING: usize = 65_536;
 /// How often an unhealthy writer tries its destination again.
 pub const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// A writer unheard for this long stops (its node is gone for good: routes
@@ -64,11 +84,18 @@ pub enum SendError {
     /// The last publish failed.
     #[error("publishing to node {0} failed: Redis unreachable")]
     Unreachable(String),
+    /// Published, but that node did not report it handed over within
+    /// `NODE_TIMEOUT` (frozen, starved, or the receipt lost with Redis).
+    #[error("node {0} sent no receipt in time")]
+    NoReceipt(String),
 }
 
 const HEALTHY: u8 = 0;
 const UNHEARD: u8 = 1;
 const UNREACHABLE: u8 = 2;
+/// Outcomes of a relay awaiting its receipt (never a writer's state).
+const DEAD: u8 = 3;
+const NO_RECEIPT: u8 = 4;
 
 struct Shared {
     queued: AtomicUsize,
@@ -77,11 +104,40 @@ struct Shared {
     seen: AtomicBool,
     /// The node's liveness key expired since: it missed its heartbeats.
     dead: AtomicBool,
+    /// Relays queued or published and awaiting their receipt.
+    awaiting: AtomicUsize,
+    /// The node's receipt: the highest of our batches it handed over.
+    receipt: AtomicU64,
+    /// The highest of its batches (with envelopes) we handed over: owed to it.
+    owed: AtomicU64,
+    /// An `Out::Receipt` is queued and not taken yet.
+    owing: AtomicBool,
+    /// Wakes the writer: a receipt came, or the node was seen dead.
+    wake: Notify,
 }
 
 struct Writer {
-    queue: mpsc::UnboundedSender<(Vec<u8>, Option<Done>)>,
+    queue: mpsc::UnboundedSender<Out>,
     shared: Arc<Shared>,
+}
+
+/// A queued relay's outcome: its destination's receipt, or why none came.
+pub struct Receipt {
+    route: String,
+    receipt: oneshot::Receiver<u8>,
+}
+
+impl Receipt {
+    pub async fn wait(self) -> Result<(), SendError> {
+        let route = self.route;
+        match self.receipt.await {
+            Ok(HEALTHY) => Ok(()),
+            Ok(UNHEARD) | Err(_) => Err(SendError::Unheard(route)),
+            Ok(DEAD) => Err(SendError::Dead(route)),
+            Ok(NO_RECEIPT) => Err(SendError::NoReceipt(route)),
+            Ok(_) => Err(SendError::Unreachable(route)),
+        }
+    }
 }
 
 /// Publishes to other nodes' channels (on the registry's command client).
@@ -93,16 +149,20 @@ pub struct RelayLink {
     writers: Arc<Mutex<HashMap<String, Writer>>>,
     /// The node's view of its rooms (`ClusterDelivery` reaches it here).
     view: Arc<View>,
+    /// How long a published relay may await its receipt (`NODE_TIMEOUT`).
+    receipt_within: Duration,
 }
 
 impl RelayLink {
-    /// `check_every`: how often the destinations' liveness keys are read.
+    /// `check_every`: how often the destinations' liveness keys are read;
+    /// `receipt_within`: how long a relay may await its receipt.
     pub fn new(
         client: Client,
         prefix: &str,
         route: &str,
         view: Arc<View>,
         check_every: Duration,
+        receipt_within: Duration,
     ) -> Self {
         let writers = Arc::new(Mutex::new(HashMap::new()));
         tokio::spawn(watch(
@@ -118,6 +178,7 @@ impl RelayLink {
             prefix: prefix.to_owned(),
             route: route.to_owned(),
             writers,
+            receipt_within,
         }
     }
 
@@ -125,17 +186,18 @@ impl RelayLink {
         &self.view
     }
 
-    /// Queues `envelope` for the node of `route` and waits for the publish
-    /// of the batch it went in: `Ok` once Redis handed it to that node's
-    /// subscriber. Relays of other senders queued meanwhile share that publish.
-    pub async fn send(&self, route: &str, envelope: &Envelope<'_>) -> Result<(), SendError> {
-        let (done, published) = oneshot::channel();
+    /// Queues `envelope` for the node of `route` (its place among the
+    /// relays to that node is fixed now); the [`Receipt`] tells, later, when
+    /// that node has handed it to the target's outbox (or found the target
+    /// gone). Relays of other senders queued meanwhile share the publish and
+    /// the receipt.
+    pub fn send(&self, route: &str, envelope: &Envelope<'_>) -> Result<Receipt, SendError> {
+        let (done, receipt) = oneshot::channel();
         self.queue(route, envelope.encode()?, Some(done))?;
-        match published.await {
-            Ok(HEALTHY) => Ok(()),
-            Ok(UNHEARD) | Err(_) => Err(SendError::Unheard(route.to_owned())),
-            Ok(_) => Err(SendError::Unreachable(route.to_owned())),
-        }
+        Ok(Receipt {
+            route: route.to_owned(),
+            receipt,
+        })
     }
 
     /// Queues one encoded envelope for the node of `route`, without waiting.
@@ -143,15 +205,45 @@ impl RelayLink {
         self.queue(route, bytes, None)
     }
 
-    fn queue(&self, route: &str, bytes: Vec<u8>, done: Option<Done>) -> Result<(), SendError> {
-        let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
-        let writer = match writers.get(route) {
-            Some(w) => w,
-            None => {
-                let w = self.spawn(route);
-                writers.entry(route.to_owned()).or_insert(w)
+    /// A batch from the node of `from` was handed over (the receipt hook of
+    /// `relay::listen`): `seq` is its number, `ack` the receipt it carried
+    /// for our batches, `carried`: whether it held envelopes (a receipt is
+    /// owed for those; empty batches, receipts and probes, get none).
+    pub fn heard(&self, from: &str, seq: u64, ack: Option<u64>, carried: bool) {
+        if ack.is_none() && !carried {
+            return;
+        }
+        let mut writers = self.writers();
+        let writer = self.writer(&mut writers, from);
+        if let Some(ack) = ack
+            && writer.shared.receipt.fetch_max(ack, Ordering::AcqRel) < ack
+        {
+            writer.shared.wake.notify_one();
+        }
+        if carried {
+            writer.shared.owed.fetch_max(seq, Ordering::AcqRel);
+            // One receipt queued at a time: the writer takes the latest.
+            if !writer.shared.owing.swap(true, Ordering::AcqRel) {
+                let _ = writer.queue.send(Out::Receipt);
             }
-        };
+        }
+    }
+
+    fn writers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Writer>> {
+        self.writers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn writer<'w>(&self, writers: &'w mut HashMap<String, Writer>, route: &str) -> &'w Writer {
+        if !writers.contains_key(route) {
+            let w = self.spawn(route);
+            writers.insert(route.to_owned(), w);
+        }
+        &writers[route]
+    }
+
+    fn queue(&self, route: &str, bytes: Vec<u8>, done: Option<Done>) -> Result<(), SendError> {
+        let mut writers = self.writers();
+        let writer = self.writer(&mut writers, route);
         if writer.shared.dead.load(Ordering::Acquire) {
             return Err(SendError::Dead(route.to_owned()));
         }
@@ -160,15 +252,21 @@ impl RelayLink {
             UNHEARD => return Err(SendError::Unheard(route.to_owned())),
             _ => return Err(SendError::Unreachable(route.to_owned())),
         }
+        let shared = &writer.shared;
         let len = bytes.len();
-        if writer.shared.queued.fetch_add(len, Ordering::AcqRel) + len > QUEUE_BYTES {
-            writer.shared.queued.fetch_sub(len, Ordering::AcqRel);
+        if shared.queued.fetch_add(len, Ordering::AcqRel) + len > QUEUE_BYTES {
+            shared.queued.fetch_sub(len, Ordering::AcqRel);
+            return Err(SendError::Full(route.to_owned()));
+        }
+        if done.is_some() && shared.awaiting.fetch_add(1, Ordering::AcqRel) >= MAX_AWAITING {
+            shared.awaiting.fetch_sub(1, Ordering::AcqRel);
+            shared.queued.fetch_sub(len, Ordering::AcqRel);
             return Err(SendError::Full(route.to_owned()));
         }
         // Closed only once its node was unheard for GIVE_UP_AFTER: refused above.
         writer
             .queue
-            .send((bytes, done))
+            .send(Out::Msg(bytes, done))
             .map_err(|_| SendError::Unheard(route.to_owned()))
     }
 
@@ -179,6 +277,11 @@ impl RelayLink {
             state: AtomicU8::new(HEALTHY),
             seen: AtomicBool::new(false),
             dead: AtomicBool::new(false),
+            awaiting: AtomicUsize::new(0),
+            receipt: AtomicU64::new(0),
+            owed: AtomicU64::new(0),
+            owing: AtomicBool::new(false),
+            wake: Notify::new(),
         });
         tokio::spawn(write(
             self.client.clone(),
@@ -186,44 +289,110 @@ impl RelayLink {
             self.route.clone(),
             rx,
             shared.clone(),
+            self.receipt_within,
         ));
         Writer { queue, shared }
     }
 }
 
-/// The writer of one destination: a batch per publish, in queue order.
+/// The relays of one published batch, awaiting its receipt.
+struct Awaiting {
+    seq: u64,
+    done: Vec<Done>,
+    /// Their bytes, still counted in `Shared::queued`.
+    bytes: usize,
+    by: Instant,
+}
+
+/// Answers the relays whose batch the receipt covers, and fails those of a
+/// node seen dead or past their time, in batch order.
+fn settle(shared: &Shared, awaiting: &mut VecDeque<Awaiting>) {
+    let receipt = shared.receipt.load(Ordering::Acquire);
+    let dead = shared.dead.load(Ordering::Acquire);
+    let now = Instant::now();
+    while let Some(first) = awaiting.front() {
+        let outcome = if first.seq <= receipt {
+            HEALTHY
+        } else if dead {
+            DEAD
+        } else if now >= first.by {
+            NO_RECEIPT
+        } else {
+            return;
+        };
+        let Some(batch) = awaiting.pop_front() else {
+            return;
+        };
+        answer(shared, batch.done, batch.bytes, outcome);
+    }
+}
+
+/// Tells relays' senders `outcome` and releases what the relays held.
+fn answer(shared: &Shared, done: Vec<Done>, bytes: usize, outcome: u8) {
+    shared.queued.fetch_sub(bytes, Ordering::AcqRel);
+    shared.awaiting.fetch_sub(done.len(), Ordering::AcqRel);
+    for done in done {
+        let _ = done.send(outcome);
+    }
+}
+
+/// The writer of one destination: a batch per publish, in queue order, each
+/// with the receipt owed to the destination; then its relays await the
+/// destination's receipt.
 async fn write(
     client: Client,
     channel: String,
     from: String,
-    mut rx: mpsc::UnboundedReceiver<(Vec<u8>, Option<Done>)>,
+    mut rx: mpsc::UnboundedReceiver<Out>,
     shared: Arc<Shared>,
+    receipt_within: Duration,
 ) {
     let mut seq = 0u64;
     let mut msgs: Vec<Vec<u8>> = Vec::new();
     let mut waiting: Vec<Done> = Vec::new();
+    let mut awaiting: VecDeque<Awaiting> = VecDeque::new();
+    // The last receipt sent to the destination.
+    let mut receipt_sent = 0u64;
     let mut unhealthy_since: Option<Instant> = None;
     loop {
+        settle(&shared, &mut awaiting);
+        let by = awaiting.front().map(|a| a.by);
         let first = tokio::select! {
             first = rx.recv() => match first {
                 Some(m) => Some(m),
                 None => return,
             },
-            _ = tokio::time::sleep(PROBE_EVERY), if unhealthy_since.is_some() => None,
+            () = shared.wake.notified() => continue,
+            () = tokio::time::sleep_until(by.unwrap_or_else(Instant::now).into()), if by.is_some() => continue,
+            () = tokio::time::sleep(PROBE_EVERY), if unhealthy_since.is_some() => None,
         };
-        let mut bytes = 0;
+        let probe = first.is_none();
+        let (mut bytes, mut held) = (0, 0);
         let mut next = first;
-        while let Some((m, done)) = next.take() {
-            bytes += m.len();
-            msgs.push(m);
-            waiting.extend(done);
+        while let Some(out) = next.take() {
+            if let Out::Msg(m, done) = out {
+                bytes += m.len();
+                if done.is_some() {
+                    held += m.len();
+                }
+                msgs.push(m);
+                waiting.extend(done);
+            }
             if bytes < BATCH_BYTES {
                 next = rx.try_recv().ok();
             }
         }
-        shared.queued.fetch_sub(bytes, Ordering::AcqRel);
+        // The relays' bytes stay counted until their receipt.
+        shared.queued.fetch_sub(bytes - held, Ordering::AcqRel);
+        shared.owing.store(false, Ordering::Release);
+        let owed = shared.owed.load(Ordering::Acquire);
+        let ack = (owed > receipt_sent).then_some(owed);
+        if msgs.is_empty() && ack.is_none() && !probe {
+            // A receipt already sent with an earlier batch.
+            continue;
+        }
         seq += 1;
-        let payload = wire::batch(&from, seq, &msgs);
+        let payload = wire::batch(&from, seq, ack, &msgs);
         let count = msgs.len();
         msgs.clear();
         let state = match client
@@ -237,8 +406,24 @@ async fn write(
                 UNREACHABLE
             }
         };
-        for done in waiting.drain(..) {
-            let _ = done.send(state);
+        if state == HEALTHY {
+            receipt_sent = receipt_sent.max(owed);
+            if !waiting.is_empty() {
+                awaiting.push_back(Awaiting {
+                    seq,
+                    done: std::mem::take(&mut waiting),
+                    bytes: held,
+                    by: Instant::now() + receipt_within,
+                });
+            }
+        } else {
+            answer(&shared, std::mem::take(&mut waiting), held, state);
+            // No subscriber: no receipt will come for what it was sent before.
+            if state == UNHEARD {
+                for batch in awaiting.drain(..) {
+                    answer(&shared, batch.done, batch.bytes, UNHEARD);
+                }
+            }
         }
         let was = shared.state.swap(state, Ordering::AcqRel);
         if state == HEALTHY {
@@ -304,6 +489,8 @@ async fn watch(
                 // Its members leave the view: should it resume (evicted), its
                 // old members are not routed to.
                 view.forget_route(route);
+                // Relays awaiting its receipt fail now.
+                shared.wake.notify_one();
             }
         }
     }

@@ -76,6 +76,8 @@ pub struct Inbound {
     /// Its view is kept current by the room events that arrive, and made
     /// Redis's again ([`RESYNC_EVERY`], after a reconnection or a loss).
     pub rooms: Arc<RedisRooms>,
+    /// Told each batch handed over, for the receipts ([`RelayLink::heard`]).
+    pub link: Arc<RelayLink>,
 }
 
 /// Bytes of batches read from Redis and not handed over yet, beyond which
@@ -229,6 +231,12 @@ pub async fn listen(inbound: Inbound, arrivals: impl Arrivals, stop: Cancellatio
                         }
                     }
                 }
+                // Handed over: the sender's acks wait for this receipt; the
+                // one it carries answers ours.
+                let carried = !batch.msgs.is_empty();
+                inbound
+                    .link
+                    .heard(&batch.from, batch.seq, batch.ack, carried);
             }
             Some(Heard::Lost(n)) => {
                 tracing::warn!(

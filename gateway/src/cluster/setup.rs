@@ -80,6 +80,7 @@ impl Cluster {
             rooms.route(),
             rooms.view().clone(),
             super::node::sweep_every(node.heartbeat),
+            node.timeout,
         ));
         let (client, subscriptions) = redis::subscriber(&settings, redis::RELAY_RING).await?;
         // Listening before subscribing, so that nothing sent is missed.
@@ -92,12 +93,13 @@ impl Cluster {
             .map_err(RedisError::from)?;
         Ok(Self {
             rooms: rooms.clone(),
-            relays,
+            relays: relays.clone(),
             inbound: Inbound {
                 client,
                 channel,
                 messages,
                 rooms,
+                link: relays.clone(),
             },
             subscriptions,
             node,

@@ -1,7 +1,10 @@
 //! What travels on a node's channel: batches, each the JSON object
-//! `{"from":<sender route>,"seq":<n>,"msgs":[<envelope>,...]}`, where `seq`
-//! counts the sender's batches to this node (1, 2, ...) so the receiver sees a
-//! gap, and each relay envelope is the JSON array
+//! `{"from":<sender route>,"seq":<n>,"ack":<k>,"msgs":[<envelope>,...]}`, where
+//! `seq` counts the sender's batches to this node (1, 2, ...) so the receiver
+//! sees a gap, `ack` (optional) is the sender's receipt: the highest `seq` of
+//! this node's batches to it that it has handed over to its sockets' outboxes
+//! (what this node's acks wait for, [`super::link`]), and each relay envelope
+//! is the JSON array
 //! `["webrtc:offer", fromPeerId, targetPeerId, <offer>]`, the value forwarded
 //! byte for byte.
 
@@ -151,14 +154,19 @@ pub enum Malformed {
     NotBytes,
 }
 
-/// Joins envelopes already encoded into one batch.
-pub fn batch(from: &str, seq: u64, msgs: &[Vec<u8>]) -> Vec<u8> {
+/// Joins envelopes already encoded into one batch, with the receipt `ack`
+/// for the destination's batches to this node, when there is a new one.
+pub fn batch(from: &str, seq: u64, ack: Option<u64>, msgs: &[Vec<u8>]) -> Vec<u8> {
     let size: usize = msgs.iter().map(|m| m.len() + 1).sum();
     let mut out = Vec::with_capacity(size + from.len() + 40);
     out.extend_from_slice(b"{\"from\":");
     // A route is hex; serialising it keeps any string valid JSON all the same.
     out.extend_from_slice(serde_json::to_string(from).unwrap_or_default().as_bytes());
-    out.extend_from_slice(format!(",\"seq\":{seq},\"msgs\":[").as_bytes());
+    out.extend_from_slice(format!(",\"seq\":{seq}").as_bytes());
+    if let Some(ack) = ack {
+        out.extend_from_slice(format!(",\"ack\":{ack}").as_bytes());
+    }
+    out.extend_from_slice(b",\"msgs\":[");
     for (i, m) in msgs.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -175,6 +183,9 @@ pub struct Batch<'a> {
     #[serde(borrow)]
     pub from: Cow<'a, str>,
     pub seq: u64,
+    /// The sender's receipt for this node's batches to it (none: nothing new).
+    #[serde(default)]
+    pub ack: Option<u64>,
     #[serde(borrow)]
     pub msgs: Vec<&'a RawValue>,
 }
@@ -246,9 +257,12 @@ mod tests {
             std::str::from_utf8(&bytes).unwrap(),
             r#"["webrtc:offer","abc","def",{"type":"offer","sdp":"v=0\r\n","x":[1,{"y":"é"}]}]"#
         );
-        let batch_bytes = batch("r1", 7, &[bytes.clone(), bytes]);
+        let batch_bytes = batch("r1", 7, None, &[bytes.clone(), bytes]);
         let got = Batch::decode(&batch_bytes).unwrap();
-        assert_eq!((&*got.from, got.seq, got.msgs.len()), ("r1", 7, 2));
+        assert_eq!(
+            (&*got.from, got.seq, got.ack, got.msgs.len()),
+            ("r1", 7, None, 2)
+        );
         let got = Received::decode(got.msgs[1].get().as_bytes()).unwrap();
         assert_eq!(got.kind, RelayKind::Offer);
         assert_eq!((&*got.from, &*got.target), ("abc", "def"));
@@ -276,8 +290,13 @@ mod tests {
             assert_eq!(got.payload.get(), payload.get());
         }
         assert!(Item::decode(b"[\"@other\",\"e\",\"r\",\"p\",{}]").is_err());
-        let empty = batch("r1", 8, &[]);
-        assert_eq!(Batch::decode(&empty).unwrap().msgs.len(), 0);
+        let receipt = batch("r1", 8, Some(41), &[]);
+        assert_eq!(
+            std::str::from_utf8(&receipt).unwrap(),
+            r#"{"from":"r1","seq":8,"ack":41,"msgs":[]}"#
+        );
+        let got = Batch::decode(&receipt).unwrap();
+        assert_eq!((got.seq, got.ack, got.msgs.len()), (8, Some(41), 0));
     }
 
     #[test]

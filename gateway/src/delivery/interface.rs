@@ -109,6 +109,10 @@ impl Serialize for Relay<'_> {
     }
 }
 
+/// A relay's outcome that comes after the relay was queued, in its place: in
+/// a cluster, the receipt of the target's node ([`Delivery::relay_queued`]).
+pub type Later = std::pin::Pin<Box<dyn Future<Output = Result<(), Undelivered>> + Send>>;
+
 /// Why a relay reached nobody.
 #[derive(Debug, thiserror::Error)]
 pub enum Undelivered {
@@ -153,6 +157,19 @@ pub trait Delivery: Send + Sync + 'static {
         room_id: &str,
         relay: &Relay<'_>,
     ) -> Result<(), Undelivered>;
+
+    /// [`Delivery::relay`] without waiting for what takes a round trip once
+    /// the relay's order is fixed: `Ok(Some(later))` when the relay is queued
+    /// (its place among the sender's relays taken) and `later` tells its
+    /// outcome, so the sender's next event need not wait for it.
+    async fn relay_queued(
+        &self,
+        from: &SocketRef,
+        room_id: &str,
+        relay: &Relay<'_>,
+    ) -> Result<Option<Later>, Undelivered> {
+        self.relay(from, room_id, relay).await.map(|()| None)
+    }
 
     /// `event` to every member of `room_id` but `from`.
     async fn to_room(&self, from: &SocketRef, room_id: &str, event: &str, payload: &RawValue) {

@@ -10,5 +10,5 @@
 pub mod interface;
 pub mod local;
 
-pub use interface::{Delivery, Relay, Undelivered, report};
+pub use interface::{Delivery, Later, Relay, Undelivered, report};
 pub use local::LocalDelivery;

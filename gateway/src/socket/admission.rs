@@ -15,6 +15,7 @@ use crate::send_buffer::drain::{Drain, SessionPlace};
 use crate::send_buffer::outbox::Outbox;
 use crate::socket::error::EventError;
 use crate::socket::inbox::{Dispatcher, Inbox};
+use crate::socket::reply::Replies;
 use crate::socket::session::Session;
 use crate::socket::sessions::Sessions;
 use crate::state::AppState;
@@ -161,6 +162,7 @@ fn start_session(
         identity,
         room: None,
         user_place,
+        replies: Replies::new(sessions.tasks.clone()),
     };
     let inbox = Inbox::new(session, sessions.clone());
     s.extensions.insert(inbox.clone());

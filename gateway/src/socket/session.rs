@@ -10,6 +10,7 @@ use crate::adapter::Adapter;
 use crate::auth::Identity;
 use crate::limits::per_key::Slot;
 use crate::rooms::RoomInfo;
+use crate::socket::reply::Replies;
 use crate::state::AppState;
 
 pub struct Session {
@@ -21,6 +22,8 @@ pub struct Session {
     /// This socket's place among its user's sockets, given back with the
     /// session.
     pub user_place: Slot<String>,
+    /// Its replies still to send in order ([`Replies`]).
+    pub replies: Replies,
 }
 
 impl Session {

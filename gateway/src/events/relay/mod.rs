@@ -13,6 +13,7 @@ pub use payload::{
 };
 
 use crate::delivery::Undelivered;
+use crate::metrics::Metrics;
 use crate::protocol::RelayKind;
 use crate::rooms::RoomInfo;
 use crate::socket::error::EventError;
@@ -21,7 +22,9 @@ use crate::socket::reply::Ack;
 use crate::socket::session::Session;
 
 /// A relay handled from the socket's queue: the membership check may wait on
-/// the room store.
+/// the room store. A relay queued to another node is answered later
+/// ([`Ack::Later`], on that node's receipt), in its turn among the socket's
+/// replies: the socket's next event does not wait for it.
 pub async fn relay(
     session: &Session,
     kind: RelayKind,
@@ -30,12 +33,25 @@ pub async fn relay(
 ) -> Result<Ack, EventError> {
     let (relay, room) = check(session, kind, packet)?;
     let from = session.socket.id.as_str();
-    let outcome = session
+    let queued = session
         .state
         .delivery
-        .relay(&session.socket, &room.room_id, &relay.message(kind, from))
+        .relay_queued(&session.socket, &room.room_id, &relay.message(kind, from))
         .await;
-    done(session, kind, &relay, outcome, received)
+    match queued {
+        Ok(Some(later)) => {
+            let metrics = session.state.metrics.clone();
+            let not_found = relay.not_found();
+            Ok(Ack::Later(Box::pin(async move {
+                counted(&metrics, kind, later.await, received).map_err(|e| match e {
+                    Undelivered::NotFound => not_found,
+                    e => refused(e),
+                })
+            })))
+        }
+        Ok(None) => done(session, kind, &relay, Ok(()), received),
+        Err(e) => done(session, kind, &relay, Err(e), received),
+    }
 }
 
 /// The same relay without waiting, for the hot path: `None` when the
@@ -80,18 +96,33 @@ fn done(
     outcome: Result<(), Undelivered>,
     received: Instant,
 ) -> Result<Ack, EventError> {
-    match outcome {
-        Ok(()) => {
-            let metrics = &session.state.metrics;
-            metrics.relayed(kind);
-            metrics
-                .relay_latency
-                .observe(received.elapsed().as_secs_f64());
-            Ok(Ack::Ok)
-        }
-        Err(Undelivered::NotFound) => Err(relay.not_found()),
-        Err(Undelivered::Rooms(e)) => Err(e.into()),
-        Err(Undelivered::Link(e)) => Err(EventError::internal(e)),
-        Err(e @ Undelivered::Busy) => Err(EventError::Unavailable(e.to_string())),
+    counted(&session.state.metrics, kind, outcome, received).map_err(|e| match e {
+        Undelivered::NotFound => relay.not_found(),
+        e => refused(e),
+    })
+}
+
+/// `{ ok: true }` for a delivered relay, counted; the reason otherwise.
+fn counted(
+    metrics: &Metrics,
+    kind: RelayKind,
+    outcome: Result<(), Undelivered>,
+    received: Instant,
+) -> Result<Ack, Undelivered> {
+    outcome?;
+    metrics.relayed(kind);
+    metrics
+        .relay_latency
+        .observe(received.elapsed().as_secs_f64());
+    Ok(Ack::Ok)
+}
+
+/// The wire error of a relay that reached nobody, `PEER_NOT_FOUND` aside
+/// (it names the target).
+fn refused(e: Undelivered) -> EventError {
+    match e {
+        Undelivered::Rooms(e) => e.into(),
+        Undelivered::Link(e) => EventError::internal(e),
+        e @ (Undelivered::Busy | Undelivered::NotFound) => EventError::Unavailable(e.to_string()),
     }
 }
