@@ -21,6 +21,8 @@ use crate::protocol::RelayKind;
 pub struct Arrived<'a> {
     pub from: Cow<'a, str>,
     pub seq: u64,
+    /// The sender's receipt for this node's batches ([`super::link`]).
+    pub ack: Option<u64>,
     pub items: Vec<Result<Item<'a>, Malformed>>,
 }
 
@@ -32,13 +34,22 @@ impl<'a> Arrived<'a> {
             #[serde(borrow)]
             from: Cow<'a, str>,
             seq: u64,
+            #[serde(default)]
+            ack: Option<u64>,
             #[serde(borrow)]
             msgs: Vec<One<'a>>,
         }
-        if let Ok(Whole { from, seq, msgs }) = serde_json::from_slice::<Whole>(bytes) {
+        if let Ok(Whole {
+            from,
+            seq,
+            ack,
+            msgs,
+        }) = serde_json::from_slice::<Whole>(bytes)
+        {
             return Ok(Self {
                 from,
                 seq,
+                ack,
                 items: msgs.into_iter().map(|One(item)| Ok(item)).collect(),
             });
         }
@@ -51,6 +62,7 @@ impl<'a> Arrived<'a> {
                 .collect(),
             from: batch.from,
             seq: batch.seq,
+            ack: batch.ack,
         })
     }
 }
@@ -193,9 +205,9 @@ mod tests {
         }
         // An escaped id is read (owned), as the slow way reads it.
         msgs.push(br#"["webrtc:ice","a\"b","c",1]"#.to_vec());
-        let bytes = batch("r1", 9, &msgs);
+        let bytes = batch("r1", 9, Some(4), &msgs);
         let got = Arrived::decode(&bytes).unwrap();
-        assert_eq!((&*got.from, got.seq), ("r1", 9));
+        assert_eq!((&*got.from, got.seq, got.ack), ("r1", 9, Some(4)));
         let shown: Vec<String> = got.items.iter().map(show).collect();
         assert_eq!(shown, two_pass(&bytes));
         assert!(shown[0].ends_with("borrowed=true"), "{}", shown[0]);
@@ -216,7 +228,7 @@ mod tests {
             b"[]",
             b"7",
         ] {
-            let bytes = batch("r1", 3, &[good.clone(), bad.to_vec(), good.clone()]);
+            let bytes = batch("r1", 3, None, &[good.clone(), bad.to_vec(), good.clone()]);
             let got = Arrived::decode(&bytes).unwrap();
             let shown: Vec<String> = got.items.iter().map(show).collect();
             assert_eq!(shown, two_pass(&bytes), "{}", String::from_utf8_lossy(bad));
@@ -233,6 +245,12 @@ mod tests {
         ] {
             assert!(Arrived::decode(bad).is_err());
         }
-        assert_eq!(Arrived::decode(&batch("r", 1, &[])).unwrap().items.len(), 0);
+        assert_eq!(
+            Arrived::decode(&batch("r", 1, None, &[]))
+                .unwrap()
+                .items
+                .len(),
+            0
+        );
     }
 }

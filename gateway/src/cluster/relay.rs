@@ -207,6 +207,7 @@ pub async fn listen(inbound: Inbound, arrivals: impl Arrivals, stop: Cancellatio
                     arrivals.dropped(Dropped::Gap, missed);
                     resync.start(&inbound.rooms, &arrivals, true);
                 }
+                let carried = !batch.items.is_empty();
                 for item in batch.items {
                     match item {
                         Ok(Item::Relay(relay)) => arrivals.arrived(relay),
@@ -233,7 +234,6 @@ pub async fn listen(inbound: Inbound, arrivals: impl Arrivals, stop: Cancellatio
                 }
                 // Handed over: the sender's acks wait for this receipt; the
                 // one it carries answers ours.
-                let carried = !batch.msgs.is_empty();
                 inbound
                     .link
                     .heard(&batch.from, batch.seq, batch.ack, carried);
