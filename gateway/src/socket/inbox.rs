@@ -24,7 +24,7 @@ use crate::adapter::Adapter;
 use crate::limits::bucket::EventBudget;
 use crate::socket::error::EventError;
 use crate::socket::packet::Packet;
-use crate::socket::reply::answer;
+use crate::socket::reply::{self, Ack};
 use crate::socket::session::Session;
 use crate::state::AppState;
 
@@ -284,4 +284,21 @@ impl MessageHandler<Adapter, Dispatcher> for Dispatcher {
             received,
         });
     }
+}
+
+/// Answers one of the session's events, in its turn ([`reply::answer`]).
+fn answer(
+    session: &Session,
+    event: &'static str,
+    outcome: Result<Ack, EventError>,
+    ack: Option<AckSender<Adapter>>,
+) {
+    reply::answer(
+        &session.replies,
+        &session.socket,
+        &session.state,
+        event,
+        outcome,
+        ack,
+    );
 }

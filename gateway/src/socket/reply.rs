@@ -15,7 +15,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::adapter::Adapter;
 use crate::socket::error::EventError;
-use crate::socket::session::Session;
 use crate::state::AppState;
 
 /// An outcome that comes after the event was handled.
@@ -64,18 +63,19 @@ impl Replies {
 /// Answers one event: its ack, or the error event and ack; in its turn when
 /// an earlier reply is still to come.
 pub fn answer(
-    session: &Session,
+    replies: &Replies,
+    socket: &SocketRef<Adapter>,
+    state: &Arc<AppState>,
     event: &'static str,
     outcome: Result<Ack, EventError>,
     ack: Option<AckSender<Adapter>>,
 ) {
-    let replies = &session.replies;
     let later = matches!(outcome, Ok(Ack::Later(_)));
     {
         let mut queue = replies.queue.lock().unwrap_or_else(|p| p.into_inner());
         if queue.is_empty() && !later {
             drop(queue);
-            return send(&session.socket, &session.state, event, outcome, ack);
+            return send(socket, state, event, outcome, ack);
         }
         let start = queue.is_empty();
         queue.push_back(Waiting {
@@ -87,11 +87,7 @@ pub fn answer(
             return;
         }
     }
-    let (queue, socket, state) = (
-        replies.queue.clone(),
-        session.socket.clone(),
-        session.state.clone(),
-    );
+    let (queue, socket, state) = (replies.queue.clone(), socket.clone(), state.clone());
     replies.tasks.spawn(async move {
         loop {
             let (event, outcome, ack) = {
