@@ -11,11 +11,16 @@
 //! node reports to each sender the highest batch number from it that it has
 //! handed over to its sockets' outboxes, in the `ack` of its own next batch
 //! to that node, or, when it has nothing to send, in an empty batch of its
-//! own (one per publish of the sender's at most, coalesced). Relays awaiting
-//! their receipt fail (`Dead`, `NoReceipt`: `PEER_NOT_FOUND`) once the
-//! destination's liveness key is seen expired, or when no receipt came
-//! within `NODE_TIMEOUT` of the publish: a frozen node, whose socket Redis
-//! still fills, acks nothing. The bytes of the relays awaiting receipts count
+//! own (one per publish of the sender's at most, coalesced). The receipt also
+//! names the batches it found missing (numbers skipped: dropped unread, as
+//! when its subscriber's ring overflowed on a resume), and it keeps naming
+//! them for [`KEEP_MISSED`] × `NODE_TIMEOUT`, as the receipt that named them
+//! first may be lost too; their relays fail (`Lost`), the others are acked.
+//! Relays awaiting their receipt fail (`Dead`, `NoReceipt`: `PEER_NOT_FOUND`)
+//! once the destination's liveness key is seen expired, or when no receipt
+//! came within `NODE_TIMEOUT` of the publish (then a later receipt does not
+//! count: it may come from past the time the losses are named): a frozen
+//! node, whose socket Redis still fills, acks nothing. The bytes of the relays awaiting receipts count
 //! in [`QUEUE_BYTES`], their number is bounded by [`MAX_AWAITING`].
 //!
 //! A writer whose last publish reached no subscriber (the node is gone, or
@@ -43,7 +48,7 @@ enum Out {
     Receipt,
 }
 
-use super::wire::{self, Envelope};
+use super::wire::{self, Envelope, Span};
 use crate::rooms::redis::View;
 
 /// What one node may queue for another before sends fail (`Full`): a few
@@ -54,6 +59,15 @@ pub const BATCH_BYTES: usize = 512 * 1024;
 /// Relays awaiting their receipt from one node at most (beyond: `Full`), on
 /// top of [`QUEUE_BYTES`]: the senders' oneshots are not in the bytes.
 pub const MAX_AWAITING: usize = 65_536;
+/// Spans of lost batches kept per node, each way; beyond, the oldest two
+/// are merged (the batches between counted lost too: relays refused that
+/// may have been handed over, never one acked that was not).
+const MAX_SPANS: usize = 32;
+/// A receiver names a lost batch in its receipts for this many
+/// `NODE_TIMEOUT`s: the sender's relays await a receipt for one, and it
+/// detects the loss only after the batch's publish, so any receipt that no
+/// longer names it reaches the sender past the relays' time.
+pub const KEEP_MISSED: u32 = 2;
 /// How often an unhealthy writer tries its destination again.
 pub const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// A writer unheard for this long stops (its node is gone for good: routes
@@ -88,6 +102,10 @@ pub enum SendError {
     /// `NODE_TIMEOUT` (frozen, starved, or the receipt lost with Redis).
     #[error("node {0} sent no receipt in time")]
     NoReceipt(String),
+    /// That node reported the batch lost: dropped before it was read (its
+    /// subscriber fell behind, as on a resume from a freeze).
+    #[error("node {0} lost the batch before handing it over")]
+    Lost(String),
 }
 
 const HEALTHY: u8 = 0;
@@ -96,6 +114,7 @@ const UNREACHABLE: u8 = 2;
 /// Outcomes of a relay awaiting its receipt (never a writer's state).
 const DEAD: u8 = 3;
 const NO_RECEIPT: u8 = 4;
+const LOST: u8 = 5;
 
 struct Shared {
     queued: AtomicUsize,
@@ -106,8 +125,14 @@ struct Shared {
     dead: AtomicBool,
     /// Relays queued or published and awaiting their receipt.
     awaiting: AtomicUsize,
-    /// The node's receipt: the highest of our batches it handed over.
+    /// The node's receipt: the highest of our batches it handed over or
+    /// found lost; stored after `refused`.
     receipt: AtomicU64,
+    /// Our batches the node reported lost, the spans a batch awaiting
+    /// receipts may be in (sorted, disjoint).
+    refused: Mutex<Vec<Span>>,
+    /// Its batches to us found missing, with when: named in our receipts.
+    missed: Mutex<VecDeque<(Span, Instant)>>,
     /// The highest of its batches (with envelopes) we handed over: owed to it.
     owed: AtomicU64,
     /// An `Out::Receipt` is queued and not taken yet.
@@ -135,6 +160,7 @@ impl Receipt {
             Ok(UNHEARD) | Err(_) => Err(SendError::Unheard(route)),
             Ok(DEAD) => Err(SendError::Dead(route)),
             Ok(NO_RECEIPT) => Err(SendError::NoReceipt(route)),
+            Ok(LOST) => Err(SendError::Lost(route)),
             Ok(_) => Err(SendError::Unreachable(route)),
         }
     }
@@ -206,19 +232,42 @@ impl RelayLink {
     }
 
     /// A batch from the node of `from` was handed over (the receipt hook of
-    /// `relay::listen`): `seq` is its number, `ack` the receipt it carried
-    /// for our batches, `carried`: whether it held envelopes (a receipt is
-    /// owed for those; empty batches, receipts and probes, get none).
-    pub fn heard(&self, from: &str, seq: u64, ack: Option<u64>, carried: bool) {
-        if ack.is_none() && !carried {
+    /// `relay::listen`).
+    pub fn heard(&self, from: &str, batch: Handed<'_>) {
+        let Handed {
+            seq,
+            ack,
+            lost,
+            missed,
+            carried,
+        } = batch;
+        if ack.is_none() && !carried && missed.is_none() {
             return;
         }
         let mut writers = self.writers();
         let writer = self.writer(&mut writers, from);
-        if let Some(ack) = ack
-            && writer.shared.receipt.fetch_max(ack, Ordering::AcqRel) < ack
-        {
-            writer.shared.wake.notify_one();
+        // Before `owed` moves past it: a receipt that covers it names it.
+        if let Some(span) = missed {
+            let mut missed = lock(&writer.shared.missed);
+            missed.push_back((span, Instant::now()));
+            if missed.len() > MAX_SPANS
+                && let Some(((a, _), _)) = missed.pop_front()
+                && let Some(((next, _), _)) = missed.front_mut()
+            {
+                *next = a;
+            }
+        }
+        if let Some(ack) = ack {
+            // Before the receipt moves: settling reads them in the other order.
+            if !lost.is_empty() {
+                let mut refused = lock(&writer.shared.refused);
+                for &span in lost {
+                    add_span(&mut refused, span);
+                }
+            }
+            if writer.shared.receipt.fetch_max(ack, Ordering::AcqRel) < ack {
+                writer.shared.wake.notify_one();
+            }
         }
         if carried {
             writer.shared.owed.fetch_max(seq, Ordering::AcqRel);
@@ -279,6 +328,8 @@ impl RelayLink {
             dead: AtomicBool::new(false),
             awaiting: AtomicUsize::new(0),
             receipt: AtomicU64::new(0),
+            refused: Mutex::new(Vec::new()),
+            missed: Mutex::new(VecDeque::new()),
             owed: AtomicU64::new(0),
             owing: AtomicBool::new(false),
             wake: Notify::new(),
@@ -295,6 +346,59 @@ impl RelayLink {
     }
 }
 
+/// What `relay::listen` tells of a batch from another node it handed over.
+pub struct Handed<'a> {
+    /// Its number.
+    pub seq: u64,
+    /// The receipt it carried for our batches, and the ones of them lost.
+    pub ack: Option<u64>,
+    pub lost: &'a [Span],
+    /// Its sender's batches found missing before it.
+    pub missed: Option<Span>,
+    /// It held envelopes: a receipt is owed for it (empty batches, receipts
+    /// and probes, get none).
+    pub carried: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Adds `span` to the sorted, disjoint `spans`, beyond [`MAX_SPANS`]
+/// merging the first two.
+fn add_span(spans: &mut Vec<Span>, span: Span) {
+    if span.0 > span.1 {
+        return;
+    }
+    spans.push(span);
+    spans.sort_unstable();
+    let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
+    for &(a, b) in spans.iter() {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    while merged.len() > MAX_SPANS {
+        let (_, b) = merged.remove(1);
+        merged[0].1 = b;
+    }
+    *spans = merged;
+}
+
+/// The spans of the destination's batches found missing lately, for a receipt.
+fn recent_missed(shared: &Shared, keep: Duration) -> Vec<Span> {
+    let mut missed = lock(&shared.missed);
+    let now = Instant::now();
+    while missed
+        .front()
+        .is_some_and(|(_, at)| now.duration_since(*at) > keep)
+    {
+        missed.pop_front();
+    }
+    missed.iter().map(|(span, _)| *span).collect()
+}
+
 /// The relays of one published batch, awaiting its receipt.
 struct Awaiting {
     seq: u64,
@@ -304,27 +408,38 @@ struct Awaiting {
     by: Instant,
 }
 
-/// Answers the relays whose batch the receipt covers, and fails those of a
-/// node seen dead or past their time, in batch order.
-fn settle(shared: &Shared, awaiting: &mut VecDeque<Awaiting>) {
+/// Answers the relays whose batch the receipt covers (refusing those of a
+/// batch reported lost), and fails those of a node seen dead or past their
+/// time, in batch order. `published`: the last batch number published.
+fn settle(shared: &Shared, awaiting: &mut VecDeque<Awaiting>, published: u64) {
     let receipt = shared.receipt.load(Ordering::Acquire);
     let dead = shared.dead.load(Ordering::Acquire);
     let now = Instant::now();
+    let mut refused = lock(&shared.refused);
     while let Some(first) = awaiting.front() {
-        let outcome = if first.seq <= receipt {
-            HEALTHY
+        let outcome = if now >= first.by {
+            // Past its time a receipt may no longer name the batch if lost.
+            if dead { DEAD } else { NO_RECEIPT }
+        } else if first.seq <= receipt {
+            let lost = refused
+                .iter()
+                .any(|&(a, b)| a <= first.seq && first.seq <= b);
+            if lost { LOST } else { HEALTHY }
         } else if dead {
             DEAD
-        } else if now >= first.by {
-            NO_RECEIPT
         } else {
-            return;
+            break;
         };
         let Some(batch) = awaiting.pop_front() else {
-            return;
+            break;
         };
         answer(shared, batch.done, batch.bytes, outcome);
     }
+    // Spans no batch awaiting receipts can be in any more.
+    let below = awaiting
+        .front()
+        .map_or(published.saturating_add(1), |a| a.seq);
+    refused.retain(|&(_, b)| b >= below);
 }
 
 /// Tells relays' senders `outcome` and releases what the relays held.
@@ -355,7 +470,7 @@ async fn write(
     let mut receipt_sent = 0u64;
     let mut unhealthy_since: Option<Instant> = None;
     loop {
-        settle(&shared, &mut awaiting);
+        settle(&shared, &mut awaiting, seq);
         let by = awaiting.front().map(|a| a.by);
         let first = tokio::select! {
             first = rx.recv() => match first {
@@ -387,12 +502,16 @@ async fn write(
         shared.owing.store(false, Ordering::Release);
         let owed = shared.owed.load(Ordering::Acquire);
         let ack = (owed > receipt_sent).then_some(owed);
+        let lost = match ack {
+            Some(_) => recent_missed(&shared, receipt_within * KEEP_MISSED),
+            None => Vec::new(),
+        };
         if msgs.is_empty() && ack.is_none() && !probe {
             // A receipt already sent with an earlier batch.
             continue;
         }
         seq += 1;
-        let payload = wire::batch(&from, seq, ack, &msgs);
+        let payload = wire::batch(&from, seq, ack, &lost, &msgs);
         let count = msgs.len();
         msgs.clear();
         let state = match client
@@ -493,5 +612,32 @@ async fn watch(
                 shared.wake.notify_one();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_merge_and_stay_bounded_covering_at_least_what_was_added() {
+        let mut spans = Vec::new();
+        for span in [(5, 7), (1, 2), (3, 4), (6, 9), (20, 20), (9, 8)] {
+            add_span(&mut spans, span);
+        }
+        assert_eq!(spans, [(1, 9), (20, 20)]);
+        add_span(&mut spans, (20, 20));
+        assert_eq!(spans, [(1, 9), (20, 20)]);
+        let mut many = Vec::new();
+        for i in 0..100u64 {
+            add_span(&mut many, (10 * i, 10 * i + 1));
+        }
+        assert_eq!(many.len(), MAX_SPANS);
+        // Merged at the old end: every number added is still covered.
+        for i in 0..100u64 {
+            let covered = |n: u64| many.iter().any(|&(a, b)| a <= n && n <= b);
+            assert!(covered(10 * i) && covered(10 * i + 1), "{i}");
+        }
+        assert_eq!(many[MAX_SPANS - 1], (990, 991));
     }
 }
