@@ -68,6 +68,8 @@ const MAX_SPANS: usize = 32;
 /// detects the loss only after the batch's publish, so any receipt that no
 /// longer names it reaches the sender past the relays' time.
 pub const KEEP_MISSED: u32 = 2;
+/// A batch this big goes out without waiting for `FLUSH_DELAY`.
+const FLUSH_BYTES: usize = 16 * 1024;
 /// How often an unhealthy writer tries its destination again.
 pub const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// A writer unheard for this long stops (its node is gone for good: routes
@@ -177,18 +179,22 @@ pub struct RelayLink {
     view: Arc<View>,
     /// How long a published relay may await its receipt (`NODE_TIMEOUT`).
     receipt_within: Duration,
+    /// How long a writer waits for more after a batch's first message.
+    flush_delay: Duration,
 }
 
 impl RelayLink {
     /// `check_every`: how often the destinations' liveness keys are read;
-    /// `receipt_within`: how long a relay may await its receipt.
+    /// `receipt_within`: how long a relay may await its receipt;
+    /// `flush_delay`: how long a writer waits for more after a batch's
+    /// first message (`FLUSH_DELAY`).
     pub fn new(
         client: Client,
         prefix: &str,
         route: &str,
         view: Arc<View>,
         check_every: Duration,
-        receipt_within: Duration,
+        (receipt_within, flush_delay): (Duration, Duration),
     ) -> Self {
         let writers = Arc::new(Mutex::new(HashMap::new()));
         tokio::spawn(watch(
@@ -205,6 +211,7 @@ impl RelayLink {
             route: route.to_owned(),
             writers,
             receipt_within,
+            flush_delay,
         }
     }
 
@@ -340,7 +347,7 @@ impl RelayLink {
             self.route.clone(),
             rx,
             shared.clone(),
-            self.receipt_within,
+            (self.receipt_within, self.flush_delay),
         ));
         Writer { queue, shared }
     }
@@ -460,7 +467,7 @@ async fn write(
     from: String,
     mut rx: mpsc::UnboundedReceiver<Out>,
     shared: Arc<Shared>,
-    receipt_within: Duration,
+    (receipt_within, flush_delay): (Duration, Duration),
 ) {
     let mut seq = 0u64;
     let mut msgs: Vec<Vec<u8>> = Vec::new();
@@ -483,8 +490,7 @@ async fn write(
         };
         let probe = first.is_none();
         let (mut bytes, mut held) = (0, 0);
-        let mut next = first;
-        while let Some(out) = next.take() {
+        let mut take = |out: Out| {
             if let Out::Msg(m, done) = out {
                 bytes += m.len();
                 if done.is_some() {
@@ -493,8 +499,31 @@ async fn write(
                 msgs.push(m);
                 waiting.extend(done);
             }
-            if bytes < BATCH_BYTES {
+            bytes
+        };
+        let (mut next, mut size) = (first, 0);
+        while let Some(out) = next.take() {
+            size = take(out);
+            if size < BATCH_BYTES {
                 next = rx.try_recv().ok();
+            }
+        }
+        // A publish costs Redis and both nodes far more than a relay: at a
+        // low rate, wait a little for more to share it (FLUSH_DELAY).
+        if !probe && !flush_delay.is_zero() && size < FLUSH_BYTES {
+            let until = tokio::time::Instant::now() + flush_delay;
+            loop {
+                tokio::select! {
+                    out = rx.recv() => match out {
+                        Some(out) => {
+                            if take(out) >= FLUSH_BYTES {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(until) => break,
+                }
             }
         }
         // The relays' bytes stay counted until their receipt.

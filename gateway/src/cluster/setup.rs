@@ -80,7 +80,7 @@ impl Cluster {
             rooms.route(),
             rooms.view().clone(),
             super::node::sweep_every(node.heartbeat),
-            node.timeout,
+            (node.timeout, config.flush_delay),
         ));
         let (client, subscriptions) =
             redis::subscriber(&settings, config.relay_ring as usize).await?;
