@@ -49,6 +49,6 @@ pub struct ClusterConfig {
     /// nodes far more than the relays in it. Adds up to this to a relay's
     /// latency across nodes, and to its ack (twice: the receipt waits too).
     /// 0: publish at once.
-    #[arg(long, env = "FLUSH_DELAY", default_value = "0", value_parser = parse_duration)]
+    #[arg(long, env = "FLUSH_DELAY", default_value = "1ms", value_parser = parse_duration)]
     pub flush_delay: Duration,
 }
