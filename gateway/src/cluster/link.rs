@@ -48,6 +48,7 @@ enum Out {
     Receipt,
 }
 
+use super::lost::{Missed, add_span};
 use super::wire::{self, Envelope, Span};
 use crate::rooms::redis::View;
 
@@ -59,10 +60,6 @@ pub const BATCH_BYTES: usize = 512 * 1024;
 /// Relays awaiting their receipt from one node at most (beyond: `Full`), on
 /// top of [`QUEUE_BYTES`]: the senders' oneshots are not in the bytes.
 pub const MAX_AWAITING: usize = 65_536;
-/// Spans of lost batches kept per node, each way; beyond, the oldest two
-/// are merged (the batches between counted lost too: relays refused that
-/// may have been handed over, never one acked that was not).
-const MAX_SPANS: usize = 32;
 /// A receiver names a lost batch in its receipts for this many
 /// `NODE_TIMEOUT`s: the sender's relays await a receipt for one, and it
 /// detects the loss only after the batch's publish, so any receipt that no
@@ -134,7 +131,7 @@ struct Shared {
     /// receipts may be in (sorted, disjoint).
     refused: Mutex<Vec<Span>>,
     /// Its batches to us found missing, with when: named in our receipts.
-    missed: Mutex<VecDeque<(Span, Instant)>>,
+    missed: Mutex<Missed>,
     /// The highest of its batches (with envelopes) we handed over: owed to it.
     owed: AtomicU64,
     /// An `Out::Receipt` is queued and not taken yet.
@@ -255,14 +252,7 @@ impl RelayLink {
         let writer = self.writer(&mut writers, from);
         // Before `owed` moves past it: a receipt that covers it names it.
         if let Some(span) = missed {
-            let mut missed = lock(&writer.shared.missed);
-            missed.push_back((span, Instant::now()));
-            if missed.len() > MAX_SPANS
-                && let Some(((a, _), _)) = missed.pop_front()
-                && let Some(((next, _), _)) = missed.front_mut()
-            {
-                *next = a;
-            }
+            lock(&writer.shared.missed).push(span);
         }
         if let Some(ack) = ack {
             // Before the receipt moves: settling reads them in the other order.
@@ -336,7 +326,7 @@ impl RelayLink {
             awaiting: AtomicUsize::new(0),
             receipt: AtomicU64::new(0),
             refused: Mutex::new(Vec::new()),
-            missed: Mutex::new(VecDeque::new()),
+            missed: Mutex::new(Missed::default()),
             owed: AtomicU64::new(0),
             owing: AtomicBool::new(false),
             wake: Notify::new(),
@@ -371,41 +361,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Adds `span` to the sorted, disjoint `spans`, beyond [`MAX_SPANS`]
-/// merging the first two.
-fn add_span(spans: &mut Vec<Span>, span: Span) {
-    if span.0 > span.1 {
-        return;
-    }
-    spans.push(span);
-    spans.sort_unstable();
-    let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
-    for &(a, b) in spans.iter() {
-        match merged.last_mut() {
-            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-            _ => merged.push((a, b)),
-        }
-    }
-    while merged.len() > MAX_SPANS {
-        let (_, b) = merged.remove(1);
-        merged[0].1 = b;
-    }
-    *spans = merged;
-}
-
-/// The spans of the destination's batches found missing lately, for a receipt.
-fn recent_missed(shared: &Shared, keep: Duration) -> Vec<Span> {
-    let mut missed = lock(&shared.missed);
-    let now = Instant::now();
-    while missed
-        .front()
-        .is_some_and(|(_, at)| now.duration_since(*at) > keep)
-    {
-        missed.pop_front();
-    }
-    missed.iter().map(|(span, _)| *span).collect()
-}
-
 /// The relays of one published batch, awaiting its receipt.
 struct Awaiting {
     seq: u64,
@@ -428,9 +383,7 @@ fn settle(shared: &Shared, awaiting: &mut VecDeque<Awaiting>, published: u64) {
             // Past its time a receipt may no longer name the batch if lost.
             if dead { DEAD } else { NO_RECEIPT }
         } else if first.seq <= receipt {
-            let lost = refused
-                .iter()
-                .any(|&(a, b)| a <= first.seq && first.seq <= b);
+            let lost = super::lost::covers(&refused, first.seq);
             if lost { LOST } else { HEALTHY }
         } else if dead {
             DEAD
@@ -532,7 +485,7 @@ async fn write(
         let owed = shared.owed.load(Ordering::Acquire);
         let ack = (owed > receipt_sent).then_some(owed);
         let lost = match ack {
-            Some(_) => recent_missed(&shared, receipt_within * KEEP_MISSED),
+            Some(_) => lock(&shared.missed).recent(receipt_within * KEEP_MISSED),
             None => Vec::new(),
         };
         if msgs.is_empty() && ack.is_none() && !probe {
@@ -641,32 +594,5 @@ async fn watch(
                 shared.wake.notify_one();
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans_merge_and_stay_bounded_covering_at_least_what_was_added() {
-        let mut spans = Vec::new();
-        for span in [(5, 7), (1, 2), (3, 4), (6, 9), (20, 20), (9, 8)] {
-            add_span(&mut spans, span);
-        }
-        assert_eq!(spans, [(1, 9), (20, 20)]);
-        add_span(&mut spans, (20, 20));
-        assert_eq!(spans, [(1, 9), (20, 20)]);
-        let mut many = Vec::new();
-        for i in 0..100u64 {
-            add_span(&mut many, (10 * i, 10 * i + 1));
-        }
-        assert_eq!(many.len(), MAX_SPANS);
-        // Merged at the old end: every number added is still covered.
-        for i in 0..100u64 {
-            let covered = |n: u64| many.iter().any(|&(a, b)| a <= n && n <= b);
-            assert!(covered(10 * i) && covered(10 * i + 1), "{i}");
-        }
-        assert_eq!(many[MAX_SPANS - 1], (990, 991));
     }
 }
