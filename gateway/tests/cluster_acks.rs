@@ -28,7 +28,16 @@ fn bound() -> Duration {
 
 /// `n` nodes, `a` on the first, `c` on the second, in one room.
 async fn nodes(n: usize, code: &str) -> (TestCluster, SioClient, SioClient) {
-    let cluster = TestCluster::start(n, &[]).await;
+    nodes_with(n, code, &[]).await
+}
+
+/// [`nodes`] with `settings` on every node.
+async fn nodes_with(
+    n: usize,
+    code: &str,
+    settings: &[(&str, &str)],
+) -> (TestCluster, SioClient, SioClient) {
+    let cluster = TestCluster::start(n, settings).await;
     let mut a = support::numbered_client(cluster.nodes[0].addr, 1).await;
     let mut c = support::numbered_client(cluster.nodes[1].addr, 2).await;
     let ack = a
@@ -292,4 +301,92 @@ async fn a_relay_awaiting_its_receipt_does_not_hold_the_next_one() {
     assert_eq!(a.next_packet().await, r#"4370[{"ok":true}]"#);
     assert_eq!(a.next_packet().await, r#"4371[{"ok":true}]"#);
     assert_eq!(c.next("webrtc:ice").await["candidate"], "held");
+}
+
+/// A node's `gateway_cluster_relays_dropped_total{reason}`.
+async fn dropped(node: &support::cluster::Node, reason: &str) -> u64 {
+    let metrics = node.metrics().await;
+    let line = format!("gateway_cluster_relays_dropped_total{{reason=\"{reason}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(line.as_str()))
+        .map_or(0, |v| v.trim().parse::<f64>().expect("a count") as u64)
+}
+
+/// Frozen for less than its timeout while more batches pile up for it than
+/// its subscriber's ring holds (`RELAY_RING`, tiny here): on the resume fred
+/// overwrites its ring and the batches it drops are lost. Their relays are
+/// refused, `PEER_NOT_FOUND`; every relay acked ok reached its target (the
+/// receipt, cumulative, covered the dropped batches and acked them ok: 1,883
+/// relays acked and lost in the bench's freeze at the default liveness).
+#[tokio::test]
+async fn relays_dropped_by_a_lagging_node_on_its_resume_are_refused_the_rest_acked() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let settings = [
+        ("NODE_TIMEOUT", "6"),
+        ("RELAY_RING", "4"),
+        ("RATE_LIMIT_BURST", "100000"),
+        ("RATE_LIMIT_PER_SEC", "100000"),
+    ];
+    let (cluster, mut a, mut c) = nodes_with(2, "lag", &settings).await;
+    let frozen_node = &cluster.nodes[1];
+    frozen_node.freeze();
+    let resumer = {
+        let pid = frozen_node.pid();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            // SAFETY: resumes the child process this test froze.
+            unsafe { libc_kill(pid, 18) };
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let out = relay_for(
+        &mut a,
+        &c.sid,
+        Duration::from_millis(1),
+        Duration::from_secs(2),
+    )
+    .await;
+    resumer.await.expect("resumed");
+    let got = received(&mut c, Duration::from_secs(2)).await;
+
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, got, "delivered in order, once each");
+    let delivered: std::collections::BTreeSet<u64> = got.into_iter().collect();
+    let (mut acked_then_lost, mut refused, mut acked) = (Vec::new(), 0, 0);
+    for (n, (_, ack)) in &out.acks {
+        if *ack == json!({ "ok": true }) {
+            acked += 1;
+            if !delivered.contains(n) {
+                acked_then_lost.push(*n);
+            }
+        } else {
+            assert_eq!(ack["error"]["code"], "PEER_NOT_FOUND", "relay {n}: {ack}");
+            assert!(!delivered.contains(n), "relay {n} refused and delivered");
+            refused += 1;
+        }
+    }
+    let lagged = dropped(frozen_node, "lagged").await;
+    eprintln!(
+        "{} sent, {acked} acked ok, {refused} refused, {} delivered, {lagged} batches lagged",
+        out.sent.len(),
+        delivered.len()
+    );
+    assert!(
+        acked_then_lost.is_empty(),
+        "{} relays acked ok and lost (of {} sent, {lagged} batches lagged): {:?}",
+        acked_then_lost.len(),
+        out.sent.len(),
+        &acked_then_lost[..acked_then_lost.len().min(20)]
+    );
+    // The test saw what it is about: batches dropped on the resume.
+    assert!(
+        lagged > 0 && refused > 0,
+        "{lagged} lagged, {refused} refused"
+    );
+    assert_eq!(acked + refused, out.sent.len());
+    assert_eq!(acked, delivered.len(), "every relay delivered was acked ok");
+    assert!(out.peer_left.is_empty(), "{:?}", out.peer_left);
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::wire::{Batch, Item, Malformed, Received, ReceivedNews};
+use super::wire::{Batch, Item, Malformed, Received, ReceivedNews, Span};
 use crate::protocol::RelayKind;
 
 /// A batch's envelopes, each decoded or why not.
@@ -23,6 +23,8 @@ pub struct Arrived<'a> {
     pub seq: u64,
     /// The sender's receipt for this node's batches ([`super::link`]).
     pub ack: Option<u64>,
+    /// Of this node's batches to the sender, those it found lost.
+    pub lost: Vec<Span>,
     pub items: Vec<Result<Item<'a>, Malformed>>,
 }
 
@@ -36,6 +38,8 @@ impl<'a> Arrived<'a> {
             seq: u64,
             #[serde(default)]
             ack: Option<u64>,
+            #[serde(default)]
+            lost: Vec<Span>,
             #[serde(borrow)]
             msgs: Vec<One<'a>>,
         }
@@ -43,6 +47,7 @@ impl<'a> Arrived<'a> {
             from,
             seq,
             ack,
+            lost,
             msgs,
         }) = serde_json::from_slice::<Whole>(bytes)
         {
@@ -50,6 +55,7 @@ impl<'a> Arrived<'a> {
                 from,
                 seq,
                 ack,
+                lost,
                 items: msgs.into_iter().map(|One(item)| Ok(item)).collect(),
             });
         }
@@ -63,6 +69,7 @@ impl<'a> Arrived<'a> {
             from: batch.from,
             seq: batch.seq,
             ack: batch.ack,
+            lost: batch.lost,
         })
     }
 }
@@ -205,9 +212,12 @@ mod tests {
         }
         // An escaped id is read (owned), as the slow way reads it.
         msgs.push(br#"["webrtc:ice","a\"b","c",1]"#.to_vec());
-        let bytes = batch("r1", 9, Some(4), &msgs);
+        let bytes = batch("r1", 9, Some(4), &[(2, 3)], &msgs);
         let got = Arrived::decode(&bytes).unwrap();
-        assert_eq!((&*got.from, got.seq, got.ack), ("r1", 9, Some(4)));
+        assert_eq!(
+            (&*got.from, got.seq, got.ack, &got.lost[..]),
+            ("r1", 9, Some(4), &[(2, 3)][..])
+        );
         let shown: Vec<String> = got.items.iter().map(show).collect();
         assert_eq!(shown, two_pass(&bytes));
         assert!(shown[0].ends_with("borrowed=true"), "{}", shown[0]);
@@ -228,7 +238,13 @@ mod tests {
             b"[]",
             b"7",
         ] {
-            let bytes = batch("r1", 3, None, &[good.clone(), bad.to_vec(), good.clone()]);
+            let bytes = batch(
+                "r1",
+                3,
+                None,
+                &[],
+                &[good.clone(), bad.to_vec(), good.clone()],
+            );
             let got = Arrived::decode(&bytes).unwrap();
             let shown: Vec<String> = got.items.iter().map(show).collect();
             assert_eq!(shown, two_pass(&bytes), "{}", String::from_utf8_lossy(bad));
@@ -246,7 +262,7 @@ mod tests {
             assert!(Arrived::decode(bad).is_err());
         }
         assert_eq!(
-            Arrived::decode(&batch("r", 1, None, &[]))
+            Arrived::decode(&batch("r", 1, None, &[], &[]))
                 .unwrap()
                 .items
                 .len(),

@@ -186,10 +186,11 @@ fn undelivered(e: SendError) -> Undelivered {
         // No node read that channel: the target's node died (its members are
         // reported gone once it is reaped) or is not subscribed again yet; or
         // it missed its heartbeats, or handed nothing over within
-        // NODE_TIMEOUT (frozen).
-        SendError::Unheard(_) | SendError::Dead(_) | SendError::NoReceipt(_) => {
-            Undelivered::NotFound
-        }
+        // NODE_TIMEOUT (frozen), or dropped it unread (fell behind).
+        SendError::Unheard(_)
+        | SendError::Dead(_)
+        | SendError::NoReceipt(_)
+        | SendError::Lost(_) => Undelivered::NotFound,
         SendError::Full(_) => Undelivered::Busy,
         e @ (SendError::Unreachable(_) | SendError::Encode(_)) => Undelivered::Link(e.to_string()),
     }

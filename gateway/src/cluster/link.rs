@@ -11,11 +11,16 @@
 //! node reports to each sender the highest batch number from it that it has
 //! handed over to its sockets' outboxes, in the `ack` of its own next batch
 //! to that node, or, when it has nothing to send, in an empty batch of its
-//! own (one per publish of the sender's at most, coalesced). Relays awaiting
-//! their receipt fail (`Dead`, `NoReceipt`: `PEER_NOT_FOUND`) once the
-//! destination's liveness key is seen expired, or when no receipt came
-//! within `NODE_TIMEOUT` of the publish: a frozen node, whose socket Redis
-//! still fills, acks nothing. The bytes of the relays awaiting receipts count
+//! own (one per publish of the sender's at most, coalesced). The receipt also
+//! names the batches it found missing (numbers skipped: dropped unread, as
+//! when its subscriber's ring overflowed on a resume), and it keeps naming
+//! them for [`KEEP_MISSED`] × `NODE_TIMEOUT`, as the receipt that named them
+//! first may be lost too; their relays fail (`Lost`), the others are acked.
+//! Relays awaiting their receipt fail (`Dead`, `NoReceipt`: `PEER_NOT_FOUND`)
+//! once the destination's liveness key is seen expired, or when no receipt
+//! came within `NODE_TIMEOUT` of the publish (then a later receipt does not
+//! count: it may come from past the time the losses are named): a frozen
+//! node, whose socket Redis still fills, acks nothing. The bytes of the relays awaiting receipts count
 //! in [`QUEUE_BYTES`], their number is bounded by [`MAX_AWAITING`].
 //!
 //! A writer whose last publish reached no subscriber (the node is gone, or
@@ -43,7 +48,8 @@ enum Out {
     Receipt,
 }
 
-use super::wire::{self, Envelope};
+use super::lost::{Missed, add_span};
+use super::wire::{self, Envelope, Span};
 use crate::rooms::redis::View;
 
 /// What one node may queue for another before sends fail (`Full`): a few
@@ -54,6 +60,13 @@ pub const BATCH_BYTES: usize = 512 * 1024;
 /// Relays awaiting their receipt from one node at most (beyond: `Full`), on
 /// top of [`QUEUE_BYTES`]: the senders' oneshots are not in the bytes.
 pub const MAX_AWAITING: usize = 65_536;
+/// A receiver names a lost batch in its receipts for this many
+/// `NODE_TIMEOUT`s: the sender's relays await a receipt for one, and it
+/// detects the loss only after the batch's publish, so any receipt that no
+/// longer names it reaches the sender past the relays' time.
+pub const KEEP_MISSED: u32 = 2;
+/// A batch this big goes out without waiting for `FLUSH_DELAY`.
+const FLUSH_BYTES: usize = 16 * 1024;
 /// How often an unhealthy writer tries its destination again.
 pub const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// A writer unheard for this long stops (its node is gone for good: routes
@@ -88,6 +101,10 @@ pub enum SendError {
     /// `NODE_TIMEOUT` (frozen, starved, or the receipt lost with Redis).
     #[error("node {0} sent no receipt in time")]
     NoReceipt(String),
+    /// That node reported the batch lost: dropped before it was read (its
+    /// subscriber fell behind, as on a resume from a freeze).
+    #[error("node {0} lost the batch before handing it over")]
+    Lost(String),
 }
 
 const HEALTHY: u8 = 0;
@@ -96,6 +113,7 @@ const UNREACHABLE: u8 = 2;
 /// Outcomes of a relay awaiting its receipt (never a writer's state).
 const DEAD: u8 = 3;
 const NO_RECEIPT: u8 = 4;
+const LOST: u8 = 5;
 
 struct Shared {
     queued: AtomicUsize,
@@ -106,8 +124,14 @@ struct Shared {
     dead: AtomicBool,
     /// Relays queued or published and awaiting their receipt.
     awaiting: AtomicUsize,
-    /// The node's receipt: the highest of our batches it handed over.
+    /// The node's receipt: the highest of our batches it handed over or
+    /// found lost; stored after `refused`.
     receipt: AtomicU64,
+    /// Our batches the node reported lost, the spans a batch awaiting
+    /// receipts may be in (sorted, disjoint).
+    refused: Mutex<Vec<Span>>,
+    /// Its batches to us found missing, with when: named in our receipts.
+    missed: Mutex<Missed>,
     /// The highest of its batches (with envelopes) we handed over: owed to it.
     owed: AtomicU64,
     /// An `Out::Receipt` is queued and not taken yet.
@@ -135,6 +159,7 @@ impl Receipt {
             Ok(UNHEARD) | Err(_) => Err(SendError::Unheard(route)),
             Ok(DEAD) => Err(SendError::Dead(route)),
             Ok(NO_RECEIPT) => Err(SendError::NoReceipt(route)),
+            Ok(LOST) => Err(SendError::Lost(route)),
             Ok(_) => Err(SendError::Unreachable(route)),
         }
     }
@@ -151,18 +176,22 @@ pub struct RelayLink {
     view: Arc<View>,
     /// How long a published relay may await its receipt (`NODE_TIMEOUT`).
     receipt_within: Duration,
+    /// How long a writer waits for more after a batch's first message.
+    flush_delay: Duration,
 }
 
 impl RelayLink {
     /// `check_every`: how often the destinations' liveness keys are read;
-    /// `receipt_within`: how long a relay may await its receipt.
+    /// `receipt_within`: how long a relay may await its receipt;
+    /// `flush_delay`: how long a writer waits for more after a batch's
+    /// first message (`FLUSH_DELAY`).
     pub fn new(
         client: Client,
         prefix: &str,
         route: &str,
         view: Arc<View>,
         check_every: Duration,
-        receipt_within: Duration,
+        (receipt_within, flush_delay): (Duration, Duration),
     ) -> Self {
         let writers = Arc::new(Mutex::new(HashMap::new()));
         tokio::spawn(watch(
@@ -179,6 +208,7 @@ impl RelayLink {
             route: route.to_owned(),
             writers,
             receipt_within,
+            flush_delay,
         }
     }
 
@@ -206,19 +236,35 @@ impl RelayLink {
     }
 
     /// A batch from the node of `from` was handed over (the receipt hook of
-    /// `relay::listen`): `seq` is its number, `ack` the receipt it carried
-    /// for our batches, `carried`: whether it held envelopes (a receipt is
-    /// owed for those; empty batches, receipts and probes, get none).
-    pub fn heard(&self, from: &str, seq: u64, ack: Option<u64>, carried: bool) {
-        if ack.is_none() && !carried {
+    /// `relay::listen`).
+    pub fn heard(&self, from: &str, batch: Handed<'_>) {
+        let Handed {
+            seq,
+            ack,
+            lost,
+            missed,
+            carried,
+        } = batch;
+        if ack.is_none() && !carried && missed.is_none() {
             return;
         }
         let mut writers = self.writers();
         let writer = self.writer(&mut writers, from);
-        if let Some(ack) = ack
-            && writer.shared.receipt.fetch_max(ack, Ordering::AcqRel) < ack
-        {
-            writer.shared.wake.notify_one();
+        // Before `owed` moves past it: a receipt that covers it names it.
+        if let Some(span) = missed {
+            lock(&writer.shared.missed).push(span);
+        }
+        if let Some(ack) = ack {
+            // Before the receipt moves: settling reads them in the other order.
+            if !lost.is_empty() {
+                let mut refused = lock(&writer.shared.refused);
+                for &span in lost {
+                    add_span(&mut refused, span);
+                }
+            }
+            if writer.shared.receipt.fetch_max(ack, Ordering::AcqRel) < ack {
+                writer.shared.wake.notify_one();
+            }
         }
         if carried {
             writer.shared.owed.fetch_max(seq, Ordering::AcqRel);
@@ -279,6 +325,8 @@ impl RelayLink {
             dead: AtomicBool::new(false),
             awaiting: AtomicUsize::new(0),
             receipt: AtomicU64::new(0),
+            refused: Mutex::new(Vec::new()),
+            missed: Mutex::new(Missed::default()),
             owed: AtomicU64::new(0),
             owing: AtomicBool::new(false),
             wake: Notify::new(),
@@ -289,10 +337,28 @@ impl RelayLink {
             self.route.clone(),
             rx,
             shared.clone(),
-            self.receipt_within,
+            (self.receipt_within, self.flush_delay),
         ));
         Writer { queue, shared }
     }
+}
+
+/// What `relay::listen` tells of a batch from another node it handed over.
+pub struct Handed<'a> {
+    /// Its number.
+    pub seq: u64,
+    /// The receipt it carried for our batches, and the ones of them lost.
+    pub ack: Option<u64>,
+    pub lost: &'a [Span],
+    /// Its sender's batches found missing before it.
+    pub missed: Option<Span>,
+    /// It held envelopes: a receipt is owed for it (empty batches, receipts
+    /// and probes, get none).
+    pub carried: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The relays of one published batch, awaiting its receipt.
@@ -304,27 +370,36 @@ struct Awaiting {
     by: Instant,
 }
 
-/// Answers the relays whose batch the receipt covers, and fails those of a
-/// node seen dead or past their time, in batch order.
-fn settle(shared: &Shared, awaiting: &mut VecDeque<Awaiting>) {
+/// Answers the relays whose batch the receipt covers (refusing those of a
+/// batch reported lost), and fails those of a node seen dead or past their
+/// time, in batch order. `published`: the last batch number published.
+fn settle(shared: &Shared, awaiting: &mut VecDeque<Awaiting>, published: u64) {
     let receipt = shared.receipt.load(Ordering::Acquire);
     let dead = shared.dead.load(Ordering::Acquire);
     let now = Instant::now();
+    let mut refused = lock(&shared.refused);
     while let Some(first) = awaiting.front() {
-        let outcome = if first.seq <= receipt {
-            HEALTHY
+        let outcome = if now >= first.by {
+            // Past its time a receipt may no longer name the batch if lost.
+            if dead { DEAD } else { NO_RECEIPT }
+        } else if first.seq <= receipt {
+            let lost = super::lost::covers(&refused, first.seq);
+            if lost { LOST } else { HEALTHY }
         } else if dead {
             DEAD
-        } else if now >= first.by {
-            NO_RECEIPT
         } else {
-            return;
+            break;
         };
         let Some(batch) = awaiting.pop_front() else {
-            return;
+            break;
         };
         answer(shared, batch.done, batch.bytes, outcome);
     }
+    // Spans no batch awaiting receipts can be in any more.
+    let below = awaiting
+        .front()
+        .map_or(published.saturating_add(1), |a| a.seq);
+    refused.retain(|&(_, b)| b >= below);
 }
 
 /// Tells relays' senders `outcome` and releases what the relays held.
@@ -345,7 +420,7 @@ async fn write(
     from: String,
     mut rx: mpsc::UnboundedReceiver<Out>,
     shared: Arc<Shared>,
-    receipt_within: Duration,
+    (receipt_within, flush_delay): (Duration, Duration),
 ) {
     let mut seq = 0u64;
     let mut msgs: Vec<Vec<u8>> = Vec::new();
@@ -355,7 +430,7 @@ async fn write(
     let mut receipt_sent = 0u64;
     let mut unhealthy_since: Option<Instant> = None;
     loop {
-        settle(&shared, &mut awaiting);
+        settle(&shared, &mut awaiting, seq);
         let by = awaiting.front().map(|a| a.by);
         let first = tokio::select! {
             first = rx.recv() => match first {
@@ -368,8 +443,7 @@ async fn write(
         };
         let probe = first.is_none();
         let (mut bytes, mut held) = (0, 0);
-        let mut next = first;
-        while let Some(out) = next.take() {
+        let mut take = |out: Out| {
             if let Out::Msg(m, done) = out {
                 bytes += m.len();
                 if done.is_some() {
@@ -378,8 +452,31 @@ async fn write(
                 msgs.push(m);
                 waiting.extend(done);
             }
-            if bytes < BATCH_BYTES {
+            bytes
+        };
+        let (mut next, mut size) = (first, 0);
+        while let Some(out) = next.take() {
+            size = take(out);
+            if size < BATCH_BYTES {
                 next = rx.try_recv().ok();
+            }
+        }
+        // A publish costs Redis and both nodes far more than a relay: at a
+        // low rate, wait a little for more to share it (FLUSH_DELAY).
+        if !probe && !flush_delay.is_zero() && size < FLUSH_BYTES {
+            let until = tokio::time::Instant::now() + flush_delay;
+            loop {
+                tokio::select! {
+                    out = rx.recv() => match out {
+                        Some(out) => {
+                            if take(out) >= FLUSH_BYTES {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(until) => break,
+                }
             }
         }
         // The relays' bytes stay counted until their receipt.
@@ -387,12 +484,16 @@ async fn write(
         shared.owing.store(false, Ordering::Release);
         let owed = shared.owed.load(Ordering::Acquire);
         let ack = (owed > receipt_sent).then_some(owed);
+        let lost = match ack {
+            Some(_) => lock(&shared.missed).recent(receipt_within * KEEP_MISSED),
+            None => Vec::new(),
+        };
         if msgs.is_empty() && ack.is_none() && !probe {
             // A receipt already sent with an earlier batch.
             continue;
         }
         seq += 1;
-        let payload = wire::batch(&from, seq, ack, &msgs);
+        let payload = wire::batch(&from, seq, ack, &lost, &msgs);
         let count = msgs.len();
         msgs.clear();
         let state = match client

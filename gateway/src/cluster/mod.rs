@@ -12,6 +12,7 @@
 mod arrived;
 pub mod delivery;
 pub mod link;
+mod lost;
 pub mod node;
 pub mod reaped;
 pub mod redis;

@@ -26,14 +26,6 @@ pub struct RedisSettings {
 
 /// Commands queued while Redis is away, beyond which they fail at once.
 const MAX_QUEUED_COMMANDS: usize = 10_000;
-/// Batches from other nodes buffered between fred's reader and the task that
-/// moves them out (`relay::forward`, which does nothing else; the hand-overs'
-/// own queue is bounded in bytes, `relay::INBOUND_BYTES`). fred allocates
-/// this ring whole for each of its nine event channels, about 245 bytes a
-/// slot: measured on a node at start-up, 4,096 cost 9 MB of RSS, 1,024 cost
-/// 2.2 MB. Overwritten when full (counted as `lagged`): it must cover the
-/// mover's wake-ups only.
-pub const RELAY_RING: usize = 1024;
 /// The command client receives no messages.
 const FRED_DEFAULT_RING: usize = 32;
 /// Delay between reconnection attempts.
@@ -95,7 +87,8 @@ impl Subscriptions {
 }
 
 /// A subscriber client that resubscribes its shard channels after
-/// reconnecting, with a ring of `ring` messages ([`RELAY_RING`]).
+/// reconnecting, with a ring of `ring` messages (`RELAY_RING`: it must
+/// cover the wake-ups of `relay::forward` only, which does nothing else).
 pub async fn subscriber(
     settings: &RedisSettings,
     ring: usize,

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::arrived::Arrived;
-pub use super::link::{RelayLink, SendError, channel};
+pub use super::link::{Handed, RelayLink, SendError, channel};
 pub use super::wire::{Batch, Envelope, Item, Malformed, News, Received, ReceivedNews};
 use crate::protocol::event;
 use crate::rooms::redis::{RedisRooms, ViewChange};
@@ -135,9 +135,10 @@ async fn forward(
 /// never waits), which fills only when this node is starved of CPU while
 /// others send it relays, or resumes from a freeze. Beyond it (or when fred's
 /// ring, `RELAY_RING`, overflows before [`forward`] runs) batches are dropped:
-/// those relays are lost (their senders were acked, as for a relay lost with
-/// a dead node), counted as `lagged` and logged, and the view resynchronised;
-/// the ones after them still arrive in order.
+/// those relays are lost, counted as `lagged` and logged, and the view
+/// resynchronised; the ones after them still arrive in order. A batch's
+/// number tells the ones missed before it from its sender, which the
+/// receipts name: the senders refuse those relays, not ack them.
 pub async fn listen(inbound: Inbound, arrivals: impl Arrivals, stop: CancellationToken) {
     let arrivals = Arc::new(arrivals);
     let (tx, mut heard) = mpsc::unbounded_channel();
@@ -189,20 +190,22 @@ pub async fn listen(inbound: Inbound, arrivals: impl Arrivals, stop: Cancellatio
                         continue;
                     }
                 };
-                let missed = match last.get_mut(&*batch.from) {
+                let (missed, gap) = match last.get_mut(&*batch.from) {
                     Some(seen) => {
-                        let missed = batch.seq.saturating_sub(*seen + 1);
+                        let missed = (batch.seq > *seen + 1).then(|| (*seen + 1, batch.seq - 1));
                         *seen = (*seen).max(batch.seq);
-                        missed
+                        (missed, missed.is_some())
                     }
                     // A node heard from for the first time: whatever it sent
-                    // before reached no subscriber here and was refused there.
+                    // before reached no subscriber here and was refused
+                    // there, or was dropped unread; named lost all the same.
                     None => {
                         last.insert(batch.from.clone().into_owned(), batch.seq);
-                        0
+                        ((batch.seq > 1).then(|| (1, batch.seq - 1)), false)
                     }
                 };
-                if missed > 0 {
+                if let Some((a, b)) = missed.filter(|_| gap) {
+                    let missed = b - a + 1;
                     tracing::warn!(from = %batch.from, missed, "batches from a node were missed");
                     arrivals.dropped(Dropped::Gap, missed);
                     resync.start(&inbound.rooms, &arrivals, true);
@@ -232,11 +235,17 @@ pub async fn listen(inbound: Inbound, arrivals: impl Arrivals, stop: Cancellatio
                         }
                     }
                 }
-                // Handed over: the sender's acks wait for this receipt; the
-                // one it carries answers ours.
-                inbound
-                    .link
-                    .heard(&batch.from, batch.seq, batch.ack, carried);
+                // Handed over: the sender's acks wait for this receipt (and
+                // the missed ones are named in it); the one it carries
+                // answers ours.
+                let handed = Handed {
+                    seq: batch.seq,
+                    ack: batch.ack,
+                    lost: &batch.lost,
+                    missed,
+                    carried,
+                };
+                inbound.link.heard(&batch.from, handed);
             }
             Some(Heard::Lost(n)) => {
                 tracing::warn!(

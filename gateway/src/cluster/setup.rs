@@ -80,9 +80,10 @@ impl Cluster {
             rooms.route(),
             rooms.view().clone(),
             super::node::sweep_every(node.heartbeat),
-            node.timeout,
+            (node.timeout, config.flush_delay),
         ));
-        let (client, subscriptions) = redis::subscriber(&settings, redis::RELAY_RING).await?;
+        let (client, subscriptions) =
+            redis::subscriber(&settings, config.relay_ring as usize).await?;
         // Listening before subscribing, so that nothing sent is missed.
         let messages = client.message_rx();
         client.init().await.map_err(RedisError::from)?;

@@ -1,9 +1,12 @@
 //! What travels on a node's channel: batches, each the JSON object
-//! `{"from":<sender route>,"seq":<n>,"ack":<k>,"msgs":[<envelope>,...]}`, where
-//! `seq` counts the sender's batches to this node (1, 2, ...) so the receiver
-//! sees a gap, `ack` (optional) is the sender's receipt: the highest `seq` of
-//! this node's batches to it that it has handed over to its sockets' outboxes
-//! (what this node's acks wait for, [`super::link`]), and each relay envelope
+//! `{"from":<sender route>,"seq":<n>,"ack":<k>,"lost":[[a,b],...],"msgs":[<envelope>,...]}`,
+//! where `seq` counts the sender's batches to this node (1, 2, ...) so the
+//! receiver sees a gap, `ack` (optional) is the sender's receipt: the highest
+//! `seq` of this node's batches to it that it has handed over to its sockets'
+//! outboxes (what this node's acks wait for, [`super::link`]), `lost`
+//! (optional, only with `ack`) the ranges `a..=b` of this node's batches that
+//! the sender found missing (numbers skipped: dropped before it read them,
+//! their relays not handed over), and each relay envelope
 //! is the JSON array
 //! `["webrtc:offer", fromPeerId, targetPeerId, <offer>]`, the value forwarded
 //! byte for byte.
@@ -154,9 +157,13 @@ pub enum Malformed {
     NotBytes,
 }
 
+/// Batch numbers `a..=b` (inclusive), as in a receipt's `lost`.
+pub type Span = (u64, u64);
+
 /// Joins envelopes already encoded into one batch, with the receipt `ack`
-/// for the destination's batches to this node, when there is a new one.
-pub fn batch(from: &str, seq: u64, ack: Option<u64>, msgs: &[Vec<u8>]) -> Vec<u8> {
+/// for the destination's batches to this node, when there is a new one, and
+/// the ones of them found lost.
+pub fn batch(from: &str, seq: u64, ack: Option<u64>, lost: &[Span], msgs: &[Vec<u8>]) -> Vec<u8> {
     let size: usize = msgs.iter().map(|m| m.len() + 1).sum();
     let mut out = Vec::with_capacity(size + from.len() + 40);
     out.extend_from_slice(b"{\"from\":");
@@ -165,6 +172,14 @@ pub fn batch(from: &str, seq: u64, ack: Option<u64>, msgs: &[Vec<u8>]) -> Vec<u8
     out.extend_from_slice(format!(",\"seq\":{seq}").as_bytes());
     if let Some(ack) = ack {
         out.extend_from_slice(format!(",\"ack\":{ack}").as_bytes());
+        if !lost.is_empty() {
+            out.extend_from_slice(b",\"lost\":[");
+            for (i, (a, b)) in lost.iter().enumerate() {
+                let sep = if i > 0 { "," } else { "" };
+                out.extend_from_slice(format!("{sep}[{a},{b}]").as_bytes());
+            }
+            out.push(b']');
+        }
     }
     out.extend_from_slice(b",\"msgs\":[");
     for (i, m) in msgs.iter().enumerate() {
@@ -186,6 +201,9 @@ pub struct Batch<'a> {
     /// The sender's receipt for this node's batches to it (none: nothing new).
     #[serde(default)]
     pub ack: Option<u64>,
+    /// Of this node's batches to the sender, the ones it found lost.
+    #[serde(default)]
+    pub lost: Vec<Span>,
     #[serde(borrow)]
     pub msgs: Vec<&'a RawValue>,
 }
@@ -257,7 +275,7 @@ mod tests {
             std::str::from_utf8(&bytes).unwrap(),
             r#"["webrtc:offer","abc","def",{"type":"offer","sdp":"v=0\r\n","x":[1,{"y":"é"}]}]"#
         );
-        let batch_bytes = batch("r1", 7, None, &[bytes.clone(), bytes]);
+        let batch_bytes = batch("r1", 7, None, &[], &[bytes.clone(), bytes]);
         let got = Batch::decode(&batch_bytes).unwrap();
         assert_eq!(
             (&*got.from, got.seq, got.ack, got.msgs.len()),
@@ -290,13 +308,26 @@ mod tests {
             assert_eq!(got.payload.get(), payload.get());
         }
         assert!(Item::decode(b"[\"@other\",\"e\",\"r\",\"p\",{}]").is_err());
-        let receipt = batch("r1", 8, Some(41), &[]);
+        let receipt = batch("r1", 8, Some(41), &[], &[]);
         assert_eq!(
             std::str::from_utf8(&receipt).unwrap(),
             r#"{"from":"r1","seq":8,"ack":41,"msgs":[]}"#
         );
         let got = Batch::decode(&receipt).unwrap();
         assert_eq!((got.seq, got.ack, got.msgs.len()), (8, Some(41), 0));
+        assert!(got.lost.is_empty());
+        let receipt = batch("r1", 9, Some(41), &[(3, 5), (9, 9)], &[]);
+        assert_eq!(
+            std::str::from_utf8(&receipt).unwrap(),
+            r#"{"from":"r1","seq":9,"ack":41,"lost":[[3,5],[9,9]],"msgs":[]}"#
+        );
+        let got = Batch::decode(&receipt).unwrap();
+        assert_eq!((got.ack, got.lost), (Some(41), vec![(3, 5), (9, 9)]));
+        // Without a receipt there is nothing lost to tell.
+        assert_eq!(
+            batch("r1", 10, None, &[(3, 5)], &[]),
+            batch("r1", 10, None, &[], &[])
+        );
     }
 
     #[test]

@@ -34,4 +34,21 @@ pub struct ClusterConfig {
     /// its sockets `peer:left` and frees their seats. At least twice NODE_HEARTBEAT.
     #[arg(long, env = "NODE_TIMEOUT", default_value = "6s", value_parser = parse_duration)]
     pub node_timeout: Duration,
+
+    /// Batches from other nodes that the node's Redis subscriber buffers
+    /// before the task that moves them out reads them (fred's ring, allocated
+    /// whole nine times over: about 2.2 MB of RSS at 1024). Overwritten when
+    /// full: those batches are dropped ("lagged") and the relays in them
+    /// refused to their senders.
+    #[arg(long, env = "RELAY_RING", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub relay_ring: u64,
+
+    /// How long a node's writer to another node waits, after the first
+    /// relay or event of a batch, for more to publish with it (unless 16 KiB
+    /// are queued already): at a low rate each publish costs Redis and both
+    /// nodes far more than the relays in it. Adds up to this to a relay's
+    /// latency across nodes, and to its ack (twice: the receipt waits too).
+    /// 0: publish at once.
+    #[arg(long, env = "FLUSH_DELAY", default_value = "1ms", value_parser = parse_duration)]
+    pub flush_delay: Duration,
 }

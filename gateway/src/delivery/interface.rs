@@ -135,9 +135,6 @@ pub enum Undelivered {
 /// connected.
 #[async_trait]
 pub trait Delivery: Send + Sync + 'static {
-    /// A socket was admitted: whatever it takes to reach it from anywhere.
-    fn admitted(&self, _socket: &SocketRef) {}
-
     /// Hands `relay` (from `from`, a member of `room_id`) to its target when
     /// that can be decided without waiting; `None` otherwise (then call
     /// [`Delivery::relay`]).

@@ -155,7 +155,6 @@ fn start_session(
         None => Outbox::unbounded(Drain::new()),
     };
     s.extensions.insert(outbox);
-    state.delivery.admitted(&s);
     let session = Session {
         socket: s.clone(),
         state,
