@@ -165,7 +165,7 @@ fn start_session(
     };
     let inbox = Inbox::new(session, sessions.clone());
     s.extensions.insert(inbox.clone());
-    s.on_fallback(Dispatcher);
+    s.on_fallback_checked(Dispatcher);
     s.on_disconnect(move || {
         inbox.close();
         async {}

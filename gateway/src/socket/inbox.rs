@@ -11,6 +11,7 @@
 //! the session back when the queue is empty. An idle socket thus costs a parked
 //! `Session`, not a parked task.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -22,6 +23,7 @@ use socketioxide::socket::Socket;
 use super::sessions::Sessions;
 use crate::adapter::Adapter;
 use crate::limits::bucket::EventBudget;
+use crate::protocol::RelayKind;
 use crate::socket::error::EventError;
 use crate::socket::packet::Packet;
 use crate::socket::reply::{self, Ack};
@@ -243,22 +245,37 @@ impl MessageHandler<Adapter, Dispatcher> for Dispatcher {
                 .unwrap_or_else(|never| match never {})
         });
         let packet = Packet::new(v);
+        // socketioxide hands this handler every event unread
+        // (`on_fallback_checked`): a name it could not have read (not a
+        // string, or one with escapes) closes the connection, as it did.
+        let Some(Cow::Borrowed(name)) = packet.event() else {
+            s.close_unparsable();
+            return;
+        };
         // An event no handler has costs no token and gets no reply, as on NestJS.
-        let Some(event) = packet
-            .event()
-            .and_then(|name| inbox.sessions.table.handled(&name))
-        else {
+        let Some(event) = inbox.sessions.table.handled(name) else {
+            parses(&s, &packet);
             return;
         };
 
         let allowed = inbox.budget.take();
         let inbox = Inbox(inbox);
         if !allowed {
-            inbox.refuse(&s, event, ack);
+            if parses(&s, &packet) {
+                inbox.refuse(&s, event, ack);
+            }
+            return;
+        }
+        // A relay's own read covers the whole packet (`relay::check` parses it
+        // before anything else): its failure is the only time the packet
+        // needs socketioxide's check. Other events are checked first.
+        let relay = RelayKind::from_event(event).is_some();
+        if !relay && !parses(&s, &packet) {
             return;
         }
         // Hot path: an event with nothing queued before it, handled right here
         // without a task hop when it needs no waiting (see `dispatch_now`).
+        let mut checked = !relay;
         if let Some(mut session) = inbox.take_idle() {
             let outcome =
                 inbox
@@ -267,13 +284,24 @@ impl MessageHandler<Adapter, Dispatcher> for Dispatcher {
                     .table
                     .dispatch_now(&mut session, event, &packet, received);
             match outcome {
+                Some(Err(_)) if relay && !parses(&s, &packet) => {
+                    inbox.park(session);
+                    return;
+                }
                 Some(outcome) => {
                     answer(&session, event, outcome, ack);
                     inbox.park(session);
                     return;
                 }
-                None => inbox.park(session),
+                // A relay that has to wait was read whole first.
+                None => {
+                    checked = true;
+                    inbox.park(session);
+                }
             }
+        }
+        if !checked && !parses(&s, &packet) {
+            return;
         }
         // The drain counts it done once the event is answered.
         inbox.0.sessions.in_flight.add();
@@ -284,6 +312,17 @@ impl MessageHandler<Adapter, Dispatcher> for Dispatcher {
             received,
         });
     }
+}
+
+/// Whether socketioxide would have handed the event's packet to a handler
+/// (its name readable, the arguments after it well-formed JSON); a packet it
+/// would not have closes the connection, as socketioxide closed it.
+fn parses(s: &Socket<Adapter>, packet: &Packet) -> bool {
+    let parses = s.event_parses(packet.value());
+    if !parses {
+        s.close_unparsable();
+    }
+    parses
 }
 
 /// Answers one of the session's events, in its turn ([`reply::answer`]).

@@ -33,9 +33,18 @@ impl Packet {
         let socketioxide_core::Value::Str(text, _) = &self.0 else {
             return None;
         };
-        let rest = text.as_str().trim_start().strip_prefix('[')?;
+        // JSON's whitespace only: this read stands in for socketioxide's.
+        let rest = text
+            .as_str()
+            .trim_start_matches([' ', '\t', '\n', '\r'])
+            .strip_prefix('[')?;
         let mut de = serde_json::Deserializer::from_str(rest);
         Name::deserialize(&mut de).ok().map(|name| name.0)
+    }
+
+    /// The packet as socketioxide received it.
+    pub fn value(&self) -> &socketioxide_core::Value {
+        &self.0
     }
 
     /// The payload (the argument after the event name), which must be a JSON

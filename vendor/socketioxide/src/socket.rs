@@ -289,6 +289,8 @@ pub struct Socket<A: Adapter = LocalAdapter> {
     pub(crate) ns: Arc<Namespace<A>>,
     message_handlers: RwLock<HashMap<Cow<'static, str>, BoxedMessageHandler<A>>>,
     fallback_message_handler: RwLock<Option<BoxedMessageHandler<A>>>,
+    // PATCH(checked-fallback): set by `on_fallback_checked`.
+    fallback_checks_packets: AtomicBool,
     disconnect_handler: Mutex<Option<BoxedDisconnectHandler<A>>>,
     ack_message: Mutex<HashMap<i64, oneshot::Sender<AckResult<Value>>>>,
     /// The number of entries in `ack_message` at which its abandoned entries are removed.
@@ -320,6 +322,7 @@ impl<A: Adapter> Socket<A> {
             ns,
             message_handlers: RwLock::new(HashMap::new()),
             fallback_message_handler: RwLock::new(None),
+            fallback_checks_packets: AtomicBool::new(false), // PATCH(checked-fallback)
             disconnect_handler: Mutex::new(None),
             ack_message: Mutex::new(HashMap::new()),
             ack_sweep_at: AtomicUsize::new(ACK_SWEEP_MIN),
@@ -446,6 +449,41 @@ impl<A: Adapter> Socket<A> {
             .write()
             .unwrap()
             .replace(MakeErasedHandler::new_message_boxed(handler));
+    }
+
+    /// # Registers a fallback [`MessageHandler`] that checks each packet itself.
+    ///
+    /// Like [`Socket::on_fallback`], but while no handler is registered by
+    /// event name, events reach this handler without the socket reading the
+    /// event name and scanning the arguments after it first. The handler must
+    /// then do what the socket did: call [`Socket::close_unparsable`] for an
+    /// event whose packet [`Socket::event_parses`] refuses, before acting on
+    /// it. A handler that reads the whole packet anyway can skip that check
+    /// when its own read succeeded.
+    // PATCH(checked-fallback): the gateway's handler reads a relay's whole
+    // packet once; socketioxide's `read_event` scanned it a first time.
+    pub fn on_fallback_checked<H, T>(&self, handler: H)
+    where
+        H: MessageHandler<A, T>,
+        T: Send + Sync + 'static,
+    {
+        self.on_fallback(handler);
+        self.fallback_checks_packets.store(true, Ordering::Release);
+    }
+
+    /// Whether the socket would have passed an event packet's `data` to a
+    /// handler: its event name readable and the arguments after it well-formed.
+    // PATCH(checked-fallback)
+    pub fn event_parses(&self, data: &Value) -> bool {
+        self.parser.read_event(data).is_ok()
+    }
+
+    /// Closes the connection as the socket does on an event packet it cannot
+    /// parse ([`DisconnectReason::PacketParsingError`]).
+    // PATCH(checked-fallback)
+    pub fn close_unparsable(&self) {
+        self.esocket
+            .close(EIoDisconnectReason::PacketParsingError);
     }
 
     /// # Register a disconnect handler.
@@ -847,6 +885,16 @@ impl<A: Adapter> Socket<A> {
     }
 
     fn recv_event(self: Arc<Self>, data: Value, ack: Option<i64>) -> Result<(), Error> {
+        // PATCH(checked-fallback): a fallback that checks packets itself, and
+        // no handler by name to look up: the event goes to it unread.
+        if self.fallback_checks_packets.load(Ordering::Acquire)
+            && self.message_handlers.read().unwrap().is_empty()
+        {
+            if let Some(fallback) = self.fallback_message_handler.read().unwrap().as_ref() {
+                fallback.call(self.clone(), data, ack);
+                return Ok(());
+            }
+        }
         let event = self.parser.read_event(&data).map_err(|_e| {
             #[cfg(feature = "tracing")]
             tracing::debug!(?_e, "failed to read event");

@@ -209,24 +209,48 @@ fn missing(kind: RelayKind) -> EventError {
 }
 
 #[derive(Deserialize)]
-struct Description<'a> {
-    #[serde(rename = "type", borrow)]
-    _type: Cow<'a, str>,
-    #[serde(borrow)]
-    sdp: Cow<'a, str>,
+struct Description {
+    #[serde(rename = "type")]
+    _type: StrLen,
+    sdp: StrLen,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CandidateInit<'a> {
-    #[serde(borrow)]
-    candidate: Cow<'a, str>,
-    #[serde(default, borrow, rename = "sdpMid")]
-    _sdp_mid: Option<Cow<'a, str>>,
+struct CandidateInit {
+    candidate: StrLen,
+    #[serde(default, rename = "sdpMid")]
+    _sdp_mid: Option<StrLen>,
     #[serde(default, rename = "sdpMLineIndex")]
     _sdp_m_line_index: Option<u16>,
-    #[serde(default, borrow, rename = "usernameFragment")]
-    _username_fragment: Option<Cow<'a, str>>,
+    #[serde(default, rename = "usernameFragment")]
+    _username_fragment: Option<StrLen>,
+}
+
+/// A JSON string's length once decoded, read without keeping it: no copy
+/// even when it has escapes (every SDP's `\r\n`), where a `Cow` field
+/// allocates (and an `Option<Cow>` always does: serde borrows a `Cow` only
+/// as a field's own type).
+struct StrLen(usize);
+
+impl<'de> Deserialize<'de> for StrLen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(StrLenVisitor)
+    }
+}
+
+struct StrLenVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrLenVisitor {
+    type Value = StrLen;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<StrLen, E> {
+        Ok(StrLen(v.len()))
+    }
 }
 
 fn check_description(kind: RelayKind, body: &RawValue) -> Result<(), EventError> {
@@ -242,7 +266,7 @@ fn check_description(kind: RelayKind, body: &RawValue) -> Result<(), EventError>
         .then(|| serde_json::from_str::<Description>(text).ok())
         .flatten()
         .ok_or_else(|| missing(kind))?;
-    if description.sdp.len() > MAX_SDP_BYTES {
+    if description.sdp.0 > MAX_SDP_BYTES {
         return Err(EventError::invalid(format!(
             "{field}.sdp exceeds {MAX_SDP_BYTES} bytes"
         )));
@@ -258,7 +282,7 @@ fn check_candidate(body: &RawValue) -> Result<(), EventError> {
         )));
     }
     let candidate = if text.starts_with('"') {
-        serde_json::from_str::<Cow<str>>(text).ok()
+        serde_json::from_str::<StrLen>(text).ok()
     } else if text.starts_with('{') {
         serde_json::from_str::<CandidateInit>(text)
             .ok()
@@ -267,7 +291,7 @@ fn check_candidate(body: &RawValue) -> Result<(), EventError> {
         None
     };
     let candidate = candidate.ok_or_else(|| missing(RelayKind::Ice))?;
-    if candidate.len() > MAX_CANDIDATE_BYTES {
+    if candidate.0 > MAX_CANDIDATE_BYTES {
         return Err(EventError::invalid(format!(
             "candidate exceeds {MAX_CANDIDATE_BYTES} bytes"
         )));
